@@ -1,0 +1,60 @@
+# dovesnap: operator and developer entry points.
+#
+#   sudo make up      install what is missing, start dovesnap (and dockerd if needed)
+#   sudo make down    stop dovesnap (and dockerd, if `make up` started it)
+#   sudo make test    lint, type check, unit tests with coverage, integration tests
+#
+# Daemon settings pass through as variables, e.g. `sudo make up MIRROR_BRIDGE_OUT=eno99`
+# (sudo drops the caller's environment; variables on make's command line reach the scripts).
+
+VENV ?= $(CURDIR)/.venv
+export VENV
+
+SCRIPTS := $(CURDIR)/scripts
+LINT_PATHS := $(wildcard dovesnap tests bench)
+DOVESNAP_RUN_DIR ?= /run/dovesnap
+
+.DEFAULT_GOAL := help
+.PHONY: help up down test lint unit install-deps venv clean
+
+help:
+	@echo "sudo make up            start dovesnap (installs missing packages, starts dockerd if needed)"
+	@echo "sudo make down          stop dovesnap, and dockerd if 'make up' started it"
+	@echo "sudo make test          ruff, mypy, unit tests + coverage floor, integration tests"
+	@echo "sudo make install-deps  install missing system packages and the venv (TEST=1: test tools too)"
+	@echo "make venv               create/update the venv $(VENV) with the test extras (no root)"
+	@echo "make lint               ruff + mypy"
+	@echo "make unit               unit tests"
+	@echo "make clean              remove the venv, caches and coverage data"
+
+up:
+	bash "$(SCRIPTS)/up.sh"
+
+down:
+	bash "$(SCRIPTS)/down.sh"
+
+test:
+	bash "$(SCRIPTS)/test.sh"
+
+install-deps:
+	bash "$(SCRIPTS)/deps.sh" $(if $(filter 1 yes true,$(TEST)),--test)
+
+venv:
+	bash "$(SCRIPTS)/deps.sh" --venv-only --test
+
+lint: venv
+	"$(VENV)/bin/ruff" check $(LINT_PATHS)
+	"$(VENV)/bin/mypy"
+
+unit: venv
+	"$(VENV)/bin/pytest" tests/unit
+
+clean:
+	@pid=$$(cat "$(DOVESNAP_RUN_DIR)/dovesnap.pid" 2>/dev/null || true); \
+	if [ -n "$$pid" ] && [ -d "/proc/$$pid" ]; then \
+		echo "clean: dovesnap (pid $$pid) started by 'make up' is running; run 'sudo make down' first" >&2; \
+		exit 1; \
+	fi
+	@if [ -f "$(VENV)/pyvenv.cfg" ]; then echo "rm -rf $(VENV)"; rm -rf -- "$(VENV)"; fi
+	rm -rf -- .coverage .coverage.* .mypy_cache .ruff_cache .pytest_cache .hypothesis build test-artifacts dovesnap.egg-info
+	find . -name .venv -prune -o -name __pycache__ -type d -prune -exec rm -rf -- {} +

@@ -1,0 +1,98 @@
+"""Docker Engine API adapter (docker SDK, low-level client, summaries only).
+
+Only summary calls are used while a container may be starting: ``inspect`` takes the
+container's lock in dockerd and would wait for the start that is waiting for us.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+DRIVER_NAME = "dovesnap"
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    restart_policy: str = ""
+    state: str = ""
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    id: str
+    name: str
+    options: Mapping[str, str] = field(default_factory=dict)
+    internal: bool = False
+    ipam_config: tuple[Mapping[str, str], ...] = ()
+    ipv6: bool = False
+
+
+class DockerBackend(Protocol):
+    def network_name(self, network_id: str) -> str | None: ...
+    def container_for_endpoint(self, network_id: str, endpoint_id: str) -> ContainerInfo | None: ...
+    def dovesnap_networks(self) -> list[NetworkInfo]: ...
+    def engine_id(self) -> str: ...
+
+
+class DockerSdkBackend:
+    def __init__(self, base_url: str = "unix:///var/run/docker.sock", timeout: int = 10) -> None:
+        import docker
+
+        self._client = docker.APIClient(base_url=base_url, timeout=timeout)
+
+    def network_name(self, network_id: str) -> str | None:
+        import docker.errors
+
+        try:
+            found = self._client.networks(ids=[network_id])
+        except docker.errors.DockerException as err:
+            log.debug("network lookup %s failed: %s", network_id[:12], err)
+            return None
+        for net in found:
+            if net.get("Id") == network_id:
+                name: str = net.get("Name", "")
+                return name or None
+        return None
+
+    def container_for_endpoint(self, network_id: str, endpoint_id: str) -> ContainerInfo | None:
+        summaries: list[dict[str, Any]] = self._client.containers(
+            all=True, filters={"network": network_id}
+        )
+        for summary in summaries:
+            networks = (summary.get("NetworkSettings") or {}).get("Networks") or {}
+            for net in networks.values():
+                if net.get("EndpointID") == endpoint_id:
+                    names = summary.get("Names") or ["/" + summary["Id"][:12]]
+                    return ContainerInfo(
+                        id=summary["Id"],
+                        name=names[0].lstrip("/"),
+                        labels=dict(summary.get("Labels") or {}),
+                        state=summary.get("State", ""),
+                    )
+        return None
+
+    def dovesnap_networks(self) -> list[NetworkInfo]:
+        result = []
+        for net in self._client.networks(filters={"driver": DRIVER_NAME}):
+            ipam = net.get("IPAM") or {}
+            result.append(NetworkInfo(
+                id=net["Id"],
+                name=net["Name"],
+                options=dict(net.get("Options") or {}),
+                internal=bool(net.get("Internal")),
+                ipam_config=tuple(ipam.get("Config") or ()),
+                ipv6=bool(net.get("EnableIPv6")),
+            ))
+        return result
+
+    def engine_id(self) -> str:
+        info = self._client.info()
+        return str(info.get("ID", ""))

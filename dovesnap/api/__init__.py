@@ -1,0 +1,1 @@
+"""The libnetwork remote driver HTTP API: handlers and request schemas, no business logic."""

@@ -1,0 +1,173 @@
+"""``dovesnap serve``: wire the adapters together, start the stack, serve Docker and status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from dovesnap.adapters.docker_api import DockerSdkBackend
+from dovesnap.adapters.faucet_check import FaucetCheckProcess
+from dovesnap.adapters.faucet_config import FaucetConfigStore
+from dovesnap.adapters.netlink import PyRoute2Netlink
+from dovesnap.adapters.ovsdb import OvsdbBackend
+from dovesnap.api.handlers import make_app
+from dovesnap.driver import Driver, DriverSettings
+from dovesnap.errors import DovesnapError
+from dovesnap.stack.faucet import (
+    FAUCET_OF_PORT,
+    GAUGE_OF_PORT,
+    EmbeddedControllers,
+    gauge_config,
+    starter_faucet_config,
+)
+from dovesnap.stack.ovs import DEFAULT_DB_SOCK, OwnOvs, db_answers, kernel_datapath_available
+from dovesnap.status.report import status
+from dovesnap.status.server import make_status_app, parse_auth_ips
+
+log = logging.getLogger(__name__)
+
+PLUGIN_SOCKET = Path("/run/docker/plugins/dovesnap.sock")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    faucet_config_dir: Path = Path("/etc/faucet")
+    state_dir: Path = Path("/var/lib/dovesnap")
+    log_dir: Path = Path("/var/log/dovesnap")
+    plugin_socket: Path = PLUGIN_SOCKET
+    ovs_db_sock: Path = DEFAULT_DB_SOCK
+    status_port: int = 9401
+    status_auth_ips: str = "127.0.0.0/8,::1/128"
+    default_ofcontrollers: str = ""
+    embedded_faucet: bool = True
+    docker_url: str = "unix:///var/run/docker.sock"
+
+
+def default_controllers(settings: ServeSettings) -> tuple[str, ...]:
+    if settings.default_ofcontrollers:
+        from dovesnap.model import parse_controllers
+
+        return parse_controllers(settings.default_ofcontrollers)
+    if settings.embedded_faucet:
+        return (f"tcp:127.0.0.1:{FAUCET_OF_PORT}", f"tcp:127.0.0.1:{GAUGE_OF_PORT}")
+    return ()
+
+
+class Daemon:
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.own_ovs: OwnOvs | None = None
+        self.controllers: EmbeddedControllers | None = None
+        self.ovs: OvsdbBackend | None = None
+        self.driver: Driver | None = None
+        self.runners: list[web.AppRunner] = []
+        self.engine_id = ""
+        self.checker: FaucetCheckProcess | None = None
+
+    async def _start_ovs(self) -> OvsdbBackend:
+        sock = self.settings.ovs_db_sock
+        if await asyncio.to_thread(db_answers, sock):
+            log.info("using the host's Open vSwitch at %s", sock)
+        else:
+            log.info("no Open vSwitch answers at %s: starting dovesnap's own", sock)
+            self.own_ovs = OwnOvs(self.settings.state_dir / "ovs", sock)
+            await self.own_ovs.start()
+        return await asyncio.to_thread(OvsdbBackend, f"unix:{sock}")
+
+    async def _prepare_faucet(self, store: FaucetConfigStore) -> None:
+        await store.ensure_exists(starter_faucet_config())
+        gauge_yaml = self.settings.faucet_config_dir / "gauge.yaml"
+        if not gauge_yaml.exists():
+            gauge_store = FaucetConfigStore(gauge_yaml, lambda _path: None, lambda: None)
+            await gauge_store.ensure_exists(gauge_config(store.path))
+
+    async def start(self) -> None:
+        settings = self.settings
+        self.ovs = await self._start_ovs()
+        kernel = kernel_datapath_available()
+        if settings.embedded_faucet:
+            self.controllers = EmbeddedControllers(settings.faucet_config_dir, settings.log_dir)
+        controllers = self.controllers
+
+        def reload() -> None:
+            if controllers is not None:
+                controllers.reload()
+
+        self.checker = FaucetCheckProcess()
+        store = FaucetConfigStore(settings.faucet_config_dir / "faucet.yaml", self.checker, reload)
+        await self._prepare_faucet(store)
+        if controllers is not None:
+            controllers.start()
+        docker = DockerSdkBackend(settings.docker_url)
+        self.driver = Driver(
+            DriverSettings(default_controllers(settings), kernel_datapath=kernel),
+            self.ovs, PyRoute2Netlink(), docker, store,
+        )
+        await self.driver.restore_from_ovs()
+        await self._serve_plugin(self.driver)
+        await self._serve_status(self.driver)
+        try:
+            self.engine_id = (await asyncio.to_thread(docker.engine_id)).replace(":", "")[:6]
+        except Exception as err:  # Docker may come up after us
+            log.info("Docker engine id not known yet: %s", err)
+
+    async def _serve_plugin(self, driver: Driver) -> None:
+        sock = self.settings.plugin_socket
+        sock.parent.mkdir(parents=True, exist_ok=True)
+        sock.unlink(missing_ok=True)
+        runner = web.AppRunner(make_app(driver), access_log=None)
+        await runner.setup()
+        await web.UnixSite(runner, str(sock)).start()
+        self.runners.append(runner)
+        log.info("plugin listening on %s", sock)
+
+    async def _serve_status(self, driver: Driver) -> None:
+        auth = parse_auth_ips(self.settings.status_auth_ips)
+        app = make_status_app(lambda: status(driver.networks, self.engine_id), auth)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, None, self.settings.status_port).start()
+        self.runners.append(runner)
+        log.info("status on port %d", self.settings.status_port)
+
+    async def stop(self) -> None:
+        for runner in self.runners:
+            await runner.cleanup()
+        self.runners.clear()
+        self.settings.plugin_socket.unlink(missing_ok=True)
+        if self.driver is not None:
+            await self.driver.close()
+        if self.controllers is not None:
+            await self.controllers.stop()
+        if self.ovs is not None:
+            await asyncio.to_thread(self.ovs.close)
+        if self.own_ovs is not None:
+            await self.own_ovs.stop()
+        if self.checker is not None:
+            self.checker.close()
+
+
+async def serve(settings: ServeSettings) -> int:
+    daemon = Daemon(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await daemon.start()
+    except DovesnapError as err:
+        log.error("%s", err.message)
+        await daemon.stop()
+        return 1
+    log.info("dovesnap ready")
+    await stop.wait()
+    log.info("dovesnap stopping")
+    with contextlib.suppress(Exception):
+        await daemon.stop()
+    return 0

@@ -1,0 +1,40 @@
+"""The desired OVS bridge for a network, as data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from dovesnap.model import NetworkSpec
+from dovesnap.plan.names import EXT_NETWORK_ID, EXT_NETWORK_NAME, EXT_SPEC
+
+
+@dataclass(frozen=True)
+class BridgePlan:
+    name: str
+    datapath_type: str  # "system" or "netdev"
+    datapath_id: str  # 16 hex digits, as OVS wants other_config:datapath-id
+    controllers: tuple[str, ...]
+    mtu: int
+    hwaddr: str | None
+    external_ids: tuple[tuple[str, str], ...]
+
+
+def spec_to_json(spec: NetworkSpec) -> str:
+    """What OVS keeps of a network, so Join works after a restart before Docker answers."""
+    return json.dumps(asdict(spec), sort_keys=True, separators=(",", ":"))
+
+
+def plan_bridge(spec: NetworkSpec, userspace: bool, network_name: str | None) -> BridgePlan:
+    ext = [(EXT_NETWORK_ID, spec.network_id), (EXT_SPEC, spec_to_json(spec))]
+    if network_name:
+        ext.append((EXT_NETWORK_NAME, network_name))
+    return BridgePlan(
+        name=spec.bridge_name,
+        datapath_type="netdev" if userspace else "system",
+        datapath_id=f"{spec.dpid:016x}",
+        controllers=spec.controllers,
+        mtu=spec.mtu,
+        hwaddr=spec.ovs_local_mac,
+        external_ids=tuple(ext),
+    )

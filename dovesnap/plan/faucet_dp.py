@@ -1,0 +1,202 @@
+"""Build a network's FAUCET DP as plain data, and put it into (or take it out of) a config.
+
+Nothing here reads or writes files: the adapter ``adapters/faucet_config.py`` does that, after
+FAUCET's own parser has accepted the result.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from dovesnap.model import NetworkSpec
+from dovesnap.plan.names import LOCAL_OFPORT
+
+HARDWARE = "Open vSwitch"
+PREALLOCATED_DESCRIPTION = "preallocated port"
+MIRROR_DESCRIPTION = "dovesnap mirror port"
+
+
+@dataclass(frozen=True)
+class ContainerPort:
+    """A container's port as FAUCET should see it."""
+
+    ofport: int
+    description: str
+    acls: tuple[str, ...] = ()
+    mirror: bool = False
+    # When set the container is cut off: it gets no FAUCET interface, so FAUCET drops its traffic.
+    fail_closed: str | None = None
+    # False while the container's labels are not known yet.
+    labels_known: bool = True
+
+
+@dataclass(frozen=True)
+class ExternalPort:
+    """A host interface attached to the bridge (add_ports, add_copro_ports or added by hand)."""
+
+    ofport: int
+    ifname: str
+    acl: str | None = None
+    vlan: int | None = None
+    coprocessor: bool = False
+
+
+@dataclass(frozen=True)
+class DpInputs:
+    """All that decides a network's DP."""
+
+    spec: NetworkSpec
+    name: str
+    containers: tuple[ContainerPort, ...] = ()
+    externals: tuple[ExternalPort, ...] = ()
+    mirror_port: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _acl_list(acls: Iterable[str]) -> list[str]:
+    return list(acls)
+
+
+def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
+    """The DP's ``interfaces`` section, keyed by OpenFlow port number."""
+    spec, name = inputs.spec, inputs.name
+    default_acls = spec.default_acl.for_network(name)
+    result: dict[int, dict[str, Any]] = {}
+    # A container whose labels are not read yet keeps a preallocated port's settings meanwhile
+    # (that is the point of preallocation); a failed-closed one does not.
+    occupied = {c.ofport for c in inputs.containers if c.labels_known or c.fail_closed}
+    occupied |= {e.ofport for e in inputs.externals}
+    for port in range(1, spec.preallocate_ports + 1):
+        if port in occupied:
+            continue
+        iface: dict[str, Any] = {
+            "description": PREALLOCATED_DESCRIPTION,
+            "native_vlan": spec.vlan,
+        }
+        if default_acls:
+            iface["acls_in"] = _acl_list(default_acls)
+        result[port] = iface
+    for container in sorted(inputs.containers, key=lambda c: c.ofport):
+        if container.fail_closed:
+            continue
+        if not container.labels_known:
+            continue
+        iface = {"description": container.description, "native_vlan": spec.vlan}
+        acls = container.acls or default_acls
+        if acls:
+            iface["acls_in"] = _acl_list(acls)
+        result[container.ofport] = iface
+    for ext in sorted(inputs.externals, key=lambda e: e.ofport):
+        iface = {"description": f"Physical interface {ext.ifname}"}
+        if ext.coprocessor:
+            iface["coprocessor"] = {"strategy": "vlan_vid"}
+        else:
+            iface["native_vlan"] = ext.vlan or spec.vlan
+        acls = (ext.acl,) if ext.acl else ()
+        if acls:
+            iface["acls_in"] = _acl_list(acls)
+        result[ext.ofport] = iface
+    if spec.mode in ("nat", "routed"):
+        iface = {
+            "description": "gateway",
+            "native_vlan": spec.vlan,
+            "opstatus_reconf": False,
+        }
+        nat_acls = spec.nat_acl.for_network(name)
+        if nat_acls:
+            iface["acls_in"] = _acl_list(nat_acls)
+        result[LOCAL_OFPORT] = iface
+    mirrored = [
+        c.ofport
+        for c in inputs.containers
+        if c.mirror and c.labels_known and not c.fail_closed and c.ofport in result
+    ]
+    if inputs.mirror_port or not result:
+        # FAUCET refuses a DP without interfaces; the output-only mirror port is harmless when
+        # nothing is patched to it, and is where mirrored traffic leaves when something is.
+        mirror_iface: dict[str, Any] = {
+            "description": MIRROR_DESCRIPTION,
+            "output_only": True,
+        }
+        if mirrored and inputs.mirror_port:
+            mirror_iface["mirror"] = sorted(mirrored)
+        result[spec.lbport] = mirror_iface
+    return result
+
+
+def build_dp(inputs: DpInputs) -> dict[str, Any]:
+    """A FAUCET ``dps`` entry for the network."""
+    spec = inputs.spec
+    dp: dict[str, Any] = {"dp_id": spec.dpid, "hardware": HARDWARE}
+    if spec.vlan_out_acl.for_network(inputs.name):
+        dp["egress_pipeline"] = True
+    dp.update(inputs.extra)
+    dp["interfaces"] = interfaces(inputs)
+    return dp
+
+
+def egress_vlan_name(spec: NetworkSpec) -> str:
+    return f"dovesnap-vlan{spec.vlan}"
+
+
+def build_vlans(inputs: DpInputs) -> dict[str, dict[str, Any]]:
+    """Top-level ``vlans`` entries the network needs (only for an output ACL)."""
+    out_acls = inputs.spec.vlan_out_acl.for_network(inputs.name)
+    if not out_acls:
+        return {}
+    return {
+        egress_vlan_name(inputs.spec): {
+            "vid": inputs.spec.vlan,
+            "acl_out": out_acls[0] if len(out_acls) == 1 else list(out_acls),
+        }
+    }
+
+
+Config = MutableMapping[str, Any]
+
+
+def put_dp(config: Mapping[str, Any], name: str, dp: Mapping[str, Any],
+           vlans: Mapping[str, Any] | None = None) -> Config:
+    """A copy of ``config`` with DP ``name`` set to ``dp``; other sections keep their order."""
+    new: Config = copy.deepcopy(cast(Config, config)) if config else {}
+    dps = new.get("dps")
+    if not isinstance(dps, MutableMapping):
+        dps = {}
+        new["dps"] = dps
+    dps[name] = dict(dp)
+    if vlans:
+        section = new.get("vlans")
+        if not isinstance(section, MutableMapping):
+            section = {}
+            new["vlans"] = section
+        for key, value in vlans.items():
+            section[key] = dict(value)
+    return new
+
+
+def remove_dp(config: Mapping[str, Any], name: str, vlan_names: Iterable[str] = ()) -> Config:
+    """A copy of ``config`` without DP ``name`` (and the named dovesnap VLAN entries)."""
+    new: Config = copy.deepcopy(cast(Config, config)) if config else {}
+    dps = new.get("dps")
+    if isinstance(dps, MutableMapping):
+        dps.pop(name, None)
+    vlans = new.get("vlans")
+    if isinstance(vlans, MutableMapping):
+        for vlan in vlan_names:
+            vlans.pop(vlan, None)
+    return new
+
+
+def dp_names_with_id(config: Mapping[str, Any], dpid: int) -> list[str]:
+    dps = config.get("dps") if config else None
+    if not isinstance(dps, Mapping):
+        return []
+    return [str(k) for k, v in dps.items() if isinstance(v, Mapping) and v.get("dp_id") == dpid]
+
+
+def acl_names(config: Mapping[str, Any]) -> set[str]:
+    acls = config.get("acls") if config else None
+    return {str(k) for k in acls} if isinstance(acls, Mapping) else set()

@@ -1,0 +1,1 @@
+"""The embedded default stack: Open vSwitch, FAUCET and Gauge as supervised child processes."""

@@ -1,0 +1,118 @@
+"""Run a child process, restart it with backoff when it dies, signal it, stop it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class Supervised:
+    """One long-running child. ``start()`` launches a watch loop; ``stop()`` ends both."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str] | None = None,
+        log_path: Path | None = None,
+        min_backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        stable_after: float = 60.0,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.env = dict(env) if env is not None else None
+        self.log_path = log_path
+        self.min_backoff = min_backoff
+        self.max_backoff = max_backoff
+        self.stable_after = stable_after
+        self.restarts = 0
+        self._proc: asyncio.subprocess.Process | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.started = asyncio.Event()
+
+    @property
+    def pid(self) -> int | None:
+        if self._proc is not None and self._proc.returncode is None:
+            return self._proc.pid
+        return None
+
+    def start(self) -> None:
+        self._stopping = False
+        self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        out = None
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            out = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            return await asyncio.create_subprocess_exec(
+                *self.argv,
+                env=self.env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out if out is not None else asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.STDOUT if out is not None else asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            if out is not None:
+                out.close()
+
+    async def _watch(self) -> None:
+        backoff = self.min_backoff
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            began = loop.time()
+            try:
+                self._proc = await self._spawn()
+            except OSError as err:
+                log.error("cannot start %s: %s", self.name, err)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            log.info("%s started (pid %d)", self.name, self._proc.pid)
+            self.started.set()
+            code = await self._proc.wait()
+            if self._stopping:
+                break
+            self.restarts += 1
+            if loop.time() - began > self.stable_after:
+                backoff = self.min_backoff
+            log.warning("%s exited with %s; restarting in %.1fs", self.name, code, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff)
+
+    def signal(self, signum: int = signal.SIGHUP) -> bool:
+        pid = self.pid
+        if pid is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+            return True
+        return False
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        self._stopping = True
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), timeout)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,81 @@
+"""The status JSON (field names kept from the Go original), built from the driver's state."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from dovesnap.model import PerNetworkValue
+from dovesnap.state import Network
+
+
+def _acl_text(value: PerNetworkValue, name: str | None) -> str:
+    return ",".join(value.for_network(name))
+
+
+def _gateway_mask(net: Network) -> str:
+    prefix = net.spec.gateway_prefixlen
+    if prefix is None:
+        return ""
+    return str(ipaddress.ip_network(f"0.0.0.0/{prefix}").netmask)
+
+
+def network_status(net: Network, engine_id: str) -> dict[str, Any]:
+    spec = net.spec
+    containers: dict[str, Any] = {}
+    for ep in net.endpoints.values():
+        containers[ep.endpoint_id] = {
+            "Name": ep.container.name if ep.container else "",
+            "Id": ep.container.id if ep.container else "",
+            "OFPort": ep.ofport,
+            "MacAddress": ep.mac,
+            "HostIP": (ep.address or "").split("/")[0],
+            "Labels": dict(ep.container.labels) if ep.container else {},
+            "IfName": ep.host_ifname,
+            "FailClosed": ep.fail_closed or "",
+        }
+    externals = {
+        ext.ifname: {"Name": ext.ifname, "OFPort": ext.ofport, "MacAddress": ""}
+        for ext in net.externals.values()
+    }
+    return {
+        "NetworkName": net.name or "",
+        "BridgeName": spec.bridge_name,
+        "BridgeDpid": spec.dpid_hex,
+        "BridgeDpidUint": spec.dpid,
+        "BridgeVLAN": spec.vlan,
+        "MTU": spec.mtu,
+        "PreAllocatePorts": spec.preallocate_ports,
+        "Mode": spec.mode,
+        "AddPorts": ",".join(
+            "/".join(str(x) for x in (p.ifname, p.ofport or "", p.acl or "", p.vlan or "")).rstrip("/")
+            for p in spec.add_ports
+        ),
+        "AddCoproPorts": ",".join(
+            "/".join(str(x) for x in (p.ifname, p.ofport or "", p.acl or "")).rstrip("/")
+            for p in spec.add_copro_ports
+        ),
+        "Gateway": spec.gateway or "",
+        "GatewayMask": _gateway_mask(net),
+        "FlatBindInterface": spec.bind_interface or "",
+        "UseDHCP": spec.dhcp,
+        "Userspace": net.userspace,
+        "NATAcl": _acl_text(spec.nat_acl, net.name),
+        "VLANOutAcl": _acl_text(spec.vlan_out_acl, net.name),
+        "DefaultAcl": _acl_text(spec.default_acl, net.name),
+        "OvsLocalMac": spec.ovs_local_mac or "",
+        "Controller": ",".join(spec.controllers),
+        "Error": net.error or "",
+        "DynamicNetworkStates": {
+            "ShortEngineId": engine_id,
+            "Containers": containers,
+            "ExternalPorts": externals,
+            "OtherBridgePorts": {},
+        },
+    }
+
+
+def status(networks: Mapping[str, Network] | Iterable[Network], engine_id: str) -> dict[str, Any]:
+    nets = networks.values() if isinstance(networks, Mapping) else networks
+    return {net.network_id: network_status(net, engine_id) for net in nets}
