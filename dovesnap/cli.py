@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--plugin-socket", default=os.environ.get(
         "DOVESNAP_PLUGIN_SOCKET", "/run/docker/plugins/dovesnap.sock"))
+    _flag(serve, "faucet-of-port", "FAUCET_OF_PORT", "6653", "embedded FAUCET OpenFlow port")
+    _flag(serve, "gauge-of-port", "GAUGE_OF_PORT", "6654", "embedded Gauge OpenFlow port")
+    _flag(serve, "faucet-prom-port", "FAUCET_PROM_PORT", "9302", "embedded FAUCET metrics port")
+    _flag(serve, "gauge-prom-port", "GAUGE_PROM_PORT", "9303", "embedded Gauge metrics port")
     serve.add_argument("--debug", action="store_true")
     serve.add_argument("--trace", action="store_true")
 
@@ -82,6 +86,10 @@ def _serve(args: argparse.Namespace) -> int:
         status_auth_ips=args.status_auth_ips,
         default_ofcontrollers=args.default_ofcontrollers,
         embedded_faucet=not args.external_faucet,
+        faucet_of_port=int(args.faucet_of_port),
+        gauge_of_port=int(args.gauge_of_port),
+        faucet_prom_port=int(args.faucet_prom_port),
+        gauge_prom_port=int(args.gauge_prom_port),
     )
     return asyncio.run(serve(settings))
 

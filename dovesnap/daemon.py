@@ -19,9 +19,12 @@ from dovesnap.adapters.ovsdb import OvsdbBackend
 from dovesnap.api.handlers import make_app
 from dovesnap.driver import Driver, DriverSettings
 from dovesnap.errors import DovesnapError
+from dovesnap.restore import restore_from_ovs
 from dovesnap.stack.faucet import (
     FAUCET_OF_PORT,
+    FAUCET_PROM_PORT,
     GAUGE_OF_PORT,
+    GAUGE_PROM_PORT,
     EmbeddedControllers,
     gauge_config,
     starter_faucet_config,
@@ -46,6 +49,10 @@ class ServeSettings:
     status_auth_ips: str = "127.0.0.0/8,::1/128"
     default_ofcontrollers: str = ""
     embedded_faucet: bool = True
+    faucet_of_port: int = FAUCET_OF_PORT
+    gauge_of_port: int = GAUGE_OF_PORT
+    faucet_prom_port: int = FAUCET_PROM_PORT
+    gauge_prom_port: int = GAUGE_PROM_PORT
     docker_url: str = "unix:///var/run/docker.sock"
 
 
@@ -55,7 +62,10 @@ def default_controllers(settings: ServeSettings) -> tuple[str, ...]:
 
         return parse_controllers(settings.default_ofcontrollers)
     if settings.embedded_faucet:
-        return (f"tcp:127.0.0.1:{FAUCET_OF_PORT}", f"tcp:127.0.0.1:{GAUGE_OF_PORT}")
+        return (
+            f"tcp:127.0.0.1:{settings.faucet_of_port}",
+            f"tcp:127.0.0.1:{settings.gauge_of_port}",
+        )
     return ()
 
 
@@ -85,14 +95,21 @@ class Daemon:
         gauge_yaml = self.settings.faucet_config_dir / "gauge.yaml"
         if not gauge_yaml.exists():
             gauge_store = FaucetConfigStore(gauge_yaml, lambda _path: None, lambda: None)
-            await gauge_store.ensure_exists(gauge_config(store.path))
+            await gauge_store.ensure_exists(
+                gauge_config(store.path, self.settings.gauge_prom_port)
+            )
 
     async def start(self) -> None:
         settings = self.settings
         self.ovs = await self._start_ovs()
         kernel = kernel_datapath_available()
         if settings.embedded_faucet:
-            self.controllers = EmbeddedControllers(settings.faucet_config_dir, settings.log_dir)
+            self.controllers = EmbeddedControllers(
+                settings.faucet_config_dir,
+                settings.log_dir,
+                (settings.faucet_of_port, settings.gauge_of_port),
+                settings.faucet_prom_port,
+            )
         controllers = self.controllers
 
         def reload() -> None:
@@ -104,12 +121,16 @@ class Daemon:
         await self._prepare_faucet(store)
         if controllers is not None:
             controllers.start()
-        docker = DockerSdkBackend(settings.docker_url)
+        docker = DockerSdkBackend(settings.docker_url, driver_name=settings.plugin_socket.stem)
         self.driver = Driver(
-            DriverSettings(default_controllers(settings), kernel_datapath=kernel),
+            DriverSettings(
+                default_controllers(settings),
+                kernel_datapath=kernel,
+                driver_name=settings.plugin_socket.stem,
+            ),
             self.ovs, PyRoute2Netlink(), docker, store,
         )
-        await self.driver.restore_from_ovs()
+        await restore_from_ovs(self.driver)
         await self._serve_plugin(self.driver)
         await self._serve_status(self.driver)
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -23,22 +23,20 @@ from dovesnap.errors import (
     FaucetConfigError,
     LabelError,
     NotFoundError,
-    OptionError,
 )
+from dovesnap.hooks import Hooks
 from dovesnap.model import (
-    OPTION_PREFIX,
     NetworkSpec,
     apply_mac_prefix,
     parse_labels,
     parse_network,
 )
-from dovesnap.model_codec import spec_from_json
 from dovesnap.plan.bridge import plan_bridge
 from dovesnap.plan.faucet_dp import (
     DpInputs,
-    acl_names,
     build_dp,
     build_vlans,
+    check_acls_exist,
     dp_names_with_id,
     egress_vlan_name,
     put_dp,
@@ -48,7 +46,6 @@ from dovesnap.plan.names import (
     EXT_ENDPOINT_ID,
     EXT_NETWORK_ID,
     EXT_NETWORK_NAME,
-    EXT_SPEC,
     container_veth,
     host_veth,
 )
@@ -65,26 +62,7 @@ class DriverSettings:
     kernel_datapath: bool = True
     attach_timeout: float = 60.0
     name_timeout: float = 60.0
-
-
-def _check_acls_exist(spec: NetworkSpec, config: Mapping[str, Any]) -> None:
-    """Refuse ACL options naming ACLs faucet.yaml does not define (unless it uses includes)."""
-    if config.get("include") or config.get("include-optional"):
-        return  # FAUCET's own parser sees the included files when the DP is written
-    known = acl_names(config)
-    named = {
-        "nat_acl": spec.nat_acl, "default_acl": spec.default_acl,
-        "vlan_out_acl": spec.vlan_out_acl,
-    }
-    for option, value in named.items():
-        wanted = set(value.default) | {acl for _, acls in value.by_network for acl in acls}
-        wanted |= {p.acl for p in spec.add_ports + spec.add_copro_ports if p.acl}
-        missing = sorted(wanted - known)
-        if missing:
-            raise OptionError(
-                OPTION_PREFIX + option, f"ACL {missing[0]} is not defined in faucet.yaml",
-                "add it to faucet.yaml first, or fix the name",
-            )
+    driver_name: str = "dovesnap"
 
 
 class Driver:
@@ -95,8 +73,10 @@ class Driver:
         netlink: NetlinkBackend,
         docker: DockerBackend,
         faucet: FaucetConfigStore,
+        hooks: Sequence[Hooks] = (),
     ) -> None:
         self.settings = settings
+        self.hooks: list[Hooks] = list(hooks)
         self.ovs = ovs
         self.netlink = netlink
         self.docker = docker
@@ -146,12 +126,18 @@ class Driver:
 
     # -- FAUCET ------------------------------------------------------------------------------
 
-    def _dp_edit(self, inputs: DpInputs) -> Callable[[Mapping[str, Any]], Mapping[str, Any]]:
+    def _dp_edit(self, net: Network, inputs: DpInputs) -> Callable[[Mapping[str, Any]], Mapping[str, Any]]:
+        for hook in self.hooks:
+            inputs = hook.adjust_dp(net, inputs)
         dp = build_dp(inputs)
         vlans = build_vlans(inputs)
+        hooks = list(self.hooks)
 
         def edit(config: Mapping[str, Any]) -> Mapping[str, Any]:
-            return put_dp(config, inputs.name, dp, vlans)
+            new: Mapping[str, Any] = put_dp(config, inputs.name, dp, vlans)
+            for hook in hooks:
+                new = hook.edit_config(net, new)
+            return new
 
         return edit
 
@@ -160,7 +146,7 @@ class Driver:
         if net.name is None:
             return
         try:
-            await self.faucet.update(self._dp_edit(net.dp_inputs()))
+            await self.faucet.update(self._dp_edit(net, net.dp_inputs()))
             net.error = None
             return
         except FaucetConfigError as err:
@@ -171,12 +157,12 @@ class Driver:
                 continue
             ep_only = Network(net.spec, net.userspace, net.name, {ep.endpoint_id: ep})
             try:
-                await self.faucet.check(self._dp_edit(ep_only.dp_inputs()))
+                await self.faucet.check(self._dp_edit(ep_only, ep_only.dp_inputs()))
             except FaucetConfigError as err:
                 ep.fail_closed = f"FAUCET refused this container's port: {err.what}"
                 log.error("container %s fails closed: %s", ep.container.name, ep.fail_closed)
         try:
-            await self.faucet.update(self._dp_edit(net.dp_inputs()))
+            await self.faucet.update(self._dp_edit(net, net.dp_inputs()))
             net.error = None
         except FaucetConfigError as err:
             net.error = err.what
@@ -218,7 +204,7 @@ class Driver:
                     f"{clash[0]}",
                     "choose another dpid",
                 )
-            _check_acls_exist(spec, config)
+            check_acls_exist(spec, config)
             for port in spec.add_ports + spec.add_copro_ports:
                 if not await self._io(self.netlink.link_exists, port.ifname):
                     raise ConflictError(
@@ -227,13 +213,27 @@ class Driver:
                     )
             net = Network(spec, self._userspace_for(spec))
             # Refuse options FAUCET would refuse before anything is built.
-            await self.faucet.check(self._dp_edit(net.dp_inputs()))
+            await self.faucet.check(self._dp_edit(net, net.dp_inputs()))
             await self._build_bridge(net)
+            try:
+                for hook in self.hooks:
+                    await hook.network_created(net)
+            except DovesnapError:
+                await self._undo_network(net)
+                raise
             self.networks[network_id] = net
         self._spawn(self._resolve_name(net))
 
+    async def _undo_network(self, net: Network) -> None:
+        for hook in reversed(self.hooks):
+            try:
+                await hook.network_deleted(net)
+            except Exception:  # undo as much as possible
+                log.exception("undoing %s for network %s failed", hook.name, net.network_id[:12])
+        await self._io(self.ovs.delete_bridge, net.bridge)
+
     async def _build_bridge(self, net: Network) -> None:
-        plan = plan_bridge(net.spec, net.userspace, net.name)
+        plan = plan_bridge(net.spec, net.userspace, net.name, self.settings.driver_name)
         try:
             await self._io(self.ovs.ensure_bridge, plan)
             await self._io(self.netlink.set_up, plan.name, net.spec.mtu)
@@ -265,6 +265,8 @@ class Driver:
             net.name = name
             net.named.set()
             await self._io(self.ovs.set_bridge_external_ids, net.bridge, {EXT_NETWORK_NAME: name})
+            for hook in self.hooks:
+                await hook.network_named(net)
             await self.sync_dp(net)
 
     async def delete_network(self, network_id: str) -> None:
@@ -278,13 +280,18 @@ class Driver:
                 name = net.name
                 vlan_names = [egress_vlan_name(net.spec)] if build_vlans(net.dp_inputs()) else []
                 await self.faucet.update(lambda cfg: remove_dp(cfg, name, vlan_names))
-            await self._io(self.ovs.delete_bridge, net.bridge)
+            await self._undo_network(net)
             self.networks.pop(network_id, None)
 
     # -- endpoints ---------------------------------------------------------------------------
 
     async def create_endpoint(
-        self, network_id: str, endpoint_id: str, mac: str | None, address: str | None
+        self,
+        network_id: str,
+        endpoint_id: str,
+        mac: str | None,
+        address: str | None,
+        options: Mapping[str, Any] | None = None,
     ) -> str:
         """Make the veth and OVS port; return the container side's MAC."""
         net = self.network(network_id)
@@ -309,9 +316,15 @@ class Driver:
                 await self._io(self.ovs.delete_port, net.bridge, host)
                 await self._io(self.netlink.delete_link, host)
                 raise
-            net.endpoints[endpoint_id] = Endpoint(
-                endpoint_id, network_id, host, peer, ofport, actual_mac, address
-            )
+            ep = Endpoint(endpoint_id, network_id, host, peer, ofport, actual_mac, address)
+            ep.options = dict(options or {})
+            net.endpoints[endpoint_id] = ep
+            try:
+                for hook in self.hooks:
+                    await hook.endpoint_created(net, ep, ep.options)
+            except DovesnapError:
+                await self._remove_endpoint(net, ep)
+                raise
             return actual_mac
 
     def join(self, network_id: str, endpoint_id: str, sandbox_key: str) -> Endpoint:
@@ -357,6 +370,12 @@ class Driver:
                 log.error("container %s fails closed: %s", container.name, err.what)
             if ep.labels and ep.labels.mac_prefix and ep.sandbox_key:
                 await self._apply_mac_prefix(ep)
+            for hook in self.hooks:
+                try:
+                    await hook.endpoint_attached(net, ep)
+                except DovesnapError as err:
+                    ep.fail_closed = f"{hook.name}: {err.what}"
+                    log.error("container %s fails closed: %s", container.name, ep.fail_closed)
             await self.sync_dp(net)
         log.info("container %s on %s at port %d", container.name, net.name, ep.ofport)
 
@@ -383,6 +402,11 @@ class Driver:
         if ep.attach_task is not None:
             ep.attach_task.cancel()
         async with net.lock:
+            for hook in reversed(self.hooks):
+                try:
+                    await hook.endpoint_left(net, ep)
+                except Exception:
+                    log.exception("%s: leave of %s failed", hook.name, endpoint_id[:12])
             ep.joined = False
             ep.container = None
             ep.labels = None
@@ -403,9 +427,22 @@ class Driver:
     async def _remove_endpoint(self, net: Network, ep: Endpoint) -> None:
         if ep.attach_task is not None:
             ep.attach_task.cancel()
+        for hook in reversed(self.hooks):
+            try:
+                await hook.endpoint_deleted(net, ep)
+            except Exception:
+                log.exception("%s: delete of endpoint %s failed", hook.name, ep.endpoint_id[:12])
         await self._io(self.ovs.delete_port, net.bridge, ep.host_ifname)
         await self._io(self.netlink.delete_link, ep.host_ifname)
         net.endpoints.pop(ep.endpoint_id, None)
+
+    def after_restore(self, net: Network) -> None:
+        """Start the background work a restored network needs (name, containers' labels)."""
+        if net.name is None:
+            self._spawn(self._resolve_name(net))
+        for ep in net.endpoints.values():
+            ep.joined = True
+            ep.attach_task = self._spawn(self._attach_container(net, ep))
 
     def endpoint_info(self, network_id: str, endpoint_id: str) -> dict[str, Any]:
         net = self.network(network_id)
@@ -421,38 +458,3 @@ class Driver:
             "Address": ep.address or "",
             "FailClosed": ep.fail_closed or "",
         }
-
-    # -- restore -----------------------------------------------------------------------------
-
-    async def restore_from_ovs(self) -> None:
-        """Load the networks and ports that OVS remembers (so Join works before Docker answers)."""
-        for bridge in await self._io(self.ovs.bridges):
-            spec_json = bridge.external_ids.get(EXT_SPEC)
-            net_id = bridge.external_ids.get(EXT_NETWORK_ID)
-            if not spec_json or not net_id or net_id in self.networks:
-                continue
-            try:
-                spec = spec_from_json(spec_json)
-            except DovesnapError as err:
-                log.error("bridge %s: %s", bridge.name, err)
-                continue
-            net = Network(spec, bridge.datapath_type == "netdev")
-            name = bridge.external_ids.get(EXT_NETWORK_NAME)
-            if name:
-                net.name = name
-                net.named.set()
-            for port in await self._io(self.ovs.ports, bridge.name):
-                ep_id = port.external_ids.get(EXT_ENDPOINT_ID)
-                if not ep_id or port.ofport is None:
-                    continue
-                mac = await self._io(self.netlink.link_mac, container_veth(ep_id)) or ""
-                net.endpoints[ep_id] = Endpoint(
-                    ep_id, net_id, port.name, container_veth(ep_id), port.ofport, mac
-                )
-            self.networks[net_id] = net
-            log.info("restored network %s (%s) from OVS", name or net_id[:12], bridge.name)
-            if net.name is None:
-                self._spawn(self._resolve_name(net))
-            for ep in net.endpoints.values():
-                ep.joined = True
-                ep.attach_task = self._spawn(self._attach_container(net, ep))

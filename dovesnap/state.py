@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from dovesnap.adapters.docker_api import ContainerInfo
 from dovesnap.model import ContainerLabels, NetworkSpec
@@ -30,6 +31,9 @@ class Endpoint:
     labels: ContainerLabels | None = None
     fail_closed: str | None = None
     attach_task: asyncio.Task[None] | None = None
+    # Docker's CreateEndpoint options (port mappings ...), and room for features' own state.
+    options: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def as_port(self) -> ContainerPort:
         if self.container is None:
@@ -55,6 +59,8 @@ class Network:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     named: asyncio.Event = field(default_factory=asyncio.Event)
     error: str | None = None
+    # Room for features' own state (NAT rules applied, DHCP clients ...), keyed by feature.
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def network_id(self) -> str:

@@ -43,10 +43,17 @@ class DockerBackend(Protocol):
 
 
 class DockerSdkBackend:
-    def __init__(self, base_url: str = "unix:///var/run/docker.sock", timeout: int = 10) -> None:
+    def __init__(
+        self,
+        base_url: str = "unix:///var/run/docker.sock",
+        timeout: int = 10,
+        driver_name: str = DRIVER_NAME,
+    ) -> None:
         import docker
 
         self._client = docker.APIClient(base_url=base_url, timeout=timeout)
+        # Docker names a plugin after its socket file: dovesnap.sock serves "-d dovesnap".
+        self.driver_name = driver_name
 
     def network_name(self, network_id: str) -> str | None:
         import docker.errors
@@ -81,7 +88,7 @@ class DockerSdkBackend:
 
     def dovesnap_networks(self) -> list[NetworkInfo]:
         result = []
-        for net in self._client.networks(filters={"driver": DRIVER_NAME}):
+        for net in self._client.networks(filters={"driver": self.driver_name}):
             ipam = net.get("IPAM") or {}
             result.append(NetworkInfo(
                 id=net["Id"],

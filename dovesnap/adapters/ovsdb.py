@@ -12,6 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# Imported at module level on purpose: the ovs library imports eventlet, and importing eventlet
+# from a worker thread leaves that thread unjoinable, so asyncio.run() would hang on exit.
+from ovsdbapp.backend.ovs_idl import connection, idlutils
+from ovsdbapp.schema.open_vswitch import impl_idl
+
 from dovesnap.errors import BackendError
 from dovesnap.plan.bridge import BridgePlan
 
@@ -62,9 +67,6 @@ class OvsdbBackend:
         timeout: float = 10.0,
         on_change: Callable[[str, str, str], None] | None = None,
     ) -> None:
-        from ovsdbapp.backend.ovs_idl import connection, idlutils
-        from ovsdbapp.schema.open_vswitch import impl_idl
-
         on_change_cb = on_change
 
         class _WatchingIdl(connection.OvsdbIdl):  # type: ignore[misc]

@@ -67,6 +67,7 @@ async def create_endpoint(driver: Driver, body: dict[str, Any]) -> dict[str, Any
     mac = await driver.create_endpoint(
         body["NetworkID"], body["EndpointID"], requested_mac,
         address if isinstance(address, str) else None,
+        body.get("Options") or {},
     )
     if requested_mac:
         # Docker refuses a reply that changes a MAC it chose.

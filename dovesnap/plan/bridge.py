@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 
 from dovesnap.model import NetworkSpec
-from dovesnap.plan.names import EXT_NETWORK_ID, EXT_NETWORK_NAME, EXT_SPEC
+from dovesnap.plan.names import EXT_DRIVER, EXT_NETWORK_ID, EXT_NETWORK_NAME, EXT_SPEC
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,14 @@ def spec_to_json(spec: NetworkSpec) -> str:
     return json.dumps(asdict(spec), sort_keys=True, separators=(",", ":"))
 
 
-def plan_bridge(spec: NetworkSpec, userspace: bool, network_name: str | None) -> BridgePlan:
-    ext = [(EXT_NETWORK_ID, spec.network_id), (EXT_SPEC, spec_to_json(spec))]
+def plan_bridge(
+    spec: NetworkSpec, userspace: bool, network_name: str | None, driver_name: str = "dovesnap"
+) -> BridgePlan:
+    ext = [
+        (EXT_DRIVER, driver_name),
+        (EXT_NETWORK_ID, spec.network_id),
+        (EXT_SPEC, spec_to_json(spec)),
+    ]
     if network_name:
         ext.append((EXT_NETWORK_NAME, network_name))
     return BridgePlan(

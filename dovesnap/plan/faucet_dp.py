@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from dovesnap.model import NetworkSpec
+from dovesnap.errors import OptionError
+from dovesnap.model import OPTION_PREFIX, NetworkSpec
 from dovesnap.plan.names import LOCAL_OFPORT
 
 HARDWARE = "Open vSwitch"
@@ -200,3 +201,23 @@ def dp_names_with_id(config: Mapping[str, Any], dpid: int) -> list[str]:
 def acl_names(config: Mapping[str, Any]) -> set[str]:
     acls = config.get("acls") if config else None
     return {str(k) for k in acls} if isinstance(acls, Mapping) else set()
+
+
+def check_acls_exist(spec: NetworkSpec, config: Mapping[str, Any]) -> None:
+    """Refuse ACL options naming ACLs faucet.yaml does not define (unless it uses includes)."""
+    if config.get("include") or config.get("include-optional"):
+        return  # FAUCET's own parser sees the included files when the DP is written
+    known = acl_names(config)
+    named = {
+        "nat_acl": spec.nat_acl, "default_acl": spec.default_acl,
+        "vlan_out_acl": spec.vlan_out_acl,
+    }
+    for option, value in named.items():
+        wanted = set(value.default) | {acl for _, acls in value.by_network for acl in acls}
+        wanted |= {p.acl for p in spec.add_ports + spec.add_copro_ports if p.acl}
+        missing = sorted(wanted - known)
+        if missing:
+            raise OptionError(
+                OPTION_PREFIX + option, f"ACL {missing[0]} is not defined in faucet.yaml",
+                "add it to faucet.yaml first, or fix the name",
+            )

@@ -10,6 +10,7 @@ PATCH_PREFIX = "ods"
 LOCAL_OFPORT = 0xFFFFFFFE
 
 # external_ids keys on OVS rows, so OVS itself remembers what dovesnap made.
+EXT_DRIVER = "dovesnap-driver"
 EXT_NETWORK_ID = "dovesnap-network-id"
 EXT_NETWORK_NAME = "dovesnap-network-name"
 EXT_SPEC = "dovesnap-spec"

@@ -59,26 +59,32 @@ def _env(extra: dict[str, str]) -> dict[str, str]:
 class EmbeddedControllers:
     """FAUCET on 6653 (metrics 9302) and Gauge on 6654 (metrics 9303), supervised."""
 
-    def __init__(self, config_dir: Path, log_dir: Path) -> None:
+    def __init__(
+        self,
+        config_dir: Path,
+        log_dir: Path,
+        of_ports: tuple[int, int] = (FAUCET_OF_PORT, GAUGE_OF_PORT),
+        faucet_prom_port: int = FAUCET_PROM_PORT,
+    ) -> None:
         self.config_dir = config_dir
         self.log_dir = log_dir
         bindir = Path(sys.executable).parent
         faucet_yaml = config_dir / "faucet.yaml"
         self.faucet = Supervised(
             "faucet",
-            [str(bindir / "faucet"), f"--ryu-ofp-tcp-listen-port={FAUCET_OF_PORT}"],
+            [str(bindir / "faucet"), f"--ryu-ofp-tcp-listen-port={of_ports[0]}"],
             env=_env({
                 "FAUCET_CONFIG": str(faucet_yaml),
                 "FAUCET_LOG": str(log_dir / "faucet.log"),
                 "FAUCET_EXCEPTION_LOG": str(log_dir / "faucet_exception.log"),
-                "FAUCET_PROMETHEUS_PORT": str(FAUCET_PROM_PORT),
+                "FAUCET_PROMETHEUS_PORT": str(faucet_prom_port),
                 "FAUCET_CONFIG_STAT_RELOAD": "0",
             }),
             log_path=log_dir / "faucet.out",
         )
         self.gauge = Supervised(
             "gauge",
-            [str(bindir / "gauge"), f"--ryu-ofp-tcp-listen-port={GAUGE_OF_PORT}"],
+            [str(bindir / "gauge"), f"--ryu-ofp-tcp-listen-port={of_ports[1]}"],
             env=_env({
                 "GAUGE_CONFIG": str(config_dir / "gauge.yaml"),
                 "GAUGE_LOG": str(log_dir / "gauge.log"),

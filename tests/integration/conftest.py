@@ -61,7 +61,7 @@ def _sweep() -> None:
 def dovesnap(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     if plugin_answers(PLUGIN_SOCKET):
         pytest.fail(
-            "a dovesnap is already serving /run/docker/plugins/dovesnap.sock; "
+            f"a dovesnap is already serving {PLUGIN_SOCKET}; "
             "stop it with sudo make down before running the tests"
         )
     daemon = Daemon(Path(tmp_path_factory.mktemp("dovesnap")))

@@ -22,8 +22,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "dovesnap-test-busybox:latest"
-PLUGIN_SOCKET = Path("/run/docker/plugins/dovesnap.sock")
-TEST_PREFIX = "dstest-"
+# DOVESNAP_TEST_INSTANCE=N runs the suite against its own plugin "dovesnap-tN" with its own
+# FAUCET/Gauge/status ports, so several suites can share one dockerd and OVS.
+INSTANCE = int(os.environ.get("DOVESNAP_TEST_INSTANCE", "0") or 0)
+DRIVER = f"dovesnap-t{INSTANCE}" if INSTANCE else "dovesnap"
+PLUGIN_SOCKET = Path(f"/run/docker/plugins/{DRIVER}.sock")
+FAUCET_OF_PORT = 6653 + 100 * INSTANCE
+GAUGE_OF_PORT = 6654 + 100 * INSTANCE
+FAUCET_PROM_PORT = 19302 + 10 * INSTANCE if INSTANCE else 9302
+GAUGE_PROM_PORT = FAUCET_PROM_PORT + 1
+STATUS_PORT = 9401 + INSTANCE
+TEST_PREFIX = f"dstest{INSTANCE or ''}-"
 VENV_BIN = Path(sys.executable).parent
 # The docker CLI that came with the engine (Debian's docker.io) speaks the engine's API version;
 # a newer CLI elsewhere on PATH may refuse options such as --mac-address against an older engine.
@@ -137,16 +146,22 @@ class Daemon:
             [str(VENV_BIN / "dovesnap"), "serve",
              "--faucet-config-dir", str(self.config_dir),
              "--state-dir", str(self.workdir / "state"),
-             "--log-dir", str(self.workdir / "logs"), *extra_args],
+             "--log-dir", str(self.workdir / "logs"),
+             "--plugin-socket", str(PLUGIN_SOCKET),
+             "--status-port", str(STATUS_PORT),
+             "--faucet-of-port", str(FAUCET_OF_PORT), "--gauge-of-port", str(GAUGE_OF_PORT),
+             "--faucet-prom-port", str(FAUCET_PROM_PORT),
+             "--gauge-prom-port", str(GAUGE_PROM_PORT), *extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         log.close()
         try:
             wait_until(lambda: self.proc is not None and self.proc.poll() is None
-                       and plugin_answers() and tcp_listening(6653), 90, 0.2,
+                       and plugin_answers() and tcp_listening(FAUCET_OF_PORT), 90, 0.2,
                        "dovesnap plugin socket and FAUCET")
         except AssertionError:
+            self.stop()
             raise AssertionError("dovesnap did not start:\n" + self.log_tail()) from None
 
     def stop(self) -> None:
@@ -179,7 +194,8 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         import urllib.request
 
-        with urllib.request.urlopen("http://127.0.0.1:9401/networks", timeout=5) as resp:
+        url = f"http://127.0.0.1:{STATUS_PORT}/networks"
+        with urllib.request.urlopen(url, timeout=5) as resp:
             data: dict[str, Any] = json.load(resp)
             return data
 
@@ -194,7 +210,7 @@ class Docker:
     def network(self, *options: str, name: str | None = None, internal: bool = True,
                 check: bool = True) -> subprocess.CompletedProcess[str]:
         name = name or unique("net")
-        argv = [DOCKER, "network", "create", "-d", "dovesnap"]
+        argv = [DOCKER, "network", "create", "-d", DRIVER]
         if internal:
             argv.append("--internal")
         for option in options:
