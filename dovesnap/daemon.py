@@ -19,6 +19,7 @@ from dovesnap.adapters.ovsdb import OvsdbBackend
 from dovesnap.api.handlers import make_app
 from dovesnap.driver import Driver, DriverSettings
 from dovesnap.errors import DovesnapError
+from dovesnap.hooks import Hooks
 from dovesnap.restore import restore_from_ovs
 from dovesnap.stack.faucet import (
     FAUCET_OF_PORT,
@@ -67,6 +68,12 @@ def default_controllers(settings: ServeSettings) -> tuple[str, ...]:
             f"tcp:127.0.0.1:{settings.gauge_of_port}",
         )
     return ()
+
+
+def build_hooks(settings: ServeSettings, daemon: Daemon) -> list[Hooks]:
+    """The features plugged into the driver, in the order they run (one line each)."""
+    hooks: list[Hooks] = []
+    return hooks
 
 
 class Daemon:
@@ -128,7 +135,7 @@ class Daemon:
                 kernel_datapath=kernel,
                 driver_name=settings.plugin_socket.stem,
             ),
-            self.ovs, PyRoute2Netlink(), docker, store,
+            self.ovs, PyRoute2Netlink(), docker, store, build_hooks(settings, self),
         )
         await restore_from_ovs(self.driver)
         await self._serve_plugin(self.driver)
