@@ -1,0 +1,121 @@
+"""Pure parts of the real adapters: Docker summaries, OVSDB values, the FAUCET checker loop."""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dovesnap.adapters.docker_api import ContainerInfo, DockerSdkBackend, NetworkInfo
+from dovesnap.adapters.faucet_check import _serve
+from dovesnap.adapters.ovsdb import _int_or_none
+
+
+class FakeDockerApi:
+    """The few docker.APIClient calls the adapter makes, answered from in-memory summaries."""
+
+    def __init__(self, networks: list[dict[str, Any]], containers: list[dict[str, Any]]) -> None:
+        self._networks = networks
+        self._containers = containers
+
+    def networks(self, ids: list[str] | None = None, filters: dict[str, str] | None = None
+                 ) -> list[dict[str, Any]]:
+        found = self._networks
+        if ids is not None:  # dockerd matches id prefixes
+            found = [n for n in found if any(n["Id"].startswith(i) for i in ids)]
+        if filters and "driver" in filters:
+            found = [n for n in found if n.get("Driver") == filters["driver"]]
+        return found
+
+    def containers(self, all: bool = False, filters: dict[str, str] | None = None
+                   ) -> list[dict[str, Any]]:
+        network = (filters or {}).get("network")
+        return [c for c in self._containers
+                if network is None or network in c.get("_networks", ())]
+
+    def info(self) -> dict[str, Any]:
+        return {"ID": "ABCD:EFGH:1234"}
+
+
+NETWORKS: list[dict[str, Any]] = [
+    {"Id": "n1" + "0" * 62, "Name": "net1", "Driver": "dovesnap", "Internal": True,
+     "Options": {"ovs.bridge.dpid": "0x1"}, "EnableIPv6": False,
+     "IPAM": {"Config": [{"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"}]}},
+    {"Id": "n1" + "0" * 61 + "1", "Name": "", "Driver": "dovesnap"},
+    {"Id": "b2" + "0" * 62, "Name": "bridge", "Driver": "bridge"},
+]
+CONTAINERS: list[dict[str, Any]] = [
+    {"Id": "c1" + "0" * 62, "Names": ["/web"], "Labels": {"a": "b"}, "State": "running",
+     "_networks": [NETWORKS[0]["Id"]],
+     "NetworkSettings": {"Networks": {"net1": {"EndpointID": "ep1"}}}},
+    {"Id": "c2" + "0" * 62, "Names": None, "Labels": None, "_networks": [NETWORKS[0]["Id"]],
+     "NetworkSettings": {"Networks": {"net1": {"EndpointID": "ep2"}, "x": {}}}},
+    {"Id": "c3" + "0" * 62, "_networks": [NETWORKS[0]["Id"]], "NetworkSettings": None},
+]
+
+
+@pytest.fixture
+def backend() -> DockerSdkBackend:
+    sdk = DockerSdkBackend.__new__(DockerSdkBackend)  # no dockerd here: skip the connection
+    sdk._client = FakeDockerApi(NETWORKS, CONTAINERS)
+    sdk.driver_name = "dovesnap"
+    return sdk
+
+
+def test_network_name(backend: DockerSdkBackend) -> None:
+    assert backend.network_name(NETWORKS[0]["Id"]) == "net1"
+    assert backend.network_name(NETWORKS[1]["Id"]) is None  # no name yet
+    assert backend.network_name("n1") is None  # a prefix match is not the network
+    assert backend.network_name("zz") is None
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [
+        ("ep1", ContainerInfo("c1" + "0" * 62, "web", {"a": "b"}, state="running")),
+        ("ep2", ContainerInfo("c2" + "0" * 62, "c20000000000", {})),
+        ("ep3", None),
+    ],
+)
+def test_container_for_endpoint(
+    backend: DockerSdkBackend, endpoint: str, expected: ContainerInfo | None
+) -> None:
+    assert backend.container_for_endpoint(NETWORKS[0]["Id"], endpoint) == expected
+
+
+def test_dovesnap_networks_and_engine(backend: DockerSdkBackend) -> None:
+    nets = backend.dovesnap_networks()
+    assert [n.name for n in nets] == ["net1", ""]
+    assert nets[0] == NetworkInfo(
+        NETWORKS[0]["Id"], "net1", {"ovs.bridge.dpid": "0x1"}, True,
+        ({"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"},), False,
+    )
+    assert backend.engine_id() == "ABCD:EFGH:1234"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(3, 3), ([5], 5), ([], None), (-1, None), ([-1], None), ("7", None), (None, None), (0, 0)],
+)
+def test_int_or_none(value: Any, expected: int | None) -> None:
+    assert _int_or_none(value) == expected
+
+
+def test_checker_loop_answers_one_line_per_request(tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("dps:\n  a:\n    dp_id: 1\n    interfaces:\n      1:\n        native_vlan: 100\n")
+    bad.write_text(good.read_text() + "        acls_in: [nope]\n")
+    requests = [json.dumps({"path": str(good)}), json.dumps({"path": str(bad)}), "not json",
+                json.dumps({"no": "path"})]
+    out = io.StringIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # FAUCET's eventlet import warns
+        _serve(io.StringIO("\n".join(requests) + "\n"), out)
+    answers = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [a["ok"] for a in answers] == [True, False, False, False]
+    assert "nope" in answers[1]["error"]
+    assert answers[2]["error"] and answers[3]["error"]

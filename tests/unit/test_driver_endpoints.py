@@ -1,0 +1,179 @@
+"""Driver: endpoints, join/leave and container labels, on fakes and a real FaucetConfigStore."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from dovesnap.adapters.faucet_config import FaucetConfigStore
+from dovesnap.driver import Driver
+from dovesnap.errors import BackendError, NotFoundError
+from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
+from tests.unit.scenario import EP, NET, attach, iface, make_net
+
+
+async def test_endpoints_get_lowest_free_ofports(
+    driver: Driver, docker: FakeDocker, ovs: FakeOvs
+) -> None:
+    await make_net(driver, docker, lbport="2")
+    ovs.add_port("odsbra1b2c", "eth1", 1, {})  # someone else's port already on the bridge
+    for ep in EP[:3]:
+        await driver.create_endpoint(NET, ep, None, None)
+    assert [driver.networks[NET].endpoints[e].ofport for e in EP[:3]] == [3, 4, 5]
+    await driver.delete_endpoint(NET, EP[1])
+    await driver.create_endpoint(NET, EP[3], None, None)
+    assert driver.networks[NET].endpoints[EP[3]].ofport == 4
+    assert ovs.ofports("odsbra1b2c") == {"eth1": 1, "odsvee0000": 3, "odsvee0200": 5, "odsvee0300": 4}
+
+
+async def test_parallel_endpoints_get_distinct_ports(
+    driver: Driver, docker: FakeDocker, ovs: FakeOvs
+) -> None:
+    await make_net(driver, docker)
+    await asyncio.gather(*(driver.create_endpoint(NET, ep, None, None) for ep in EP[:12]))
+    ports = sorted(ep.ofport for ep in driver.networks[NET].endpoints.values())
+    assert ports == list(range(1, 13))
+    assert sorted(p for p in ovs.ofports("odsbra1b2c").values() if p) == ports
+
+
+@pytest.mark.parametrize(("userspace", "checksum"), [("true", False), ("false", True)])
+async def test_tx_checksum_off_on_userspace_bridges(
+    driver: Driver, docker: FakeDocker, netlink: FakeNetlink, userspace: str, checksum: bool
+) -> None:
+    await make_net(driver, docker, userspace=userspace)
+    await driver.create_endpoint(NET, EP[0], None, None)
+    assert netlink.links["ethce0000"].tx_checksum is checksum
+
+
+async def test_create_endpoint_returns_the_mac(
+    driver: Driver, docker: FakeDocker, netlink: FakeNetlink
+) -> None:
+    await make_net(driver, docker)
+    chosen = await driver.create_endpoint(NET, EP[0], None, "10.9.0.5/24")
+    assert chosen == netlink.links["ethce0000"].mac
+    given = await driver.create_endpoint(NET, EP[1], "0e:00:00:00:00:09", None)
+    assert given == "0e:00:00:00:00:09" == netlink.links["ethce0100"].mac
+    assert await driver.create_endpoint(NET, EP[0], None, None) == chosen  # idempotent
+    info = driver.endpoint_info(NET, EP[0])
+    assert info["HostInterface"] == "odsvee0000" and info["ContainerInterface"] == "ethce0000"
+    assert info["Address"] == "10.9.0.5/24" and info["OFPort"] == 1
+
+
+async def test_failed_veth_leaves_nothing(
+    driver: Driver, docker: FakeDocker, netlink: FakeNetlink, ovs: FakeOvs
+) -> None:
+    await make_net(driver, docker)
+    netlink.fail_create.add("odsvee0000")
+    with pytest.raises(BackendError):
+        await driver.create_endpoint(NET, EP[0], None, None)
+    assert ovs.ofports("odsbra1b2c") == {}
+    assert "odsvee0000" not in netlink.links
+    assert driver.networks[NET].endpoints == {}
+
+
+async def test_unknown_network_or_endpoint(driver: Driver, docker: FakeDocker) -> None:
+    with pytest.raises(NotFoundError):
+        await driver.create_endpoint(NET, EP[0], None, None)
+    await make_net(driver, docker)
+    with pytest.raises(NotFoundError):
+        driver.join(NET, EP[0], "/x")
+    with pytest.raises(NotFoundError):
+        driver.endpoint_info(NET, EP[0])
+    await driver.delete_endpoint(NET, EP[0])  # Docker retries deletes: harmless
+    await driver.leave(NET, EP[0])
+
+
+async def test_join_writes_the_container_interface(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+) -> None:
+    await make_net(driver, docker, default_acl="denyall")
+    await attach(driver, docker, EP[0], "web", {"dovesnap.faucet.portacl": "allowall"})
+    await attach(driver, docker, EP[1], "db")
+    assert iface(store, "net1", 1) == {
+        "description": f"web c{EP[0][:4]}", "native_vlan": 100, "acls_in": ["allowall"],
+    }
+    assert iface(store, "net1", 2) == {
+        "description": f"db c{EP[1][:4]}", "native_vlan": 100, "acls_in": ["denyall"],
+    }
+
+
+async def test_container_found_after_join(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+) -> None:
+    await make_net(driver, docker)
+    await driver.create_endpoint(NET, EP[0], None, None)
+    driver.join(NET, EP[0], "/x")
+    await asyncio.sleep(0.05)
+    assert iface(store, "net1", 1) is None
+    docker.add_container(NET, EP[0], "c123456", "late")
+    await eventually(lambda: iface(store, "net1", 1) is not None)
+    assert iface(store, "net1", 1)["description"] == "late c1234"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "labels", [{"dovesnap.faucet.portacl": "nosuchacl"}, {"dovesnap.faucet.portacl": "bad acl!"}]
+)
+async def test_bad_label_fails_that_container_closed(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore, labels: dict[str, str]
+) -> None:
+    await make_net(driver, docker)
+    await attach(driver, docker, EP[0], "good", {"dovesnap.faucet.portacl": "allowall"})
+    await attach(driver, docker, EP[1], "bad", labels)
+    assert iface(store, "net1", 1)["acls_in"] == ["allowall"]  # type: ignore[index]
+    assert iface(store, "net1", 2) is None
+    bad = driver.networks[NET].endpoints[EP[1]]
+    assert bad.fail_closed
+    assert driver.endpoint_info(NET, EP[1])["FailClosed"] == bad.fail_closed
+    assert driver.networks[NET].error is None
+
+
+async def test_preallocated_port_is_taken_over_by_a_container(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+) -> None:
+    await make_net(driver, docker, preallocate_ports="2", default_acl="allowall")
+    assert iface(store, "net1", 1)["description"] == "preallocated port"  # type: ignore[index]
+    await attach(driver, docker, EP[0], "web")
+    assert iface(store, "net1", 1)["description"] == f"web c{EP[0][:4]}"  # type: ignore[index]
+    assert iface(store, "net1", 2)["description"] == "preallocated port"  # type: ignore[index]
+
+
+async def test_mac_prefix_label(driver: Driver, docker: FakeDocker, netlink: FakeNetlink) -> None:
+    await make_net(driver, docker)
+    await attach(driver, docker, EP[0], "web", {"dovesnap.faucet.mac_prefix": "0e:99"})
+    ep = driver.networks[NET].endpoints[EP[0]]
+    assert ep.mac.startswith("0e:99:") and netlink.netns_macs["odsvee0000"] == ep.mac
+
+
+async def test_leave_then_delete_endpoint(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore, ovs: FakeOvs, netlink: FakeNetlink
+) -> None:
+    await make_net(driver, docker)
+    await attach(driver, docker, EP[0], "web")
+    await attach(driver, docker, EP[1], "db")
+    await driver.leave(NET, EP[0])
+    assert iface(store, "net1", 1) is None and iface(store, "net1", 2) is not None
+    assert "odsvee0000" in ovs.ofports("odsbra1b2c")
+    await driver.delete_endpoint(NET, EP[0])
+    assert "odsvee0000" not in ovs.ofports("odsbra1b2c")
+    assert "odsvee0000" not in netlink.links and "ethce0000" not in netlink.links
+    assert iface(store, "net1", 2) is not None
+
+
+async def test_operator_removing_a_used_acl_blocks_changes_without_breaking_the_file(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+) -> None:
+    await make_net(driver, docker, default_acl="mirror_in")
+    await attach(driver, docker, EP[0], "web")
+    assert iface(store, "net1", 1)["acls_in"] == ["mirror_in"]  # type: ignore[index]
+    text = store.path.read_text()
+    store.path.write_text(text.replace("  mirror_in:", "  renamed:"))
+    before = store.path.read_bytes()
+    await attach(driver, docker, EP[1], "db")
+    net = driver.networks[NET]
+    assert net.error is not None and "mirror_in" in net.error
+    assert store.path.read_bytes() == before  # FAUCET keeps running on the last good file
+    store.path.write_text(text)  # the operator puts the ACL back
+    await driver.leave(NET, EP[0])
+    assert net.error is None
+    assert iface(store, "net1", 1) is None and iface(store, "net1", 2) is not None

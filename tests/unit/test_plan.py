@@ -1,0 +1,321 @@
+"""Pure planning: names, OpenFlow ports, the bridge plan, its JSON codec and the FAUCET DP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dovesnap.errors import BackendError
+from dovesnap.model import NetworkSpec, parse_network
+from dovesnap.model_codec import spec_from_json
+from dovesnap.plan.bridge import plan_bridge, spec_to_json
+from dovesnap.plan.faucet_dp import (
+    HARDWARE,
+    MIRROR_DESCRIPTION,
+    PREALLOCATED_DESCRIPTION,
+    ContainerPort,
+    DpInputs,
+    ExternalPort,
+    acl_names,
+    build_dp,
+    build_vlans,
+    dp_names_with_id,
+    interfaces,
+    put_dp,
+    remove_dp,
+)
+from dovesnap.plan.names import (
+    EXT_DRIVER,
+    EXT_NETWORK_ID,
+    EXT_NETWORK_NAME,
+    EXT_SPEC,
+    LOCAL_OFPORT,
+    container_description,
+    container_veth,
+    host_veth,
+    patch_name,
+)
+from dovesnap.plan.ports import choose_ofport, lowest_free_ofport
+
+CTRL = ("tcp:127.0.0.1:6653",)
+IPV4 = [{"Pool": "10.1.0.0/24", "Gateway": "10.1.0.1/24"}]
+
+
+def spec(ipv4: Any = (), **options: str) -> NetworkSpec:
+    opts = {"ovs.bridge." + k: v for k, v in ({"dpid": "0x5"} | options).items()}
+    return parse_network("feedface0123456789", opts, ipv4, (), CTRL)
+
+
+# --- names ---------------------------------------------------------------------------------------
+
+
+@given(st.text(alphabet="0123456789abcdef", min_size=5, max_size=64))
+def test_veth_names_fit_ifnamsiz(endpoint_id: str) -> None:
+    assert host_veth(endpoint_id) == "odsve" + endpoint_id[:5]
+    assert container_veth(endpoint_id) == "ethc" + endpoint_id[:5]
+    assert len(host_veth(endpoint_id)) <= 15
+    assert len(container_veth(endpoint_id)) <= 15
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_patch_name_is_short_and_stable(bridge: str) -> None:
+    name = patch_name(bridge)
+    assert name.startswith("ods") and len(name) <= 15
+    assert patch_name(bridge) == name
+
+
+def test_patch_names_differ_between_bridges() -> None:
+    assert patch_name("odsbr12345") != patch_name("odsbr12346")
+
+
+@pytest.mark.parametrize(
+    ("name", "cid", "expected"),
+    [("/web", "0123456789", "web 01234"), ("db", "abcdefabcdef", "db abcde")],
+)
+def test_container_description(name: str, cid: str, expected: str) -> None:
+    assert container_description(name, cid) == expected
+
+
+# --- ports ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("used", "reserved", "start", "expected"),
+    [
+        ([], [], 1, 1),
+        ([1, 2, 3], [], 1, 4),
+        ([1, 3], [], 1, 2),
+        ([1], [2, 99], 1, 3),
+        ([2], [], 2, 3),
+        ([], [], 10, 10),
+    ],
+)
+def test_lowest_free_ofport(used: list[int], reserved: list[int], start: int, expected: int) -> None:
+    assert lowest_free_ofport(used, reserved, start) == expected
+
+
+def test_lowest_free_ofport_when_full() -> None:
+    with pytest.raises(ValueError):
+        lowest_free_ofport(range(1, 65280))
+
+
+@pytest.mark.parametrize(
+    ("requested", "used", "reserved", "expected"),
+    [
+        (None, [1], [], 2),
+        (7, [1], [], 7),
+        (7, [7], [], 1),
+        (7, [], [7], 1),
+        (1, [1, 2], [3], 4),
+    ],
+)
+def test_choose_ofport(requested: int | None, used: list[int], reserved: list[int], expected: int) -> None:
+    assert choose_ofport(requested, used, reserved) == expected
+
+
+# --- bridge plan and codec -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("userspace", "datapath"), [(False, "system"), (True, "netdev")])
+def test_plan_bridge(userspace: bool, datapath: str) -> None:
+    s = spec(dpid="0xab", mtu="9000", ovs_local_mac="0e:00:00:00:00:01", name="br7")
+    plan = plan_bridge(s, userspace, "net7")
+    assert plan.name == "br7"
+    assert plan.datapath_type == datapath
+    assert plan.datapath_id == "00000000000000ab"
+    assert plan.controllers == CTRL
+    assert plan.mtu == 9000
+    assert plan.hwaddr == "0e:00:00:00:00:01"
+    ids = dict(plan.external_ids)
+    assert ids[EXT_NETWORK_ID] == s.network_id
+    assert ids[EXT_NETWORK_NAME] == "net7"
+    assert ids[EXT_DRIVER] == "dovesnap"
+    assert dict(plan_bridge(s, userspace, "net7", "dovesnap2").external_ids)[EXT_DRIVER] == "dovesnap2"
+    assert spec_from_json(ids[EXT_SPEC]) == s
+
+
+def test_plan_bridge_without_name_has_no_name_id() -> None:
+    assert EXT_NETWORK_NAME not in dict(plan_bridge(spec(), False, None).external_ids)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"mode": "nat", "nat_acl": "n1:a,b/n2:c", "default_acl": "d", "vlan_out_acl": "o"},
+        {"add_ports": "eth1/5/acl1/200,eth2", "add_copro_ports": "eth3/7/x"},
+        {"controller": "tcp:10.0.0.1:1,ssl:[::1]:2", "userspace": "1", "dhcp": "0"},
+    ],
+)
+def test_spec_json_round_trip(options: dict[str, str]) -> None:
+    original = spec(IPV4, **options)
+    assert spec_from_json(spec_to_json(original)) == original
+
+
+@pytest.mark.parametrize("text", ["", "{}", "[]", '{"controllers": 1}', "not json"])
+def test_spec_from_bad_json_is_a_backend_error(text: str) -> None:
+    with pytest.raises(BackendError):
+        spec_from_json(text)
+
+
+# --- FAUCET DP -----------------------------------------------------------------------------------
+
+
+def test_preallocated_ports_carry_default_acl() -> None:
+    s = spec(preallocate_ports="3", default_acl="dflt")
+    ifaces = interfaces(DpInputs(s, "n1"))
+    assert sorted(ifaces) == [1, 2, 3]
+    assert ifaces[2] == {
+        "description": PREALLOCATED_DESCRIPTION, "native_vlan": 100, "acls_in": ["dflt"],
+    }
+
+
+def test_container_acl_overrides_default_and_default_applies_otherwise() -> None:
+    s = spec(vlan="7", default_acl="n1:dflt")
+    ifaces = interfaces(DpInputs(s, "n1", containers=(
+        ContainerPort(3, "web 01234", acls=("own", "two")),
+        ContainerPort(4, "db abcde"),
+    )))
+    assert ifaces[3] == {"description": "web 01234", "native_vlan": 7, "acls_in": ["own", "two"]}
+    assert ifaces[4] == {"description": "db abcde", "native_vlan": 7, "acls_in": ["dflt"]}
+    # default_acl given for n1 only: another network's container gets none
+    other = interfaces(DpInputs(s, "n2", containers=(ContainerPort(4, "db abcde"),)))
+    assert "acls_in" not in other[4]
+
+
+def test_fail_closed_container_has_no_interface_even_on_a_preallocated_port() -> None:
+    s = spec(preallocate_ports="2", default_acl="dflt")
+    ifaces = interfaces(DpInputs(s, "n1", containers=(
+        ContainerPort(1, "bad 00000", acls=("x",), fail_closed="unknown ACL"),
+        ContainerPort(2, "ok 11111"),
+    )))
+    assert 1 not in ifaces
+    assert ifaces[2]["description"] == "ok 11111"
+
+
+def test_container_with_labels_unknown_keeps_the_preallocated_interface() -> None:
+    s = spec(preallocate_ports="2", default_acl="dflt")
+    ifaces = interfaces(DpInputs(s, "n1", containers=(
+        ContainerPort(1, "", labels_known=False), ContainerPort(5, "", labels_known=False),
+    )))
+    assert ifaces[1]["description"] == PREALLOCATED_DESCRIPTION
+    assert 5 not in ifaces
+
+
+def test_external_and_coprocessor_ports() -> None:
+    s = spec(vlan="10")
+    ifaces = interfaces(DpInputs(s, "n1", externals=(
+        ExternalPort(8, "eth1", acl="a1", vlan=20),
+        ExternalPort(9, "eth2"),
+        ExternalPort(10, "eth3", coprocessor=True),
+    )))
+    assert ifaces[8] == {"description": "Physical interface eth1", "native_vlan": 20, "acls_in": ["a1"]}
+    assert ifaces[9] == {"description": "Physical interface eth2", "native_vlan": 10}
+    assert ifaces[10] == {"description": "Physical interface eth3",
+                          "coprocessor": {"strategy": "vlan_vid"}}
+
+
+def test_external_port_takes_precedence_over_preallocation() -> None:
+    s = spec(preallocate_ports="2")
+    ifaces = interfaces(DpInputs(s, "n1", externals=(ExternalPort(2, "eth9"),)))
+    assert ifaces[2]["description"] == "Physical interface eth9"
+
+
+@pytest.mark.parametrize("mode", ["nat", "routed"])
+def test_gateway_port(mode: str) -> None:
+    s = spec(IPV4, mode=mode, nat_acl="natacl")
+    ifaces = interfaces(DpInputs(s, "n1"))
+    assert LOCAL_OFPORT == 0xFFFFFFFE
+    gw = ifaces[LOCAL_OFPORT]
+    assert gw["opstatus_reconf"] is False
+    assert gw["native_vlan"] == 100
+    assert gw["acls_in"] == ["natacl"]
+    assert s.lbport not in ifaces  # a DP with a real interface needs no placeholder
+
+
+def test_flat_network_has_no_gateway_port() -> None:
+    assert LOCAL_OFPORT not in interfaces(DpInputs(spec(preallocate_ports="1"), "n1"))
+
+
+def test_empty_dp_gets_placeholder_mirror_port() -> None:
+    s = spec(lbport="42")
+    assert interfaces(DpInputs(s, "n1")) == {
+        42: {"description": MIRROR_DESCRIPTION, "output_only": True},
+    }
+
+
+def test_mirror_port_lists_mirrored_containers() -> None:
+    s = spec()
+    ifaces = interfaces(DpInputs(s, "n1", mirror_port=True, containers=(
+        ContainerPort(4, "a", mirror=True),
+        ContainerPort(2, "b", mirror=True),
+        ContainerPort(3, "c"),
+        ContainerPort(5, "d", mirror=True, fail_closed="no"),
+        ContainerPort(6, "e", mirror=True, labels_known=False),
+    )))
+    assert ifaces[99] == {"description": MIRROR_DESCRIPTION, "output_only": True, "mirror": [2, 4]}
+
+
+def test_build_dp_and_vlans_with_vlan_out_acl() -> None:
+    s = spec(vlan="30", vlan_out_acl="n1:out1/n2:o1,o2")
+    inputs = DpInputs(s, "n1", containers=(ContainerPort(1, "a"),), extra={"stack": {"priority": 1}})
+    dp = build_dp(inputs)
+    assert dp["dp_id"] == 5 and dp["hardware"] == HARDWARE
+    assert dp["egress_pipeline"] is True
+    assert dp["stack"] == {"priority": 1}
+    assert dp["interfaces"][1]["native_vlan"] == 30
+    assert build_vlans(inputs) == {"dovesnap-vlan30": {"vid": 30, "acl_out": "out1"}}
+    assert build_vlans(DpInputs(s, "n2"))["dovesnap-vlan30"]["acl_out"] == ["o1", "o2"]
+    assert build_vlans(DpInputs(s, "n3")) == {}
+    assert "egress_pipeline" not in build_dp(DpInputs(s, "n3"))
+
+
+def operator_config() -> dict[str, Any]:
+    return {
+        "meters": {"m1": {"meter_id": 1}},
+        "acls": {"zeta": [{"rule": {"actions": {"allow": 1}}}], "alpha": []},
+        "vlans": {"office": {"vid": 5}},
+        "dps": {"sw1": {"dp_id": 1}, "sw2": {"dp_id": 2}},
+        "extra": True,
+    }
+
+
+def test_put_dp_keeps_other_sections_and_order() -> None:
+    config = operator_config()
+    new = put_dp(config, "net1", {"dp_id": 9}, {"dovesnap-vlan100": {"vid": 100}})
+    assert list(new) == ["meters", "acls", "vlans", "dps", "extra"]
+    assert list(new["acls"]) == ["zeta", "alpha"]
+    assert list(new["dps"]) == ["sw1", "sw2", "net1"]
+    assert list(new["vlans"]) == ["office", "dovesnap-vlan100"]
+    assert config == operator_config()  # the input is not touched
+
+
+def test_put_dp_replaces_in_place() -> None:
+    new = put_dp(operator_config(), "sw1", {"dp_id": 11})
+    assert list(new["dps"]) == ["sw1", "sw2"]
+    assert new["dps"]["sw1"] == {"dp_id": 11}
+
+
+def test_put_dp_into_empty_config() -> None:
+    assert put_dp({}, "n", {"dp_id": 1}) == {"dps": {"n": {"dp_id": 1}}}
+
+
+def test_remove_dp_keeps_the_rest() -> None:
+    config = put_dp(operator_config(), "net1", {"dp_id": 9}, {"dovesnap-vlan100": {"vid": 100}})
+    new = remove_dp(config, "net1", ["dovesnap-vlan100"])
+    assert new == operator_config()
+    assert list(new["dps"]) == ["sw1", "sw2"]
+    assert remove_dp({}, "x") == {}
+    assert remove_dp(operator_config(), "absent") == operator_config()
+
+
+def test_dp_names_with_id_and_acl_names() -> None:
+    config = operator_config()
+    assert dp_names_with_id(config, 2) == ["sw2"]
+    assert dp_names_with_id(config, 3) == []
+    assert dp_names_with_id({}, 1) == []
+    assert acl_names(config) == {"zeta", "alpha"}
+    assert acl_names({"acls": None}) == set()
