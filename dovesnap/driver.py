@@ -7,6 +7,7 @@ Blocking adapter calls run in worker threads so the event loop keeps answering D
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -141,9 +142,23 @@ class Driver:
 
         return edit
 
+    def _undo_edits(self, net: Network, config: Mapping[str, Any]) -> Mapping[str, Any]:
+        for hook in self.hooks:
+            config = hook.remove_config(net, config)
+        return config
+
     async def sync_dp(self, net: Network) -> None:
         """Write the network's DP as its state says; fail containers closed if FAUCET refuses."""
         if net.name is None:
+            return
+        config = await self._io(self.faucet.read)
+        existing = (config.get("dps") or {}).get(net.name)
+        if isinstance(existing, Mapping) and existing.get("dp_id") not in (None, net.spec.dpid):
+            net.error = (
+                f"faucet.yaml already has a DP named {net.name} with another dp_id; dovesnap will "
+                "not overwrite it (rename that DP or the Docker network)"
+            )
+            log.error("network %s: %s", net.name, net.error)
             return
         try:
             await self.faucet.update(self._dp_edit(net, net.dp_inputs()))
@@ -191,6 +206,13 @@ class Driver:
                         f"option ovs.bridge.dpid: {spec.dpid_hex} is already used by network "
                         f"{other.name or other.network_id[:12]}",
                         "choose a dpid no other dovesnap network uses",
+                    )
+                out_acls = (other.spec.vlan_out_acl.default, spec.vlan_out_acl.default)
+                if other.spec.vlan == spec.vlan and all(out_acls) and out_acls[0] != out_acls[1]:
+                    raise ConflictError(
+                        f"option ovs.bridge.vlan_out_acl: VLAN {spec.vlan} already has output ACL "
+                        f"{','.join(out_acls[0])} from network {other.name or other.network_id[:12]}",
+                        "FAUCET keeps one output ACL per VLAN: use the same ACL or another VLAN",
                     )
                 if other.spec.bridge_name == spec.bridge_name:
                     raise ConflictError(
@@ -278,8 +300,18 @@ class Driver:
                 await self._remove_endpoint(net, ep)
             if net.name is not None:
                 name = net.name
-                vlan_names = [egress_vlan_name(net.spec)] if build_vlans(net.dp_inputs()) else []
-                await self.faucet.update(lambda cfg: remove_dp(cfg, name, vlan_names))
+                shared = any(
+                    o is not net and o.spec.vlan == net.spec.vlan and build_vlans(o.dp_inputs())
+                    for o in self.networks.values()
+                )
+                vlan_names = (
+                    [egress_vlan_name(net.spec)]
+                    if build_vlans(net.dp_inputs()) and not shared
+                    else []
+                )
+                await self.faucet.update(
+                    lambda cfg: self._undo_edits(net, remove_dp(cfg, name, vlan_names))
+                )
             await self._undo_network(net)
             self.networks.pop(network_id, None)
 
@@ -328,6 +360,7 @@ class Driver:
             return actual_mac
 
     def join(self, network_id: str, endpoint_id: str, sandbox_key: str) -> Endpoint:
+        log.debug("join %s", endpoint_id[:12])
         net = self.network(network_id)
         ep = net.endpoints.get(endpoint_id)
         if ep is None:
@@ -346,17 +379,23 @@ class Driver:
         container = None
         while container is None and loop.time() < deadline:
             try:
-                container = await self._io(
-                    self.docker.container_for_endpoint, net.network_id, ep.endpoint_id
-                )
+                if ep.container_hint:
+                    container = await self._io(self.docker.container_by_id, ep.container_hint)
+                if container is None:
+                    container = await self._io(
+                        self.docker.container_for_endpoint, net.network_id, ep.endpoint_id
+                    )
             except Exception as err:
                 log.debug("container lookup failed: %s", err)
             if container is None:
-                await asyncio.sleep(delay)
+                # Woken at once by Docker's connect event; polling is the fallback.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ep.hinted.wait(), delay)
                 delay = min(delay * 2, 0.25)
         if container is None:
             log.error("no container found for endpoint %s", ep.endpoint_id[:12])
             return
+        log.debug("endpoint %s is container %s", ep.endpoint_id[:12], container.name)
         if net.name is None:
             await asyncio.wait_for(net.named.wait(), self.settings.name_timeout)
         async with net.lock:
@@ -435,6 +474,20 @@ class Driver:
         await self._io(self.ovs.delete_port, net.bridge, ep.host_ifname)
         await self._io(self.netlink.delete_link, ep.host_ifname)
         net.endpoints.pop(ep.endpoint_id, None)
+
+    def note_connect(self, network_id: str, container_id: str) -> None:
+        """Docker says ``container_id`` joined ``network_id``: if only one endpoint there waits
+        for its container, that is it."""
+        net = self.networks.get(network_id)
+        if net is None:
+            return
+        waiting = [
+            ep for ep in net.endpoints.values()
+            if ep.joined and ep.container is None and ep.container_hint is None
+        ]
+        if len(waiting) == 1:
+            waiting[0].container_hint = container_id
+            waiting[0].hinted.set()
 
     def after_restore(self, net: Network) -> None:
         """Start the background work a restored network needs (name, containers' labels)."""

@@ -28,11 +28,11 @@ MAX_OFPORT_REQUEST = 65279
 MAX_PREALLOCATE = 1024
 MAX_VALUE_LEN = 4096
 
-_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.\-@]{1,15}$")
-_ACL_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
-_NETNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}$")
-_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
-_CONTROLLER_RE = re.compile(r"^(tcp|ssl):(\[[0-9a-fA-F:.]+\]|[0-9.]+):([0-9]{1,5})$")
+_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.\-@]{1,15}\Z")
+_ACL_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}\Z")
+_NETNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}\Z")
+_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z")
+_CONTROLLER_RE = re.compile(r"^(tcp|ssl):(\[[0-9a-fA-F:.]+\]|[0-9.]+):([0-9]{1,5})\Z")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off", "")
 
@@ -131,6 +131,11 @@ class NetworkSpec:
         for data in self.ipv4:
             return str(ipaddress.ip_network(data.pool, strict=False))
         return None
+
+
+def default_mirror_tunnel_vid(vlan: int) -> int:
+    """VLAN + 256 as the Go original did; below the VLAN when that would pass 4094."""
+    return vlan + 256 if vlan + 256 <= 4094 else vlan - 256
 
 
 def default_bridge_name(network_id: str) -> str:
@@ -360,7 +365,7 @@ def parse_network(
         mirror_tunnel_vid=(
             parse_int(opt("mirror_tunnel_vid"), opts["mirror_tunnel_vid"], 1, 4094)
             if "mirror_tunnel_vid" in opts
-            else min(vlan + 256, 4094)
+            else default_mirror_tunnel_vid(vlan)
         ),
         lbport=(
             parse_int(opt("lbport"), opts["lbport"], 1, MAX_OFPORT_REQUEST)

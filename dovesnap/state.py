@@ -34,6 +34,9 @@ class Endpoint:
     # Docker's CreateEndpoint options (port mappings ...), and room for features' own state.
     options: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+    # Set from Docker's "network connect" event: which container this endpoint belongs to.
+    container_hint: str | None = None
+    hinted: asyncio.Event = field(default_factory=asyncio.Event)
 
     def as_port(self) -> ContainerPort:
         if self.container is None:

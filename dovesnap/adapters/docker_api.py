@@ -38,8 +38,19 @@ class NetworkInfo:
 class DockerBackend(Protocol):
     def network_name(self, network_id: str) -> str | None: ...
     def container_for_endpoint(self, network_id: str, endpoint_id: str) -> ContainerInfo | None: ...
+    def container_by_id(self, container_id: str) -> ContainerInfo | None: ...
     def dovesnap_networks(self) -> list[NetworkInfo]: ...
     def engine_id(self) -> str: ...
+
+
+def _info(summary: Mapping[str, Any]) -> ContainerInfo:
+    names = summary.get("Names") or ["/" + summary["Id"][:12]]
+    return ContainerInfo(
+        id=summary["Id"],
+        name=names[0].lstrip("/"),
+        labels=dict(summary.get("Labels") or {}),
+        state=summary.get("State", ""),
+    )
 
 
 class DockerSdkBackend:
@@ -69,6 +80,13 @@ class DockerSdkBackend:
                 return name or None
         return None
 
+    def container_by_id(self, container_id: str) -> ContainerInfo | None:
+        """A container's name and labels from its summary (no lock in dockerd, unlike inspect)."""
+        for summary in self._client.containers(all=True, filters={"id": container_id}):
+            if summary.get("Id") == container_id:
+                return _info(summary)
+        return None
+
     def container_for_endpoint(self, network_id: str, endpoint_id: str) -> ContainerInfo | None:
         summaries: list[dict[str, Any]] = self._client.containers(
             all=True, filters={"network": network_id}
@@ -77,13 +95,7 @@ class DockerSdkBackend:
             networks = (summary.get("NetworkSettings") or {}).get("Networks") or {}
             for net in networks.values():
                 if net.get("EndpointID") == endpoint_id:
-                    names = summary.get("Names") or ["/" + summary["Id"][:12]]
-                    return ContainerInfo(
-                        id=summary["Id"],
-                        name=names[0].lstrip("/"),
-                        labels=dict(summary.get("Labels") or {}),
-                        state=summary.get("State", ""),
-                    )
+                    return _info(summary)
         return None
 
     def dovesnap_networks(self) -> list[NetworkInfo]:

@@ -15,7 +15,8 @@ from aiohttp import web
 
 from dovesnap.api.schemas import MAX_BODY, SCHEMAS, parse_body
 from dovesnap.driver import Driver
-from dovesnap.errors import DovesnapError
+from dovesnap.errors import DovesnapError, RequestError
+from dovesnap.plan.nat import ipv4_gateway_address, ipv6_gateway_address
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +91,12 @@ async def join(driver: Driver, body: dict[str, Any]) -> dict[str, Any]:
         "InterfaceName": {"SrcName": ep.container_ifname, "DstPrefix": "eth"},
     }
     net = driver.network(body["NetworkID"])
-    if net.spec.mode in ("nat", "routed") and net.spec.gateway:
-        reply["Gateway"] = net.spec.gateway
+    if net.spec.mode in ("nat", "routed"):
+        # libnetwork reads Gateway as IPv4 and GatewayIPv6 as IPv6; each sets that default route.
+        if ipv4_gateway_address(net.spec):
+            reply["Gateway"] = ipv4_gateway_address(net.spec)
+        if ipv6_gateway_address(net.spec):
+            reply["GatewayIPv6"] = ipv6_gateway_address(net.spec)
     return reply
 
 
@@ -139,7 +144,10 @@ def make_app(driver: Driver, observe: Observer | None = None) -> web.Application
         started = time.monotonic()
         error: str | None = None
         try:
-            raw = await request.content.read(MAX_BODY + 1)
+            try:
+                raw = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                raise RequestError(f"request body is larger than {MAX_BODY} bytes") from None
             body = parse_body(path, raw)
             result = await handler(driver, body)
         except DovesnapError as err:

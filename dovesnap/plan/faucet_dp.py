@@ -64,6 +64,7 @@ def _acl_list(acls: Iterable[str]) -> list[str]:
 def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
     """The DP's ``interfaces`` section, keyed by OpenFlow port number."""
     spec, name = inputs.spec, inputs.name
+    vlan = spec.vlan  # FAUCET finds a VLAN entry by its vid too
     default_acls = spec.default_acl.for_network(name)
     result: dict[int, dict[str, Any]] = {}
     # A container whose labels are not read yet keeps a preallocated port's settings meanwhile
@@ -75,7 +76,7 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
             continue
         iface: dict[str, Any] = {
             "description": PREALLOCATED_DESCRIPTION,
-            "native_vlan": spec.vlan,
+            "native_vlan": vlan,
         }
         if default_acls:
             iface["acls_in"] = _acl_list(default_acls)
@@ -85,7 +86,7 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
             continue
         if not container.labels_known:
             continue
-        iface = {"description": container.description, "native_vlan": spec.vlan}
+        iface = {"description": container.description, "native_vlan": vlan}
         acls = container.acls or default_acls
         if acls:
             iface["acls_in"] = _acl_list(acls)
@@ -95,7 +96,7 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
         if ext.coprocessor:
             iface["coprocessor"] = {"strategy": "vlan_vid"}
         else:
-            iface["native_vlan"] = ext.vlan or spec.vlan
+            iface["native_vlan"] = ext.vlan or vlan
         acls = (ext.acl,) if ext.acl else ()
         if acls:
             iface["acls_in"] = _acl_list(acls)
@@ -103,7 +104,7 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
     if spec.mode in ("nat", "routed"):
         iface = {
             "description": "gateway",
-            "native_vlan": spec.vlan,
+            "native_vlan": vlan,
             "opstatus_reconf": False,
         }
         nat_acls = spec.nat_acl.for_network(name)
@@ -140,6 +141,8 @@ def build_dp(inputs: DpInputs) -> dict[str, Any]:
 
 
 def egress_vlan_name(spec: NetworkSpec) -> str:
+    """The VLAN entry for a VID with an output ACL. FAUCET allows one entry per VID in a config,
+    so networks sharing a VID share it (and must agree on the ACL: the driver checks)."""
     return f"dovesnap-vlan{spec.vlan}"
 
 
@@ -212,9 +215,13 @@ def check_acls_exist(spec: NetworkSpec, config: Mapping[str, Any]) -> None:
         "nat_acl": spec.nat_acl, "default_acl": spec.default_acl,
         "vlan_out_acl": spec.vlan_out_acl,
     }
-    for option, value in named.items():
-        wanted = set(value.default) | {acl for _, acls in value.by_network for acl in acls}
-        wanted |= {p.acl for p in spec.add_ports + spec.add_copro_ports if p.acl}
+    wanted_by_option = {
+        option: set(value.default) | {acl for _, acls in value.by_network for acl in acls}
+        for option, value in named.items()
+    }
+    wanted_by_option["add_ports"] = {p.acl for p in spec.add_ports if p.acl}
+    wanted_by_option["add_copro_ports"] = {p.acl for p in spec.add_copro_ports if p.acl}
+    for option, wanted in wanted_by_option.items():
         missing = sorted(wanted - known)
         if missing:
             raise OptionError(

@@ -234,6 +234,12 @@ class FakeDocker:
     def container_for_endpoint(self, network_id: str, endpoint_id: str) -> ContainerInfo | None:
         return self.containers.get((network_id, endpoint_id))
 
+    def container_by_id(self, container_id: str) -> ContainerInfo | None:
+        for info in self.containers.values():
+            if info.id == container_id:
+                return info
+        return None
+
     def dovesnap_networks(self) -> list[NetworkInfo]:
         return list(self.networks)
 

@@ -131,13 +131,7 @@ async def test_bridge_is_removed_when_it_cannot_be_brought_up(
         ({"default_acl": "nosuchacl"}, "default_acl"),
         ({"nat_acl": "net1:allowall/net2:nosuchacl"}, "nat_acl"),
         ({"vlan_out_acl": "nosuchacl"}, "vlan_out_acl"),
-        pytest.param(
-            {"add_ports": "eth1/5/nosuchacl"}, "add_ports",
-            marks=pytest.mark.xfail(
-                reason="plan/faucet_dp.check_acls_exist adds add_ports ACLs to every option's set, so the "
-                "error names ovs.bridge.nat_acl instead of ovs.bridge.add_ports", strict=True,
-            ),
-        ),
+        ({"add_ports": "eth1/5/nosuchacl"}, "add_ports"),
     ],
 )
 async def test_unknown_acl_option_is_refused_by_name(
@@ -214,16 +208,15 @@ async def test_delete_network_removes_dp_bridge_and_ports(
     await driver.delete_network(NET)  # a second delete is harmless
 
 
-@pytest.mark.xfail(
-    reason="faucet_dp.egress_vlan_name is per VID, not per network: two networks on VLAN 100 share "
-    "'dovesnap-vlan100', the second overwrites the first's acl_out and deleting it drops both",
-    strict=True,
-)
 async def test_egress_acl_of_one_network_survives_another_on_the_same_vlan(
     driver: Driver, docker: FakeDocker, store: FaucetConfigStore
 ) -> None:
     await make_net(driver, docker, vlan_out_acl="allowall")
-    await make_net(driver, docker, NET2, "net2", dpid="0x11", vlan_out_acl="denyall")
+    # FAUCET keeps one VLAN entry per VID, so a different output ACL on the same VID is refused...
+    with pytest.raises(DovesnapError, match="vlan_out_acl"):
+        await make_net(driver, docker, NET2, "net2", dpid="0x11", vlan_out_acl="denyall")
+    # ...the same one is shared, and deleting one network keeps it for the other.
+    await make_net(driver, docker, NET2, "net2", dpid="0x11", vlan_out_acl="allowall")
     await driver.delete_network(NET2)
     vlans = yaml.safe_load(store.path.read_text()).get("vlans") or {}
     assert [v.get("acl_out") for v in vlans.values() if v.get("vid") == 100] == ["allowall"]
@@ -271,10 +264,6 @@ async def test_restore_from_ovs(
         await again.close()
 
 
-@pytest.mark.xfail(
-    reason="driver.set_network_name/sync_dp: put_dp overwrites an operator DP that has the same "
-    "name as the Docker network (no ownership check), losing the operator's DP", strict=True,
-)
 async def test_operator_dp_with_the_network_name_is_not_overwritten(
     driver: Driver, docker: FakeDocker, store: FaucetConfigStore
 ) -> None:

@@ -1,0 +1,1 @@
+"""Thin adapters to the outside world: OVSDB, netlink, Docker, FAUCET config, iptables."""
