@@ -15,7 +15,7 @@ LINT_PATHS := $(wildcard dovesnap tests bench)
 DOVESNAP_RUN_DIR ?= /run/dovesnap
 
 .DEFAULT_GOAL := help
-.PHONY: help up down test lint unit install-deps venv clean
+.PHONY: help up down test lint unit install-deps venv clean install uninstall
 
 help:
 	@echo "sudo make up            start dovesnap (installs missing packages, starts dockerd if needed)"
@@ -26,6 +26,8 @@ help:
 	@echo "make lint               ruff + mypy"
 	@echo "make unit               unit tests"
 	@echo "make clean              remove the venv, caches and coverage data"
+	@echo "sudo make install       install the systemd service (venv in /opt/dovesnap; FORCE=1 upgrades)"
+	@echo "sudo make uninstall     remove the service (PURGE=1 also removes /etc/dovesnap/service.env)"
 
 up:
 	bash "$(SCRIPTS)/up.sh"
@@ -35,6 +37,13 @@ down:
 
 test:
 	bash "$(SCRIPTS)/test.sh"
+
+# PREFIX, SYSCONFDIR, UNITDIR and DESTDIR given on the command line reach the scripts.
+install:
+	bash "$(CURDIR)/install.sh" $(if $(filter 1 yes true,$(FORCE)),--force)
+
+uninstall:
+	bash "$(CURDIR)/uninstall.sh" $(if $(filter 1 yes true,$(PURGE)),--purge)
 
 install-deps:
 	bash "$(SCRIPTS)/deps.sh" $(if $(filter 1 yes true,$(TEST)),--test)

@@ -16,7 +16,10 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from dovesnap import __version__
+from dovesnap import __version__, doctor
+from dovesnap.graph import cli as graph_cli
+from dovesnap.status.client import optional_faucet_config
+from dovesnap.status.table import format_status
 
 
 def _flag(
@@ -52,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("EXTERNAL_FAUCET", "") in ("1", "true", "yes"),
         help="do not run the embedded FAUCET and Gauge (env EXTERNAL_FAUCET)",
     )
-    serve.add_argument("--plugin-socket", default=os.environ.get(
-        "DOVESNAP_PLUGIN_SOCKET", "/run/docker/plugins/dovesnap.sock"))
+    _flag(serve, "plugin-socket", "DOVESNAP_PLUGIN_SOCKET", "/run/docker/plugins/dovesnap.sock",
+          "plugin socket; its file name is the driver name")
+    _flag(serve, "ovs-db-sock", "OVS_DB_SOCK", "/var/run/openvswitch/db.sock",
+          "OVSDB socket (dovesnap starts its own OVS there when none answers)")
     _flag(serve, "faucet-of-port", "FAUCET_OF_PORT", "6653", "embedded FAUCET OpenFlow port")
     _flag(serve, "gauge-of-port", "GAUGE_OF_PORT", "6654", "embedded Gauge OpenFlow port")
     _flag(serve, "faucet-prom-port", "FAUCET_PROM_PORT", "9302", "embedded FAUCET metrics port")
@@ -64,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     stat = sub.add_parser("status", help="show dovesnap networks and containers")
     stat.add_argument("--status-addr", default="127.0.0.1:9401")
     stat.add_argument("--json", action="store_true", help="print the raw status JSON")
+    stat.add_argument("--faucet-config", default="/etc/faucet/faucet.yaml",
+                      help="FAUCET config, for the ACL and mirror in force (else from labels)")
+    graph_cli.add_parser(sub)
+    doctor.add_parser(sub)
     return parser
 
 
@@ -82,6 +91,7 @@ def _serve(args: argparse.Namespace) -> int:
         state_dir=Path(args.state_dir),
         log_dir=Path(args.log_dir),
         plugin_socket=Path(args.plugin_socket),
+        ovs_db_sock=Path(args.ovs_db_sock),
         status_port=int(args.status_port),
         status_auth_ips=args.status_auth_ips,
         default_ofcontrollers=args.default_ofcontrollers,
@@ -90,6 +100,11 @@ def _serve(args: argparse.Namespace) -> int:
         gauge_of_port=int(args.gauge_of_port),
         faucet_prom_port=int(args.faucet_prom_port),
         gauge_prom_port=int(args.gauge_prom_port),
+        mirror_bridge_out=args.mirror_bridge_out,
+        mirror_bridge_in=args.mirror_bridge_in,
+        stacking_interfaces=args.stacking_interfaces,
+        stack_priority1=args.stack_priority1,
+        stack_mirror_interface=args.stack_mirror_interface,
     )
     return asyncio.run(serve(settings))
 
@@ -105,14 +120,8 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2, sort_keys=True))
         return 0
-    for net in data.values():
-        print(f"{net['NetworkName'] or '?'}  bridge {net['BridgeName']}  dpid {net['BridgeDpid']}"
-              f"  mode {net['Mode']}  vlan {net['BridgeVLAN']}")
-        containers = net["DynamicNetworkStates"]["Containers"]
-        for ep in sorted(containers.values(), key=lambda c: c["OFPort"]):
-            note = f"  FAIL-CLOSED: {ep['FailClosed']}" if ep.get("FailClosed") else ""
-            print(f"  port {ep['OFPort']:>4}  {ep['Name'] or '?':<24} {ep['MacAddress']:<17} "
-                  f"{ep['HostIP']}{note}")
+    faucet, _ = optional_faucet_config(Path(args.faucet_config))
+    sys.stdout.write(format_status(data, faucet))
     return 0
 
 
@@ -122,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "status":
         return _status(args)
+    if args.command == "graph":
+        return graph_cli.run(args)
+    if args.command == "doctor":
+        return doctor.run(args)
     return 2
 
 

@@ -8,18 +8,31 @@ import logging
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
+from dovesnap.adapters.conntrack import PyRoute2Conntrack
 from dovesnap.adapters.docker_api import DockerSdkBackend
+from dovesnap.adapters.docker_events import DockerEventWatcher
 from dovesnap.adapters.faucet_check import FaucetCheckProcess
 from dovesnap.adapters.faucet_config import FaucetConfigStore
+from dovesnap.adapters.iptables import Iptables
 from dovesnap.adapters.netlink import PyRoute2Netlink
+from dovesnap.adapters.netlink_watch import LinkWatch
 from dovesnap.adapters.ovsdb import OvsdbBackend
+from dovesnap.adapters.sysctl import ProcSysctl
 from dovesnap.api.handlers import make_app
+from dovesnap.dhcp.hooks import DhcpHooks
 from dovesnap.driver import Driver, DriverSettings
+from dovesnap.engine import determine_engine_id
 from dovesnap.errors import DovesnapError
+from dovesnap.external_ports import ExternalPortsHooks
+from dovesnap.fabric import fabric_hooks
 from dovesnap.hooks import Hooks
+from dovesnap.nat import NatHooks
+from dovesnap.ovs_changes import OvsChanges
+from dovesnap.recovery import Recovery
 from dovesnap.restore import restore_from_ovs
 from dovesnap.stack.faucet import (
     FAUCET_OF_PORT,
@@ -31,6 +44,7 @@ from dovesnap.stack.faucet import (
     starter_faucet_config,
 )
 from dovesnap.stack.ovs import DEFAULT_DB_SOCK, OwnOvs, db_answers, kernel_datapath_available
+from dovesnap.status.observe import Observability
 from dovesnap.status.report import status
 from dovesnap.status.server import make_status_app, parse_auth_ips
 
@@ -55,6 +69,11 @@ class ServeSettings:
     faucet_prom_port: int = FAUCET_PROM_PORT
     gauge_prom_port: int = GAUGE_PROM_PORT
     docker_url: str = "unix:///var/run/docker.sock"
+    mirror_bridge_out: str = ""
+    mirror_bridge_in: str = ""
+    stacking_interfaces: str = ""
+    stack_priority1: str = ""
+    stack_mirror_interface: str = ""
 
 
 def default_controllers(settings: ServeSettings) -> tuple[str, ...]:
@@ -73,6 +92,11 @@ def default_controllers(settings: ServeSettings) -> tuple[str, ...]:
 def build_hooks(settings: ServeSettings, daemon: Daemon) -> list[Hooks]:
     """The features plugged into the driver, in the order they run (one line each)."""
     hooks: list[Hooks] = []
+    hooks.append(NatHooks(PyRoute2Netlink(), Iptables(), ProcSysctl(), LinkWatch, PyRoute2Conntrack()))
+    hooks.append(ExternalPortsHooks.for_daemon(daemon))
+    hooks.extend(fabric_hooks(settings, daemon))  # mirror bridge, stacking, stack mirroring
+    hooks.append(DhcpHooks.for_daemon(daemon))  # udhcpc per container on DHCP networks
+    hooks.append(daemon.observe.hooks)  # events: keep last, it reports what the others did
     return hooks
 
 
@@ -82,20 +106,31 @@ class Daemon:
         self.own_ovs: OwnOvs | None = None
         self.controllers: EmbeddedControllers | None = None
         self.ovs: OvsdbBackend | None = None
+        self.ovs_changes = OvsChanges()  # OVSDB notifications, for features to subscribe
         self.driver: Driver | None = None
         self.runners: list[web.AppRunner] = []
         self.engine_id = ""
         self.checker: FaucetCheckProcess | None = None
+        self.observe = Observability()  # metrics, events, status page
+        self.events: DockerEventWatcher | None = None
+        self.recovery: Recovery | None = None
 
     async def _start_ovs(self) -> OvsdbBackend:
         sock = self.settings.ovs_db_sock
-        if await asyncio.to_thread(db_answers, sock):
+        own = OwnOvs(self.settings.state_dir / "ovs", sock)
+        if own.running_earlier():
+            log.info("adopting the Open vSwitch an earlier dovesnap started")
+            self.own_ovs = own
+            await own.start()
+        elif await asyncio.to_thread(db_answers, sock):
             log.info("using the host's Open vSwitch at %s", sock)
         else:
             log.info("no Open vSwitch answers at %s: starting dovesnap's own", sock)
-            self.own_ovs = OwnOvs(self.settings.state_dir / "ovs", sock)
-            await self.own_ovs.start()
-        return await asyncio.to_thread(OvsdbBackend, f"unix:{sock}")
+            self.own_ovs = own
+            await own.start()
+        return await asyncio.to_thread(
+            OvsdbBackend, f"unix:{sock}", 10.0, self.ovs_changes.notify
+        )
 
     async def _prepare_faucet(self, store: FaucetConfigStore) -> None:
         await store.ensure_exists(starter_faucet_config())
@@ -116,6 +151,7 @@ class Daemon:
                 settings.log_dir,
                 (settings.faucet_of_port, settings.gauge_of_port),
                 settings.faucet_prom_port,
+                run_dir=settings.state_dir,
             )
         controllers = self.controllers
 
@@ -124,11 +160,13 @@ class Daemon:
                 controllers.reload()
 
         self.checker = FaucetCheckProcess()
-        store = FaucetConfigStore(settings.faucet_config_dir / "faucet.yaml", self.checker, reload)
+        store = FaucetConfigStore(settings.faucet_config_dir / "faucet.yaml",
+                                  self.observe.metrics.timed_validator(self.checker), reload)
         await self._prepare_faucet(store)
         if controllers is not None:
             controllers.start()
         docker = DockerSdkBackend(settings.docker_url, driver_name=settings.plugin_socket.stem)
+        self.engine_id = await determine_engine_id(docker)  # daemon bridges are named after it
         self.driver = Driver(
             DriverSettings(
                 default_controllers(settings),
@@ -137,19 +175,26 @@ class Daemon:
             ),
             self.ovs, PyRoute2Netlink(), docker, store, build_hooks(settings, self),
         )
+        for hook in self.driver.hooks:
+            await hook.daemon_started()
         await restore_from_ovs(self.driver)
+        self.events = DockerEventWatcher(
+            settings.docker_url, asyncio.get_running_loop(), self.driver.note_connect
+        )
+        self.events.start()
+        self.recovery = Recovery(
+            self.driver, docker, self.ovs_changes,
+            lambda action, data: self.observe.hooks.recovery(action, **data),
+        )
+        self.recovery.start()
         await self._serve_plugin(self.driver)
         await self._serve_status(self.driver)
-        try:
-            self.engine_id = (await asyncio.to_thread(docker.engine_id)).replace(":", "")[:6]
-        except Exception as err:  # Docker may come up after us
-            log.info("Docker engine id not known yet: %s", err)
 
     async def _serve_plugin(self, driver: Driver) -> None:
         sock = self.settings.plugin_socket
         sock.parent.mkdir(parents=True, exist_ok=True)
         sock.unlink(missing_ok=True)
-        runner = web.AppRunner(make_app(driver), access_log=None)
+        runner = web.AppRunner(make_app(driver, self.observe.metrics.observe_api), access_log=None)
         await runner.setup()
         await web.UnixSite(runner, str(sock)).start()
         self.runners.append(runner)
@@ -157,7 +202,12 @@ class Daemon:
 
     async def _serve_status(self, driver: Driver) -> None:
         auth = parse_auth_ips(self.settings.status_auth_ips)
-        app = make_status_app(lambda: status(driver.networks, self.engine_id), auth)
+
+        def get_status() -> dict[str, Any]:
+            return status(driver.networks, self.engine_id, driver.hooks)
+
+        routes = self.observe.routes(get_status, driver, lambda: self.engine_id)
+        app = make_status_app(get_status, auth, routes)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, None, self.settings.status_port).start()
@@ -169,8 +219,14 @@ class Daemon:
             await runner.cleanup()
         self.runners.clear()
         self.settings.plugin_socket.unlink(missing_ok=True)
+        if self.events is not None:
+            self.events.stop()
+        if self.recovery is not None:
+            await self.recovery.stop()
         if self.driver is not None:
             await self.driver.close()
+            for hook in reversed(self.driver.hooks):
+                await hook.daemon_stopping()
         if self.controllers is not None:
             await self.controllers.stop()
         if self.ovs is not None:

@@ -174,7 +174,8 @@ class Driver:
             try:
                 await self.faucet.check(self._dp_edit(ep_only, ep_only.dp_inputs()))
             except FaucetConfigError as err:
-                ep.fail_closed = f"FAUCET refused this container's port: {err.what}"
+                detail = err.what.removeprefix("FAUCET rejects the configuration: ")
+                ep.fail_closed = f"FAUCET refused this port: {detail}"
                 log.error("container %s fails closed: %s", ep.container.name, ep.fail_closed)
         try:
             await self.faucet.update(self._dp_edit(net, net.dp_inputs()))

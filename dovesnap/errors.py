@@ -56,3 +56,11 @@ class FaucetConfigError(DovesnapError):
 
 class BackendError(DovesnapError):
     """OVS, netlink, Docker or a child process failed underneath an operation."""
+
+
+class FlagError(DovesnapError):
+    """A daemon flag (``dovesnap serve --...``) is invalid or inconsistent with another."""
+
+    def __init__(self, flag: str, reason: str, fix: str = "") -> None:
+        self.flag = flag
+        super().__init__(f"flag --{flag}: {reason}", fix)

@@ -53,6 +53,16 @@ class Hooks:
         """Pure: change the whole FAUCET config after the DP is put in (e.g. stack peers)."""
         return config
 
+    def remove_config(self, net: Network, config: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Pure: undo ``edit_config`` in the config the network's DP was just taken out of."""
+        return config
+
+    async def daemon_started(self) -> None:
+        """Once, before networks are restored: build daemon-wide things (e.g. a mirror bridge)."""
+
+    async def daemon_stopping(self) -> None:
+        """Once, at stop: remove what ``daemon_started`` built. Must not raise."""
+
     def status(self, net: Network) -> Mapping[str, Any]:
         """Extra fields for this network's status JSON."""
         return {}

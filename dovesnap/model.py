@@ -281,6 +281,9 @@ _KNOWN = (
 )
 
 
+NULL_IPAM_POOL = "0.0.0.0/0"
+
+
 def _ipv4_data(raw: Any) -> tuple[IPv4Data, ...]:
     result = []
     for item in raw or ():
@@ -289,6 +292,8 @@ def _ipv4_data(raw: Any) -> tuple[IPv4Data, ...]:
         pool = item.get("Pool")
         if not isinstance(pool, str) or not pool:
             continue
+        if item.get("AddressSpace") == "null" or pool == NULL_IPAM_POOL:
+            continue  # --ipam-driver null: Docker sends 0.0.0.0/0 in the "null" address space
         try:
             ipaddress.ip_network(pool, strict=False)
         except ValueError:
@@ -406,18 +411,26 @@ def _check_consistency(spec: NetworkSpec) -> None:
     names = [p.ifname for p in spec.add_ports + spec.add_copro_ports]
     if len(names) != len(set(names)):
         raise OptionError(opt("add_copro_ports"), "an interface is in add_ports and add_copro_ports")
+    if spec.dhcp:
+        if spec.mode != "flat":
+            raise OptionError(
+                opt("dhcp"), f"DHCP networks must use mode flat, not {spec.mode}",
+                "drop ovs.bridge.mode (flat is the default) or ovs.bridge.dhcp",
+            )
+        if not spec.internal:
+            raise OptionError(
+                opt("dhcp"), "DHCP networks must be --internal", "add --internal to the create command"
+            )
+        if spec.ipv4:
+            raise OptionError(
+                opt("dhcp"), "DHCP networks need --ipam-driver null (the DHCP server hands out "
+                "addresses, not Docker)", "add --ipam-driver null and drop --subnet/--gateway",
+            )
     if spec.mode in ("nat", "routed") and not spec.gateway:
         raise OptionError(
             opt("mode"), f"{spec.mode} needs a gateway address",
             "give the network a subnet (docker's default IPAM does) and do not use --ipam-driver null",
         )
-    if spec.dhcp:
-        if spec.mode != "flat":
-            raise OptionError(opt("dhcp"), "DHCP networks must use mode flat")
-        if not spec.internal:
-            raise OptionError(opt("dhcp"), "DHCP networks must be --internal")
-        if spec.ipv4:
-            raise OptionError(opt("dhcp"), "DHCP networks need --ipam-driver null")
 
 
 def with_network_defaults(spec: NetworkSpec, **changes: Any) -> NetworkSpec:

@@ -56,9 +56,9 @@ install_packages() {
         die "this script installs packages on Debian/Ubuntu only (no dpkg/apt-get found); install by hand: docker, openvswitch-switch, iptables, ethtool, iproute2, procps, python3 (>= 3.11) with venv, udhcpc"
     fi
 
-    local -a wanted=(openvswitch-switch iptables ethtool iproute2 procps python3-venv udhcpc ca-certificates)
+    local -a wanted=(openvswitch-switch iptables ethtool iproute2 procps python3-venv udhcpc ca-certificates graphviz fonts-dejavu-core)
     if ((with_test)); then
-        wanted+=(busybox-static tcpdump psmisc curl)
+        wanted+=(busybox-static tcpdump psmisc curl chromium debootstrap docker-compose)
     else
         # curl is used by scripts/up.sh to check the plugin socket.
         wanted+=(curl)

@@ -112,6 +112,40 @@ class DockerSdkBackend:
             ))
         return result
 
+    def network_endpoints(self, network_id: str) -> dict[str, str] | None:
+        """Endpoint id -> container id of the containers Docker has on the network now."""
+        import docker.errors
+
+        try:
+            net = self._client.inspect_network(network_id)
+        except docker.errors.NotFound:
+            return {}
+        except docker.errors.DockerException:
+            return None
+        return {
+            str(c.get("EndpointID", "")): str(cid)
+            for cid, c in (net.get("Containers") or {}).items()
+            if c.get("EndpointID")
+        }
+
+    def revivable_containers(self, network_ids: list[str]) -> list[str]:
+        """Stopped containers on these networks that have a restart policy and that Docker
+        failed to start (State.Error set): Docker gives up on them when the plugin is late."""
+        found: list[str] = []
+        for network_id in network_ids:
+            for summary in self._client.containers(all=True, filters={"network": network_id}):
+                if summary.get("State") == "running" or summary["Id"] in found:
+                    continue
+                details = self._client.inspect_container(summary["Id"])
+                policy = ((details.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name")
+                state = details.get("State") or {}
+                if policy in ("always", "unless-stopped") and state.get("Error"):
+                    found.append(summary["Id"])
+        return found
+
+    def start_container(self, container_id: str) -> None:
+        self._client.start(container_id)
+
     def engine_id(self) -> str:
         info = self._client.info()
         return str(info.get("ID", ""))

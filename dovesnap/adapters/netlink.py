@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import struct
+import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
@@ -111,9 +112,14 @@ class PyRoute2Netlink:
         with IPRoute() as ipr:
             return _index(ipr, name) is not None
 
-    def set_up(self, name: str, mtu: int | None = None) -> None:
+    def set_up(self, name: str, mtu: int | None = None, wait: float = 5.0) -> None:
         with IPRoute() as ipr:
             index = _index(ipr, name)
+            deadline = time.monotonic() + wait
+            # A userspace bridge's LOCAL tap can appear a moment after OVS reports the bridge.
+            while index is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+                index = _index(ipr, name)
             if index is None:
                 raise BackendError(f"interface {name} does not exist")
             if mtu:

@@ -65,7 +65,9 @@ class EmbeddedControllers:
         log_dir: Path,
         of_ports: tuple[int, int] = (FAUCET_OF_PORT, GAUGE_OF_PORT),
         faucet_prom_port: int = FAUCET_PROM_PORT,
+        run_dir: Path | None = None,
     ) -> None:
+        run_dir = run_dir or log_dir
         self.config_dir = config_dir
         self.log_dir = log_dir
         bindir = Path(sys.executable).parent
@@ -81,6 +83,8 @@ class EmbeddedControllers:
                 "FAUCET_CONFIG_STAT_RELOAD": "0",
             }),
             log_path=log_dir / "faucet.out",
+            pidfile=run_dir / "faucet.pid",
+            also_known_as=("osken-manager",),  # faucet execs osken-manager
         )
         self.gauge = Supervised(
             "gauge",
@@ -93,6 +97,8 @@ class EmbeddedControllers:
                 "GAUGE_CONFIG_STAT_RELOAD": "0",
             }),
             log_path=log_dir / "gauge.out",
+            pidfile=run_dir / "gauge.pid",
+            also_known_as=("osken-manager",),
         )
 
     def start(self) -> None:

@@ -67,16 +67,33 @@ class OwnOvs:
             if needs.stdout.strip() == "yes":
                 subprocess.run(["ovsdb-tool", "convert", str(self.db_file), str(SCHEMA)], check=True)
 
-    async def start(self) -> None:
-        await asyncio.to_thread(self._prepare_db)
-        logs = self.state_dir
-        server = Supervised("ovsdb-server", [
+    def _server(self) -> Supervised:
+        return Supervised("ovsdb-server", [
             "ovsdb-server", str(self.db_file),
             f"--remote=punix:{self.db_sock}",
             "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
             f"--pidfile={self.state_dir / 'ovsdb-server.pid'}",
-            f"--unixctl={OVS_RUNDIR / 'ovsdb-server.ctl'}",
-        ], log_path=logs / "ovsdb-server.log")
+            f"--unixctl={self.db_sock.parent / 'ovsdb-server.ctl'}",
+        ], log_path=self.state_dir / "ovsdb-server.log",
+            pidfile=self.state_dir / "ovsdb-server.supervised.pid")
+
+    def _vswitchd(self) -> Supervised:
+        return Supervised("ovs-vswitchd", [
+            "ovs-vswitchd", f"unix:{self.db_sock}",
+            f"--pidfile={self.state_dir / 'ovs-vswitchd.pid'}",
+            f"--unixctl={self.db_sock.parent / 'ovs-vswitchd.ctl'}",
+        ], log_path=self.state_dir / "ovs-vswitchd.log",
+            pidfile=self.state_dir / "ovs-vswitchd.supervised.pid")
+
+    def running_earlier(self) -> bool:
+        """True when an OVS that an earlier dovesnap started (and left behind) still runs."""
+        return self._server().adoptable() is not None
+
+    async def start(self) -> None:
+        logs = self.state_dir
+        server = self._server()
+        if server.adoptable() is None:
+            await asyncio.to_thread(self._prepare_db)
         server.start()
         self.children.append(server)
         for _ in range(100):
@@ -90,11 +107,7 @@ class OwnOvs:
             ["ovs-vsctl", f"--db=unix:{self.db_sock}", "--no-wait", "init"],
             check=True,
         )
-        vswitchd = Supervised("ovs-vswitchd", [
-            "ovs-vswitchd", f"unix:{self.db_sock}",
-            f"--pidfile={self.state_dir / 'ovs-vswitchd.pid'}",
-            f"--unixctl={OVS_RUNDIR / 'ovs-vswitchd.ctl'}",
-        ], log_path=logs / "ovs-vswitchd.log")
+        vswitchd = self._vswitchd()
         vswitchd.start()
         self.children.append(vswitchd)
         await vswitchd.started.wait()

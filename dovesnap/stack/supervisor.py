@@ -25,8 +25,15 @@ class Supervised:
         min_backoff: float = 0.5,
         max_backoff: float = 30.0,
         stable_after: float = 60.0,
+        pidfile: Path | None = None,
+        also_known_as: tuple[str, ...] = (),
     ) -> None:
         self.name = name
+        # With a pidfile, a child that outlived an earlier dovesnap (kill -9) is adopted instead
+        # of started twice: FAUCET keeps its switches and OVS its bridges across our restart.
+        self.pidfile = pidfile
+        self._adopted: int | None = None
+        self._names = {Path(argv[0]).name, *also_known_as}
         self.argv = list(argv)
         self.env = dict(env) if env is not None else None
         self.log_path = log_path
@@ -41,9 +48,43 @@ class Supervised:
 
     @property
     def pid(self) -> int | None:
+        if self._adopted is not None:
+            return self._adopted
         if self._proc is not None and self._proc.returncode is None:
             return self._proc.pid
         return None
+
+    def adoptable(self) -> int | None:
+        """The pid of a live earlier instance of this child, per the pidfile."""
+        if self.pidfile is None:
+            return None
+        try:
+            pid = int(self.pidfile.read_text().split()[0])
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            return None
+        if any(Path(part.decode(errors="replace")).name in self._names for part in cmdline[:3]):
+            return pid
+        return None
+
+    def _write_pidfile(self, pid: int) -> None:
+        if self.pidfile is not None:
+            self.pidfile.parent.mkdir(parents=True, exist_ok=True)
+            self.pidfile.write_text(f"{pid}\n")
+
+    async def _watch_adopted(self, pid: int) -> None:
+        log.info("%s: adopted running pid %d", self.name, pid)
+        self._adopted = pid
+        self.started.set()
+        while not self._stopping:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            await asyncio.sleep(0.5)
+        self._adopted = None
+        if not self._stopping:
+            log.warning("%s (adopted pid %d) exited; starting a new one", self.name, pid)
 
     def start(self) -> None:
         self._stopping = False
@@ -70,6 +111,9 @@ class Supervised:
     async def _watch(self) -> None:
         backoff = self.min_backoff
         loop = asyncio.get_running_loop()
+        earlier = self.adoptable()
+        if earlier is not None:
+            await self._watch_adopted(earlier)
         while not self._stopping:
             began = loop.time()
             try:
@@ -80,6 +124,7 @@ class Supervised:
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
             log.info("%s started (pid %d)", self.name, self._proc.pid)
+            self._write_pidfile(self._proc.pid)
             self.started.set()
             code = await self._proc.wait()
             if self._stopping:
@@ -102,6 +147,14 @@ class Supervised:
 
     async def stop(self, timeout: float = 5.0) -> None:
         self._stopping = True
+        adopted = self._adopted
+        if adopted is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(adopted, signal.SIGTERM)
+                for _ in range(int(timeout * 10)):
+                    os.kill(adopted, 0)
+                    await asyncio.sleep(0.1)
+                os.kill(adopted, signal.SIGKILL)
         proc = self._proc
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
@@ -116,3 +169,5 @@ class Supervised:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self.pidfile is not None:
+            self.pidfile.unlink(missing_ok=True)

@@ -6,6 +6,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from dovesnap.hooks import Hooks
 from dovesnap.model import PerNetworkValue
 from dovesnap.state import Network
 
@@ -76,6 +77,26 @@ def network_status(net: Network, engine_id: str) -> dict[str, Any]:
     }
 
 
-def status(networks: Mapping[str, Network] | Iterable[Network], engine_id: str) -> dict[str, Any]:
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:
+    """Features add fields; a dict value (e.g. DynamicNetworkStates.OtherBridgePorts) merges."""
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def status(
+    networks: Mapping[str, Network] | Iterable[Network],
+    engine_id: str,
+    hooks: Iterable[Hooks] = (),
+) -> dict[str, Any]:
     nets = networks.values() if isinstance(networks, Mapping) else networks
-    return {net.network_id: network_status(net, engine_id) for net in nets}
+    hooks = list(hooks)
+    result = {}
+    for net in nets:
+        entry = network_status(net, engine_id)
+        for hook in hooks:
+            _merge(entry, hook.status(net))
+        result[net.network_id] = entry
+    return result

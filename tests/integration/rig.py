@@ -33,6 +33,40 @@ FAUCET_PROM_PORT = 19302 + 10 * INSTANCE if INSTANCE else 9302
 GAUGE_PROM_PORT = FAUCET_PROM_PORT + 1
 STATUS_PORT = 9401 + INSTANCE
 TEST_PREFIX = f"dstest{INSTANCE or ''}-"
+
+
+@dataclass(frozen=True)
+class Instance:
+    """Names and ports of one dovesnap instance (0 is the real "dovesnap")."""
+
+    number: int
+
+    @property
+    def driver(self) -> str:
+        return f"dovesnap-t{self.number}" if self.number else "dovesnap"
+
+    @property
+    def socket(self) -> Path:
+        return Path(f"/run/docker/plugins/{self.driver}.sock")
+
+    @property
+    def faucet_of_port(self) -> int:
+        return 6653 + 100 * self.number
+
+    @property
+    def gauge_of_port(self) -> int:
+        return 6654 + 100 * self.number
+
+    @property
+    def faucet_prom_port(self) -> int:
+        return 19302 + 10 * self.number if self.number else 9302
+
+    @property
+    def status_port(self) -> int:
+        return 9401 + self.number
+
+
+SUITE = Instance(INSTANCE)
 VENV_BIN = Path(sys.executable).parent
 # The docker CLI that came with the engine (Debian's docker.io) speaks the engine's API version;
 # a newer CLI elsewhere on PATH may refuse options such as --mac-address against an older engine.
@@ -124,6 +158,7 @@ class Daemon:
 
     workdir: Path
     proc: subprocess.Popen[bytes] | None = None
+    instance: Instance = SUITE
 
     @property
     def config_dir(self) -> Path:
@@ -147,18 +182,20 @@ class Daemon:
              "--faucet-config-dir", str(self.config_dir),
              "--state-dir", str(self.workdir / "state"),
              "--log-dir", str(self.workdir / "logs"),
-             "--plugin-socket", str(PLUGIN_SOCKET),
-             "--status-port", str(STATUS_PORT),
-             "--faucet-of-port", str(FAUCET_OF_PORT), "--gauge-of-port", str(GAUGE_OF_PORT),
-             "--faucet-prom-port", str(FAUCET_PROM_PORT),
-             "--gauge-prom-port", str(GAUGE_PROM_PORT), *extra_args],
+             "--plugin-socket", str(self.instance.socket),
+             "--status-port", str(self.instance.status_port),
+             "--faucet-of-port", str(self.instance.faucet_of_port),
+             "--gauge-of-port", str(self.instance.gauge_of_port),
+             "--faucet-prom-port", str(self.instance.faucet_prom_port),
+             "--gauge-prom-port", str(self.instance.faucet_prom_port + 1), *extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         log.close()
         try:
             wait_until(lambda: self.proc is not None and self.proc.poll() is None
-                       and plugin_answers() and tcp_listening(FAUCET_OF_PORT), 90, 0.2,
+                       and plugin_answers(self.instance.socket)
+                       and tcp_listening(self.instance.faucet_of_port), 90, 0.2,
                        "dovesnap plugin socket and FAUCET")
         except AssertionError:
             self.stop()
@@ -194,7 +231,7 @@ class Daemon:
     def status(self) -> dict[str, Any]:
         import urllib.request
 
-        url = f"http://127.0.0.1:{STATUS_PORT}/networks"
+        url = f"http://127.0.0.1:{self.instance.status_port}/networks"
         with urllib.request.urlopen(url, timeout=5) as resp:
             data: dict[str, Any] = json.load(resp)
             return data
@@ -206,11 +243,12 @@ class Docker:
 
     networks: list[str] = field(default_factory=list)
     containers: list[str] = field(default_factory=list)
+    driver: str = DRIVER
 
     def network(self, *options: str, name: str | None = None, internal: bool = True,
                 check: bool = True) -> subprocess.CompletedProcess[str]:
         name = name or unique("net")
-        argv = [DOCKER, "network", "create", "-d", DRIVER]
+        argv = [DOCKER, "network", "create", "-d", self.driver]
         if internal:
             argv.append("--internal")
         for option in options:

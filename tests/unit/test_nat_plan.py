@@ -225,7 +225,7 @@ def test_publish_rules(mapping: PortMapping, expected: tuple[Rule, ...]) -> None
 
 def test_udp_rules_use_udp() -> None:
     rules = publish_rules(spec(name="br3"), EP_ID, "10.20.0.5/24", [PortMapping("udp", 53, 53, 53)])
-    assert rules and all(("-p", "udp", "-m", "udp") == r.spec[r.spec.index("-p"):][:4] for r in rules)
+    assert rules and all(r.spec[r.spec.index("-p"):][:4] == ("-p", "udp", "-m", "udp") for r in rules)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,77 @@
+"""Where a container's end of an endpoint's veth is: its network namespace and interface name.
+
+Blocking calls (netlink, Docker API); the DHCP hooks run them in worker threads.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from pyroute2 import IPRoute, NetlinkError
+
+from dovesnap.adapters.netlink import in_netns
+
+log = logging.getLogger(__name__)
+
+
+class ContainerNetns(Protocol):
+    def sandbox_key(self, container_id: str) -> str | None: ...
+    def peer_ifname(self, host_ifname: str, netns_path: str) -> str | None: ...
+
+
+class KernelContainerNetns:
+    """The real kernel (pyroute2) and dockerd (docker SDK)."""
+
+    def __init__(self, docker_url: str = "unix:///var/run/docker.sock") -> None:
+        self._docker_url = docker_url
+        self._client: Any = None
+
+    def sandbox_key(self, container_id: str) -> str | None:
+        """The netns path of a running container (used after a restart, when no Join told us).
+
+        ``inspect`` takes the container's lock in dockerd, so it is only used for containers
+        that are already running, never while one is starting.
+        """
+        import docker.errors
+
+        import docker
+
+        if self._client is None:
+            self._client = docker.APIClient(base_url=self._docker_url, timeout=10)
+        try:
+            details = self._client.inspect_container(container_id)
+        except docker.errors.DockerException as err:
+            log.debug("inspect %s failed: %s", container_id[:12], err)
+            return None
+        key = (details.get("NetworkSettings") or {}).get("SandboxKey")
+        return key if isinstance(key, str) and key else None
+
+    def peer_ifname(self, host_ifname: str, netns_path: str) -> str | None:
+        """Name of the veth peer of ``host_ifname`` inside ``netns_path``; None until Docker has
+        moved it there (its peer index must point back at ``host_ifname``)."""
+        with IPRoute() as ipr:
+            found = ipr.link_lookup(ifname=host_ifname)
+            if not found:
+                return None
+            host_index = found[0]
+            peer_index = ipr.get_links(host_index)[0].get_attr("IFLA_LINK")
+        if not peer_index:
+            return None
+
+        def lookup() -> str | None:
+            with IPRoute() as ns:
+                try:
+                    link = ns.get_links(peer_index)[0]
+                except NetlinkError:
+                    return None
+                if link.get_attr("IFLA_LINK") != host_index:
+                    return None
+                name = link.get_attr("IFLA_IFNAME")
+                return name if isinstance(name, str) else None
+
+        try:
+            return in_netns(netns_path, lookup)
+        except OSError as err:
+            log.debug("cannot look into %s: %s", netns_path, err)
+            return None

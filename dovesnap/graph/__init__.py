@@ -1,0 +1,1 @@
+"""The topology of dovesnap networks: facts, graph model, rendering, ``dovesnap graph``."""

@@ -1,0 +1,283 @@
+"""FAUCET stacking as config edits: the stacking DP, stack links, the mirror tunnel; stack state.
+
+All pure: each edit takes the whole FAUCET config and returns a changed copy, so the hooks in
+``dovesnap/stacking.py`` can hand them to the driver's config writes (which validate them with
+FAUCET's own parser before anything reaches FAUCET).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from dovesnap.errors import FlagError
+from dovesnap.plan.faucet_dp import HARDWARE, MIRROR_DESCRIPTION
+
+Config = MutableMapping[str, Any]
+
+TUNNEL_ACL_PREFIX = "dovesnap-mirror-tunnel-"
+TUNNEL_DESCRIPTION = "dovesnap mirror tunnel"
+STACK_STATE_UP = 3
+
+
+@dataclass(frozen=True)
+class StackUplink:
+    """A stacking-bridge interface cabled to port ``remote_port`` of FAUCET DP ``remote_dp``."""
+
+    ofport: int
+    remote_dp: str
+    remote_port: int
+
+
+def _copy(config: Mapping[str, Any]) -> Config:
+    return copy.deepcopy(cast(Config, config)) if config else {}
+
+
+def _dps(config: Config) -> Config:
+    dps = config.get("dps")
+    if not isinstance(dps, MutableMapping):
+        dps = {}
+        config["dps"] = dps
+    return dps
+
+
+def _interfaces(dp: Config) -> MutableMapping[Any, Any]:
+    """Keyed by port number (or by name, in an operator's DP)."""
+    interfaces = dp.get("interfaces")
+    if not isinstance(interfaces, MutableMapping):
+        interfaces = {}
+        dp["interfaces"] = interfaces
+    return interfaces
+
+
+def _stack_peer(iface: Any) -> str | None:
+    if isinstance(iface, Mapping) and isinstance(iface.get("stack"), Mapping):
+        peer = iface["stack"].get("dp")
+        return str(peer) if peer is not None else None
+    return None
+
+
+def _tunnel_acls(iface: Any) -> list[str]:
+    if not isinstance(iface, Mapping):
+        return []
+    acls = iface.get("acls_in") or []
+    return [str(a) for a in acls if str(a).startswith(TUNNEL_ACL_PREFIX)]
+
+
+def stack_link_iface(peer_dp: str, peer_port: int) -> dict[str, Any]:
+    return {"description": f"Stack link to {peer_dp}", "stack": {"dp": peer_dp, "port": peer_port}}
+
+
+def strip_stack(config: Mapping[str, Any], stack_dp: str) -> Config:
+    """A copy without the stacking DP, the links to it, and dovesnap's mirror tunnels."""
+    new = _copy(config)
+    dps = _dps(new)
+    dps.pop(stack_dp, None)
+    for dp in dps.values():
+        if not isinstance(dp, MutableMapping):
+            continue
+        interfaces = _interfaces(dp)
+        for port, iface in list(interfaces.items()):
+            if _stack_peer(iface) == stack_dp:
+                del interfaces[port]
+            elif _tunnel_acls(iface):
+                placeholder: dict[str, Any] = {"description": MIRROR_DESCRIPTION, "output_only": True}
+                if iface.get("mirror"):
+                    placeholder["mirror"] = list(iface["mirror"])
+                interfaces[port] = placeholder
+    return drop_unused_tunnel_acls(new)
+
+
+def put_stack_dp(
+    config: Mapping[str, Any],
+    name: str,
+    dp_id: int,
+    description: str,
+    uplinks: Iterable[StackUplink],
+    priority1: str | None,
+) -> Config:
+    """The stacking DP, its links to the operator's DPs (both ends), and the root's priority."""
+    new = strip_stack(config, name)
+    dps = _dps(new)
+    uplinks = list(uplinks)
+    for uplink in uplinks:
+        if not isinstance(dps.get(uplink.remote_dp), MutableMapping):
+            raise FlagError(
+                "stacking-interfaces", f"DP {uplink.remote_dp} is not defined in faucet.yaml",
+                "define that DP (dp_id, hardware, interfaces) before starting dovesnap",
+            )
+    if priority1 is not None and not isinstance(dps.get(priority1), MutableMapping):
+        raise FlagError("stack-priority1", f"DP {priority1} is not defined in faucet.yaml",
+                        "name a DP that faucet.yaml defines")
+    dps[name] = {
+        "dp_id": dp_id,
+        "description": description,
+        "hardware": HARDWARE,
+        "interfaces": {u.ofport: stack_link_iface(u.remote_dp, u.remote_port) for u in uplinks},
+    }
+    for uplink in uplinks:
+        _interfaces(dps[uplink.remote_dp])[uplink.remote_port] = stack_link_iface(
+            name, uplink.ofport
+        )
+    if priority1 is not None:
+        root = dps[priority1]
+        stack = root.get("stack")
+        if not isinstance(stack, MutableMapping):
+            stack = {}
+            root["stack"] = stack
+        stack["priority"] = 1
+    return new
+
+
+def link_network(
+    config: Mapping[str, Any], net_dp: str, net_port: int, stack_dp: str, stack_port: int
+) -> Config:
+    """Both ends of a network bridge's stack link (when both DPs are in the config)."""
+    new = _copy(config)
+    dps = _dps(new)
+    net, stack = dps.get(net_dp), dps.get(stack_dp)
+    if isinstance(net, MutableMapping) and isinstance(stack, MutableMapping):
+        _interfaces(net)[net_port] = stack_link_iface(stack_dp, stack_port)
+        _interfaces(stack)[stack_port] = stack_link_iface(net_dp, net_port)
+    return new
+
+
+def unlink_network(config: Mapping[str, Any], net_dp: str, stack_dp: str) -> Config:
+    """The stacking DP's end of a removed network's link, and tunnels nobody uses any more."""
+    new = _copy(config)
+    stack = _dps(new).get(stack_dp)
+    if isinstance(stack, MutableMapping):
+        interfaces = _interfaces(stack)
+        for port, iface in list(interfaces.items()):
+            if _stack_peer(iface) == net_dp:
+                del interfaces[port]
+    return drop_unused_tunnel_acls(new)
+
+
+def tunnel_acl_name(vid: int, dest_dp: str, dest_port: int) -> str:
+    return f"{TUNNEL_ACL_PREFIX}{vid}-{dest_dp}-{dest_port}"
+
+
+def tunnel_acl(vid: int, dest_dp: str, dest_port: int) -> list[dict[str, Any]]:
+    """Send whatever enters the port through a VLAN ``vid`` tunnel to ``dest_dp:dest_port``.
+
+    A packet already tagged with the tunnel VLAN is dropped, so no tunnel feeds itself."""
+    tunnel = {"dp": dest_dp, "port": dest_port, "tunnel_id": vid, "type": "vlan"}
+    return [
+        {"rule": {"vlan_vid": vid, "actions": {"allow": 0}}},
+        {"rule": {"actions": {"allow": 0, "output": {"tunnel": tunnel}}}},
+    ]
+
+
+def put_tunnel(
+    config: Mapping[str, Any],
+    net_dp: str,
+    lbport: int,
+    vid: int,
+    dest_dp: str,
+    dest_port: int,
+    mirrored: Iterable[int],
+) -> Config:
+    """The network's loopback port mirrors its ports and feeds what comes back into a tunnel."""
+    new = _copy(config)
+    dp = _dps(new).get(net_dp)
+    if not isinstance(dp, MutableMapping):
+        return new
+    name = tunnel_acl_name(vid, dest_dp, dest_port)
+    acls = new.get("acls")
+    if not isinstance(acls, MutableMapping):
+        acls = {}
+        new["acls"] = acls
+    acls[name] = tunnel_acl(vid, dest_dp, dest_port)
+    iface: dict[str, Any] = {
+        "description": TUNNEL_DESCRIPTION,
+        "coprocessor": {"strategy": "vlan_vid"},
+        "acls_in": [name],
+    }
+    ports = sorted(set(mirrored))
+    if ports:
+        iface["mirror"] = ports
+    _interfaces(dp)[lbport] = iface
+    return new
+
+
+def drop_unused_tunnel_acls(config: Config) -> Config:
+    """Remove (in place) dovesnap's tunnel ACLs that no interface uses; returns ``config``."""
+    acls = config.get("acls")
+    if not isinstance(acls, MutableMapping):
+        return config
+    used: set[str] = set()
+    for dp in _dps(config).values():
+        if isinstance(dp, Mapping) and isinstance(dp.get("interfaces"), Mapping):
+            for iface in dp["interfaces"].values():
+                used.update(_tunnel_acls(iface))
+    for name in [str(n) for n in acls if str(n).startswith(TUNNEL_ACL_PREFIX)]:
+        if name not in used:
+            del acls[name]
+    if not acls:
+        del config["acls"]
+    return config
+
+
+# --- stack state, from FAUCET's Prometheus exposition -------------------------------------------
+
+_SAMPLE_RE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)")
+_LABEL_RE = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def metric_samples(text: str, names: Iterable[str]) -> list[tuple[dict[str, str], float]]:
+    """``(labels, value)`` of every sample of the named metrics (labelled samples only)."""
+    wanted = set(names)
+    samples: list[tuple[dict[str, str], float]] = []
+    for line in text.splitlines():
+        match = _SAMPLE_RE.match(line)
+        if not match or match.group("name") not in wanted:
+            continue
+        try:
+            value = float(match.group("value"))
+        except ValueError:
+            continue
+        samples.append((dict(_LABEL_RE.findall(match.group("labels"))), value))
+    return samples
+
+
+def parse_stack_states(text: str) -> dict[tuple[str, int], int]:
+    """``{(dp_name, port): state}`` from FAUCET's metrics page (3 is UP)."""
+    states: dict[tuple[str, int], int] = {}
+    for labels, value in metric_samples(text, ["port_stack_state"]):
+        try:
+            states[(labels["dp_name"], int(labels["port"]))] = int(value)
+        except (KeyError, ValueError):
+            continue
+    return states
+
+
+def reload_count(text: str, dp_name: str) -> int:
+    """How many times FAUCET has applied a changed config to DP ``dp_name`` (warm or cold)."""
+    names = [f"faucet_config_reload_{kind}{suffix}" for kind in ("warm", "cold")
+             for suffix in ("", "_total")]
+    return int(sum(value for labels, value in metric_samples(text, names)
+                   if labels.get("dp_name") == dp_name))
+
+
+def tunnel_path_up(
+    states: Mapping[tuple[str, int], int],
+    network_link: tuple[tuple[str, int], tuple[str, int]],
+    uplinks: Iterable[StackUplink],
+    stack_dp: str,
+    dest_dp: str,
+) -> bool:
+    """True when the network's stack link is up at both ends, and so is an uplink toward the
+    tunnel's destination (any uplink when none goes to that DP directly)."""
+
+    def up(end: tuple[str, int]) -> bool:
+        return states.get(end) == STACK_STATE_UP
+
+    if not all(up(end) for end in network_link):
+        return False
+    uplinks = list(uplinks)
+    toward = [u for u in uplinks if u.remote_dp == dest_dp] or uplinks
+    return any(up((stack_dp, u.ofport)) and up((u.remote_dp, u.remote_port)) for u in toward)

@@ -1,0 +1,192 @@
+"""``dovesnap doctor``: each check on what a probe saw, and the whole run with one thing broken."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from dovesnap import doctor as d
+from dovesnap.adapters.probes import SystemProbes, iptables_flavour
+from dovesnap.cli import build_parser
+
+SETTINGS = d.DoctorSettings(plugin_socket=Path("/run/docker/plugins/dovesnap-t9.sock"),
+                            faucet_of_port=7553, gauge_of_port=7554)
+HEALTHY_BRIDGE = d.BridgeSeen("odsbr1", "dovesnap-t9", (("tcp:127.0.0.1:7553", True),
+                                                        ("tcp:127.0.0.1:7554", True)))
+
+
+DOCKER_OK = d.DockerSeen(version="20.10")
+PLUGIN_OK = d.PluginSeen(exists=True, answers=True)
+OVS_OK = d.OvsSeen(True, "3.1.0", ("netdev", "system"), True, (HEALTHY_BRIDGE,))
+IPTABLES_OK = d.IptablesSeen("nf_tables", ("nf_tables",))
+DIR_OK = d.DirSeen(True, True)
+FAUCET_OK = d.FaucetConfigSeen(True, True)
+
+
+@dataclasses.dataclass
+class FakeProbes:
+    """A healthy host; tests break one part at a time."""
+
+    docker_seen: d.DockerSeen = DOCKER_OK
+    plugin_seen: d.PluginSeen = PLUGIN_OK
+    ovs_seen: d.OvsSeen = OVS_OK
+    openflow_seen: dict[int, d.OpenFlowSeen] = dataclasses.field(default_factory=lambda: {
+        7553: d.OpenFlowSeen(True, d.OFPT_HELLO), 7554: d.OpenFlowSeen(True, d.OFPT_HELLO)})
+    iptables_seen: d.IptablesSeen = IPTABLES_OK
+    dir_seen: d.DirSeen = DIR_OK
+    faucet_seen: d.FaucetConfigSeen = FAUCET_OK
+
+    def docker(self, url: str) -> d.DockerSeen:
+        return self.docker_seen
+
+    def plugin(self, socket_path: Path) -> d.PluginSeen:
+        return self.plugin_seen
+
+    def ovs(self, db_sock: Path) -> d.OvsSeen:
+        return self.ovs_seen
+
+    def openflow(self, host: str, port: int) -> d.OpenFlowSeen:
+        return self.openflow_seen.get(port, d.OpenFlowSeen(False, error="Connection refused"))
+
+    def iptables(self) -> d.IptablesSeen:
+        return self.iptables_seen
+
+    def config_dir(self, path: Path) -> d.DirSeen:
+        return self.dir_seen
+
+    def faucet_config(self, path: Path) -> d.FaucetConfigSeen:
+        return self.faucet_seen
+
+
+def failing(probes: FakeProbes, settings: d.DoctorSettings = SETTINGS) -> list[d.CheckResult]:
+    return [r for r in d.run_checks(settings, probes) if not r.ok]
+
+
+def test_healthy_host_passes_everything() -> None:
+    results = d.run_checks(SETTINGS, FakeProbes())
+    assert [r.name for r in results] == ["docker", "plugin", "ovs", "faucet", "gauge", "bridges",
+                                         "iptables", "config-dir", "faucet-config"]
+    assert all(r.ok for r in results)
+    assert "all checks passed" in d.format_results(results)
+
+
+FROZEN = d.OpenFlowSeen(True, None, "timed out")
+BROKEN = [
+    ("docker", {"docker_seen": d.DockerSeen(error="connection refused")}, "Docker does not answer"),
+    ("plugin", {"plugin_seen": d.PluginSeen(exists=False)}, "no plugin socket"),
+    ("plugin", {"plugin_seen": d.PluginSeen(exists=True, error="refused")}, "does not answer"),
+    ("ovs", {"ovs_seen": d.OvsSeen(False, error="no socket")}, "Open vSwitch does not answer"),
+    ("ovs", {"ovs_seen": d.OvsSeen(True, "3.1", ("system",), False)}, "no usable datapath"),
+    ("faucet", {"openflow_seen": {7554: d.OpenFlowSeen(True, 0)}}, "FAUCET is not listening"),
+    ("faucet", {"openflow_seen": {7553: FROZEN, 7554: d.OpenFlowSeen(True, 0)}},
+     "does not speak OpenFlow"),
+    ("gauge", {"openflow_seen": {7553: d.OpenFlowSeen(True, 0)}}, "Gauge is not listening"),
+    ("iptables", {"iptables_seen": d.IptablesSeen("legacy", ("nf_tables",))},
+     "Docker's rules are in nf_tables"),
+    ("iptables", {"iptables_seen": d.IptablesSeen("")}, "not installed"),
+    ("config-dir", {"dir_seen": d.DirSeen(False)}, "does not exist"),
+    ("config-dir", {"dir_seen": d.DirSeen(True, False, "Read-only file system")}, "not writable"),
+    ("faucet-config", {"faucet_seen": d.FaucetConfigSeen(True, True, "unknown ACL x")},
+     "FAUCET refuses"),
+]
+
+
+@pytest.mark.parametrize(("name", "broken", "says"), BROKEN)
+def test_one_broken_thing_is_named_with_a_fix(name: str, broken: dict[str, object], says: str) -> None:
+    probes = dataclasses.replace(FakeProbes(), **broken)  # type: ignore[arg-type]
+    failed = failing(probes)
+    names = [r.name for r in failed]
+    assert name in names
+    result = next(r for r in failed if r.name == name)
+    assert says in result.detail and result.fix
+    assert f"FAIL {name}" in d.format_results(d.run_checks(SETTINGS, probes))
+
+
+def test_broken_ovs_also_fails_bridge_check() -> None:
+    probes = FakeProbes(ovs_seen=d.OvsSeen(False))
+    assert [r.name for r in failing(probes)] == ["ovs", "bridges"]
+
+
+@pytest.mark.parametrize(("controllers", "problem"), [
+    ((("tcp:127.0.0.1:7553", False), ("tcp:127.0.0.1:7554", True)),
+     "odsbr1 is not connected to FAUCET at tcp:127.0.0.1:7553"),
+    ((("tcp:127.0.0.1:7553", True), ("tcp:127.0.0.1:7554", False)),
+     "odsbr1 is not connected to Gauge at tcp:127.0.0.1:7554"),
+    ((("tcp:10.0.0.9:6653", False),), "odsbr1 is not connected to controller at tcp:10.0.0.9:6653"),
+    ((), "odsbr1 has no controller"),
+])
+def test_bridge_not_connected_names_the_controller(
+    controllers: tuple[tuple[str, bool], ...], problem: str
+) -> None:
+    bridges = (d.BridgeSeen("odsbr1", "dovesnap-t9", controllers),
+               d.BridgeSeen("other", "dovesnap", (("tcp:127.0.0.1:1", False),)))  # not ours
+    result = d.check_bridges(d.OvsSeen(True, bridges=bridges), SETTINGS)
+    assert not result.ok and result.detail == problem
+
+
+def test_external_faucet_skips_controller_ports() -> None:
+    settings = dataclasses.replace(SETTINGS, embedded_faucet=False)
+    probes = FakeProbes(openflow_seen={})
+    assert failing(probes, settings) == []
+    assert failing(probes)  # but with the embedded one, nothing listening is a failure
+
+
+@pytest.mark.parametrize(("seen", "ok", "says"), [
+    (d.OvsSeen(True, "3.1", ("netdev", "system"), True), True, "system (kernel module loaded), netdev"),
+    (d.OvsSeen(True, "3.1", ("netdev", "system"), False), True, "no kernel module"),
+    (d.OvsSeen(True, "3.1", (), True), True, "system"),
+])
+def test_ovs_datapaths(seen: d.OvsSeen, ok: bool, says: str) -> None:
+    result = d.check_ovs(seen, Path("/x.sock"))
+    assert result.ok is ok and says in result.detail
+
+
+@pytest.mark.parametrize(("seen", "ok"), [
+    (d.IptablesSeen("nf_tables", ()), True),  # Docker without iptables: nothing to compare
+    (d.IptablesSeen("legacy", ("legacy",)), True),
+    (d.IptablesSeen("nf_tables", ("legacy",)), False),
+])
+def test_iptables_flavours(seen: d.IptablesSeen, ok: bool) -> None:
+    assert d.check_iptables(seen).ok is ok
+
+
+@pytest.mark.parametrize(("text", "flavour"), [
+    ("iptables v1.8.9 (nf_tables)", "nf_tables"), ("iptables v1.8.7 (legacy)", "legacy"),
+    ("iptables v1.6.1", "legacy"), ("", ""),
+])
+def test_iptables_flavour_parsing(text: str, flavour: str) -> None:
+    assert iptables_flavour(text) == flavour
+
+
+def test_missing_faucet_config_is_fine_before_first_start() -> None:
+    assert d.check_faucet_config(d.FaucetConfigSeen(False), Path("/etc/faucet/faucet.yaml")).ok
+
+
+def test_system_probes_on_files_and_ports_nobody_uses(tmp_path: Path) -> None:
+    probes = SystemProbes()
+    assert probes.plugin(tmp_path / "none.sock") == d.PluginSeen(exists=False)
+    assert probes.config_dir(tmp_path / "none") == d.DirSeen(exists=False)
+    assert probes.config_dir(tmp_path).writable and list(tmp_path.iterdir()) == []
+    assert not probes.ovs(tmp_path / "db.sock").answers
+    assert not probes.openflow("127.0.0.1", 1).listening
+    assert probes.faucet_config(tmp_path / "faucet.yaml") == d.FaucetConfigSeen(exists=False)
+    (tmp_path / "faucet.yaml").write_text("acls: {}\n")
+    assert probes.faucet_config(tmp_path / "faucet.yaml") == d.FaucetConfigSeen(True, False)
+    (tmp_path / "faucet.yaml").write_text(
+        "dps: {x: {dp_id: 1, interfaces: {1: {native_vlan: 100, acls_in: [nope]}}}}\n")
+    seen = probes.faucet_config(tmp_path / "faucet.yaml")
+    assert seen.exists and seen.has_dps and "nope" in seen.error
+    assert not seen.error.startswith("FAUCET")  # the check says who refused
+
+
+def test_doctor_command_line_and_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["doctor", "--plugin-socket", str(SETTINGS.plugin_socket),
+                                      "--faucet-of-port", "7553", "--gauge-of-port", "7554"])
+    assert isinstance(args, argparse.Namespace)
+    assert d.settings_from(args) == SETTINGS
+    assert d.run(args, FakeProbes()) == 0
+    assert d.run(args, FakeProbes(dir_seen=d.DirSeen(False))) == 1
+    assert "FAIL config-dir" in capsys.readouterr().out
