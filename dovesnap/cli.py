@@ -13,10 +13,11 @@ import logging
 import os
 import sys
 import urllib.request
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from dovesnap import __version__, doctor
+from dovesnap import __version__, cleanup, doctor
 from dovesnap.graph import cli as graph_cli
 from dovesnap.status.client import optional_faucet_config
 from dovesnap.status.table import format_status
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="FAUCET config, for the ACL and mirror in force (else from labels)")
     graph_cli.add_parser(sub)
     doctor.add_parser(sub)
+    cleanup.add_parser(sub)
     return parser
 
 
@@ -126,6 +128,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The ovs library imports eventlet, which warns about itself on every command.
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
@@ -135,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return graph_cli.run(args)
     if args.command == "doctor":
         return doctor.run(args)
+    if args.command == "cleanup":
+        return cleanup.run(args)
     return 2
 
 

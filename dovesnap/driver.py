@@ -241,7 +241,7 @@ class Driver:
             try:
                 for hook in self.hooks:
                     await hook.network_created(net)
-            except DovesnapError:
+            except BaseException:  # any failure: leave nothing half-built
                 await self._undo_network(net)
                 raise
             self.networks[network_id] = net
@@ -355,7 +355,7 @@ class Driver:
             try:
                 for hook in self.hooks:
                     await hook.endpoint_created(net, ep, ep.options)
-            except DovesnapError:
+            except BaseException:  # any failure: leave nothing half-built
                 await self._remove_endpoint(net, ep)
                 raise
             return actual_mac

@@ -137,7 +137,7 @@ class NatHooks(Hooks):
             await asyncio.to_thread(self.sysctl.set_interface, family, ep.host_ifname, key, value)
 
     async def endpoint_created(self, net: Network, ep: Endpoint, options: Mapping[str, Any]) -> None:
-        if net.userspace and gateway_addresses(net.spec):
+        if net.userspace:  # flat networks too: no host address may answer a container
             await self._quiet_host_veth(ep)
         ep.extras[EXTRA_KEY] = parse_port_mappings(options)
         if ep.extras[EXTRA_KEY] and net.spec.mode != "nat":

@@ -190,7 +190,15 @@ class Recovery:
                 continue
             log.warning("rebuilt network %s from Docker's record (OVS had lost it)", info.name)
             self.notify("network rebuilt from Docker", {"network": info.name})
+        docker_ids = {info.id for info in networks}
         for net in list(drv.networks.values()):
+            if net.network_id not in docker_ids:
+                # Removed from Docker while dovesnap was away: take its bridge, DP and rules.
+                log.warning("network %s is gone from Docker: removing what dovesnap built",
+                            net.name or net.network_id[:12])
+                await drv.delete_network(net.network_id)
+                self.notify("stale network removed", {"network": net.name or net.network_id})
+                continue
             known = await asyncio.to_thread(self.docker.network_endpoints, net.network_id)
             if known is None:
                 continue

@@ -1,18 +1,17 @@
 """Asking FAUCET for a network's mirror tunnel only when the stack can carry it.
 
-FAUCET (1.10) computes a tunnel's rules for the DPs along its path when a config change reaches
-DPs that are connected, and again whenever a stack link changes state. The first tunnel in a
-stack changes every stack DP's pipeline, so FAUCET cold-starts them all: what it computed during
-the reload is lost with the reconnection, and the stack links keep their UP state across it, so
-no stack change follows to compute it again. Hence, for each network:
+FAUCET (1.10) computes a tunnel's rules for the DPs along its path from the stack links it knows
+to be UP, when a config change reaches a connected DP, and again whenever a stack link changes
+state. Asked before the path is UP, it computes nothing and a later stack change may not come;
+asked while a transit or destination DP cold-starts, it computes rules that are lost with the
+reconnection, and the stack links keep their UP state across it, so nothing computes them
+again. Hence:
 
-1. wait until its stack link, and an uplink toward the tunnel's target, are UP (FAUCET's
-   ``port_stack_state`` on its Prometheus page);
-2. write the tunnel (the caller does, through the driver);
-3. wait until FAUCET has applied that config to the network's DP and the path is UP again;
-4. take the network's stack link down and up once, at its end on the stacking bridge (which is
-   dovesnap's), so FAUCET sees a stack change while every DP is connected;
-5. wait for the path to be UP once more: the tunnel is in place.
+- the stacking DP and the DPs its uplinks reach get a port ACL table from the start (see
+  ``plan/stack.py``: ``STACK_LINK_ACL``), so adding a tunnel later is a warm change for them;
+- for each network, dovesnap waits until its stack link and an uplink toward the tunnel's
+  target are UP (FAUCET's ``port_stack_state`` on its Prometheus page), then writes the tunnel,
+  then waits until FAUCET has applied it to the network's DP and the path is UP again.
 """
 
 from __future__ import annotations
@@ -21,9 +20,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from dovesnap.errors import DovesnapError
 from dovesnap.fabric_context import FabricContext
-from dovesnap.plan.stack import STACK_STATE_UP, parse_stack_states, reload_count
+from dovesnap.plan.stack import reload_count
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +33,11 @@ class StackWatch:
     """Polls FAUCET's Prometheus page."""
 
     def __init__(self, ctx: FabricContext, poll_interval: float = 0.5, warn_after: float = 60.0,
-                 reload_timeout: float = 15.0, down_timeout: float = 10.0) -> None:
+                 reload_timeout: float = 15.0) -> None:
         self.ctx = ctx
         self.poll_interval = poll_interval
         self.warn_after = warn_after
         self.reload_timeout = reload_timeout
-        self.down_timeout = down_timeout
 
     async def page(self) -> str:
         try:
@@ -75,11 +72,9 @@ class StackWatch:
         dp_name: str,
         path_up: Condition,
         write_tunnel: Callable[[], Awaitable[bool]],
-        stack_bridge: str,
-        stack_port: Callable[[], int | None],
     ) -> float | None:
-        """Steps 1-5 above; seconds until the stack first carried the path, or None if the
-        network went away meanwhile."""
+        """Seconds until the stack first carried the path, or None if the network went away
+        meanwhile."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         what = f"the stack path of {dp_name}"
@@ -91,28 +86,10 @@ class StackWatch:
                  dp_name, waited)
         if not await write_tunnel():
             return None
-        await self.wait_for(lambda text: reload_count(text, dp_name) > before,
-                            f"FAUCET applying the tunnel to {dp_name}", self.reload_timeout)
-        if not await self.wait_for(path_up, what):
-            return None
-        port = stack_port()
-        if port is None:
-            return None
-        await self._bounce(stack_bridge, port)
-        if await self.wait_for(path_up, what):
-            log.info("%s: mirror tunnel in place %.1f s after the network was named",
+        applied = await self.wait_for(lambda text: reload_count(text, dp_name) > before,
+                                      f"FAUCET applying the tunnel to {dp_name}",
+                                      self.reload_timeout)
+        if applied:
+            log.info("%s: FAUCET applied the mirror tunnel %.1f s after the network was named",
                      dp_name, loop.time() - started)
         return waited
-
-    async def _bounce(self, bridge: str, port: int) -> None:
-        openflow = self.ctx.openflow
-        await self.ctx.io(openflow.set_port_up, bridge, port, False)
-        try:
-            await self.wait_for(
-                lambda text: parse_stack_states(text).get((bridge, port)) != STACK_STATE_UP,
-                f"FAUCET seeing port {port} of {bridge} down", self.down_timeout)
-        finally:
-            try:
-                await self.ctx.io(openflow.set_port_up, bridge, port, True)
-            except DovesnapError as err:  # the bridge went away meanwhile
-                log.debug("port %d of %s not brought back up: %s", port, bridge, err.message)

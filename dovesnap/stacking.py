@@ -91,10 +91,10 @@ class StackHooks(Hooks):
         )
         uplinks, priority1 = self.uplinks, self.flags.priority1
         description = f"dovesnap stacking bridge on {self.ctx.hostname}"
+        tunnels = self.flags.mirror is not None
         try:
-            await drv.faucet.update(
-                lambda cfg: put_stack_dp(cfg, name, dp_id, description, uplinks, priority1)
-            )
+            await drv.faucet.update(lambda cfg: put_stack_dp(
+                cfg, name, dp_id, description, uplinks, priority1, tunnels))
             if self.flags.mirror is not None:
                 lb_plan = daemon_bridge_plan(self.loopback, loopback_dpid(engine),
                                              ROLE_LOOPBACK_BRIDGE, self.ctx.userspace,
@@ -204,14 +204,9 @@ class StackHooks(Hooks):
                 await self.ctx.driver().sync_dp(net)
                 return True
 
-        def stack_port() -> int | None:
-            link = self.links.get(network_id)
-            return link.remote_port if link else None
-
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await self.watch.bring_in_tunnel(net.name, path_up, write_tunnel, self.stack_dp,
-                                         stack_port)
+        await self.watch.bring_in_tunnel(net.name, path_up, write_tunnel)
 
     # -- FAUCET config ----------------------------------------------------------------------
 

@@ -1,8 +1,7 @@
-"""OpenFlow requests dovesnap makes itself, through ``ovs-ofctl`` (argv lists).
+"""OpenFlow rules of the bridges FAUCET does not control, through ``ovs-ofctl`` (argv lists).
 
-``replace_flows`` makes table 0 of a bridge FAUCET does not control exactly the given rules;
-``ovs-ofctl`` reads them from stdin, so no rule text ever reaches a command line.
-``set_port_up`` takes a port of one of dovesnap's own bridges down or up.
+``replace_flows`` makes a bridge's table 0 exactly the given rules; ``ovs-ofctl`` reads them
+from stdin, so no rule text ever reaches a command line.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from dovesnap.plan.mirror import Flow
 
 class OpenFlowBackend(Protocol):
     def replace_flows(self, bridge: str, flows: Sequence[Flow]) -> None: ...
-    def set_port_up(self, bridge: str, ofport: int, up: bool) -> None: ...
 
 
 class OfctlOpenFlow:
@@ -47,8 +45,3 @@ class OfctlOpenFlow:
     def replace_flows(self, bridge: str, flows: Sequence[Flow]) -> None:
         text = "".join(flow.render() + "\n" for flow in flows)
         self._ofctl_run(f"set the rules of bridge {bridge}", ["replace-flows", bridge, "-"], text)
-
-    def set_port_up(self, bridge: str, ofport: int, up: bool) -> None:
-        state = "up" if up else "down"
-        self._ofctl_run(f"set port {ofport} of {bridge} {state}",
-                        ["mod-port", bridge, str(ofport), state])

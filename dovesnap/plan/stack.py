@@ -19,6 +19,10 @@ from dovesnap.plan.faucet_dp import HARDWARE, MIRROR_DESCRIPTION
 Config = MutableMapping[str, Any]
 
 TUNNEL_ACL_PREFIX = "dovesnap-mirror-tunnel-"
+# An allow-all ACL on both ends of the stacking bridge's uplinks. It changes no forwarding; it
+# gives those DPs FAUCET's port ACL table from the start, so that a mirror tunnel added later is
+# a warm change for them (a cold start would lose the tunnel's rules: see stack_tunnel.py).
+STACK_LINK_ACL = "dovesnap-stack-link"
 TUNNEL_DESCRIPTION = "dovesnap mirror tunnel"
 STACK_STATE_UP = 3
 
@@ -44,6 +48,14 @@ def _dps(config: Config) -> Config:
     return dps
 
 
+def _acls(config: Config) -> Config:
+    acls = config.get("acls")
+    if not isinstance(acls, MutableMapping):
+        acls = {}
+        config["acls"] = acls
+    return acls
+
+
 def _interfaces(dp: Config) -> MutableMapping[Any, Any]:
     """Keyed by port number (or by name, in an operator's DP)."""
     interfaces = dp.get("interfaces")
@@ -60,6 +72,10 @@ def _stack_peer(iface: Any) -> str | None:
     return None
 
 
+def _is_ours(acl: str) -> bool:
+    return acl.startswith(TUNNEL_ACL_PREFIX) or acl == STACK_LINK_ACL
+
+
 def _tunnel_acls(iface: Any) -> list[str]:
     if not isinstance(iface, Mapping):
         return []
@@ -67,12 +83,23 @@ def _tunnel_acls(iface: Any) -> list[str]:
     return [str(a) for a in acls if str(a).startswith(TUNNEL_ACL_PREFIX)]
 
 
-def stack_link_iface(peer_dp: str, peer_port: int) -> dict[str, Any]:
-    return {"description": f"Stack link to {peer_dp}", "stack": {"dp": peer_dp, "port": peer_port}}
+def _our_acls(iface: Any) -> list[str]:
+    if not isinstance(iface, Mapping):
+        return []
+    return [str(a) for a in iface.get("acls_in") or [] if _is_ours(str(a))]
+
+
+def stack_link_iface(peer_dp: str, peer_port: int, acl: str | None = None) -> dict[str, Any]:
+    iface: dict[str, Any] = {
+        "description": f"Stack link to {peer_dp}", "stack": {"dp": peer_dp, "port": peer_port},
+    }
+    if acl is not None:
+        iface["acls_in"] = [acl]
+    return iface
 
 
 def strip_stack(config: Mapping[str, Any], stack_dp: str) -> Config:
-    """A copy without the stacking DP, the links to it, and dovesnap's mirror tunnels."""
+    """A copy without the stacking DP, the links to it, and dovesnap's mirror tunnels and ACLs."""
     new = _copy(config)
     dps = _dps(new)
     dps.pop(stack_dp, None)
@@ -98,8 +125,10 @@ def put_stack_dp(
     description: str,
     uplinks: Iterable[StackUplink],
     priority1: str | None,
+    tunnels: bool = False,
 ) -> Config:
-    """The stacking DP, its links to the operator's DPs (both ends), and the root's priority."""
+    """The stacking DP, its links to the operator's DPs (both ends), and the root's priority;
+    with ``tunnels``, the uplinks carry ``STACK_LINK_ACL`` (mirror tunnels will follow)."""
     new = strip_stack(config, name)
     dps = _dps(new)
     uplinks = list(uplinks)
@@ -112,15 +141,20 @@ def put_stack_dp(
     if priority1 is not None and not isinstance(dps.get(priority1), MutableMapping):
         raise FlagError("stack-priority1", f"DP {priority1} is not defined in faucet.yaml",
                         "name a DP that faucet.yaml defines")
+    acl = STACK_LINK_ACL if tunnels else None
+    if acl is not None:
+        _acls(new)[acl] = [{"rule": {"actions": {"allow": 1}}}]
     dps[name] = {
         "dp_id": dp_id,
         "description": description,
         "hardware": HARDWARE,
-        "interfaces": {u.ofport: stack_link_iface(u.remote_dp, u.remote_port) for u in uplinks},
+        "interfaces": {
+            u.ofport: stack_link_iface(u.remote_dp, u.remote_port, acl) for u in uplinks
+        },
     }
     for uplink in uplinks:
         _interfaces(dps[uplink.remote_dp])[uplink.remote_port] = stack_link_iface(
-            name, uplink.ofport
+            name, uplink.ofport, acl
         )
     if priority1 is not None:
         root = dps[priority1]
@@ -187,11 +221,7 @@ def put_tunnel(
     if not isinstance(dp, MutableMapping):
         return new
     name = tunnel_acl_name(vid, dest_dp, dest_port)
-    acls = new.get("acls")
-    if not isinstance(acls, MutableMapping):
-        acls = {}
-        new["acls"] = acls
-    acls[name] = tunnel_acl(vid, dest_dp, dest_port)
+    _acls(new)[name] = tunnel_acl(vid, dest_dp, dest_port)
     iface: dict[str, Any] = {
         "description": TUNNEL_DESCRIPTION,
         "coprocessor": {"strategy": "vlan_vid"},
@@ -205,7 +235,7 @@ def put_tunnel(
 
 
 def drop_unused_tunnel_acls(config: Config) -> Config:
-    """Remove (in place) dovesnap's tunnel ACLs that no interface uses; returns ``config``."""
+    """Remove (in place) dovesnap's ACLs that no interface uses; returns ``config``."""
     acls = config.get("acls")
     if not isinstance(acls, MutableMapping):
         return config
@@ -213,8 +243,8 @@ def drop_unused_tunnel_acls(config: Config) -> Config:
     for dp in _dps(config).values():
         if isinstance(dp, Mapping) and isinstance(dp.get("interfaces"), Mapping):
             for iface in dp["interfaces"].values():
-                used.update(_tunnel_acls(iface))
-    for name in [str(n) for n in acls if str(n).startswith(TUNNEL_ACL_PREFIX)]:
+                used.update(_our_acls(iface))
+    for name in [str(n) for n in acls if _is_ours(str(n))]:
         if name not in used:
             del acls[name]
     if not acls:

@@ -8,6 +8,7 @@ its own dovesnap (instance 26) with ``--stacking-interfaces odsrootsw:7:<veth>``
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -104,6 +105,19 @@ def stacked(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> It
             run(["ovs-vsctl", "--if-exists", "del-br", ROOT_BRIDGE], check=False)
 
 
+@contextlib.contextmanager
+def explained(stacked: Stacked) -> Iterator[None]:
+    """On failure, add what dovesnap and FAUCET said about the stack to the message."""
+    try:
+        yield
+    except AssertionError as err:
+        faucet_log = stacked.daemon.workdir / "logs" / "faucet.log"
+        lines = faucet_log.read_text(errors="replace").splitlines() if faucet_log.exists() else []
+        notes = [line for line in lines if "tack" in line or "cold" in line or "ACL" in line]
+        raise AssertionError(f"{err}\n--- dovesnap ---\n{stacked.daemon.log_tail(40)}\n"
+                             "--- FAUCET (stack) ---\n" + "\n".join(notes[-40:])) from None
+
+
 def test_stacking_bridge_is_built_at_start(stacked: Stacked) -> None:
     engine = engine_id()
     stack, loopback = "dovesnap" + engine, "odslb" + engine
@@ -137,7 +151,8 @@ def test_stack_comes_up_and_containers_talk(stacked: Stacked) -> None:
         states = stack_states(STACKING.faucet_prom_port)
         return all(states.get(port) == 3 for port in wanted)
 
-    wait_until(all_up, 120, 0.5, "FAUCET reporting all four stack ports UP")
+    with explained(stacked):
+        wait_until(all_up, 120, 0.5, "FAUCET reporting all four stack ports UP")
     print(f"\nstack up {elapsed(stacked.created_at)} s after docker network create")
     other_ip = stacked.docker.ip(stacked.other)
     assert wait_until(lambda: stacked.docker.ping(stacked.watched, other_ip), 30, 0.3,
@@ -151,7 +166,8 @@ def test_lbport_pushes_the_tunnel_vlan(stacked: Stacked) -> None:
         flows = ofctl("dump-flows", stacked.bridge, f"table=0,in_port={LBPORT}")
         return "push_vlan" in flows and f"set_field:{4096 + TUNNEL_VLAN}->vlan_vid" in flows
 
-    wait_until(pushes, 90, 0.5, f"a flow pushing VLAN {TUNNEL_VLAN} on port {LBPORT}")
+    with explained(stacked):
+        wait_until(pushes, 90, 0.5, f"a flow pushing VLAN {TUNNEL_VLAN} on port {LBPORT}")
     print(f"\ntunnel flow in place {elapsed(stacked.created_at)} s after docker network create")
     lbport = stacked.daemon.dp(stacked.network)["interfaces"][LBPORT]  # type: ignore[index]
     assert lbport["coprocessor"] == {"strategy": "vlan_vid"}
@@ -171,7 +187,8 @@ def test_mirrored_packets_reach_the_root_switch_on_the_tunnel_vlan(stacked: Stac
             return all("ICMP echo request" in c.text() and "ICMP echo reply" in c.text()
                        for c in (cap, out))
 
-        wait_until(tunnelled, 60, 0.5, f"mirrored pings on VLAN {TUNNEL_VLAN} at the root")
+        with explained(stacked):
+            wait_until(tunnelled, 60, 0.5, f"mirrored pings on VLAN {TUNNEL_VLAN} at the root")
         text, leaving = cap.close(), out.close()
     assert f"vlan {TUNNEL_VLAN}" in text
     # The tunnel ends at the root's port 88: the copies leave there without the tunnel VLAN.

@@ -30,17 +30,11 @@ def forward(flows: Sequence[Flow], in_port: int, vlan: int | None = None) -> lis
 
 
 class FakeOpenFlow:
-    """Keeps each bridge's table 0, as ``replace_flows`` leaves it, and port up/down requests."""
+    """Keeps each bridge's table 0, as ``replace_flows`` leaves it."""
 
     def __init__(self) -> None:
         self.tables: dict[str, tuple[Flow, ...]] = {}
         self.fail: set[str] = set()
-        self.port_changes: list[tuple[str, int, bool]] = []
-        self.on_port_change: Callable[[str, int, bool], None] = lambda *_: None
-
-    def set_port_up(self, bridge: str, ofport: int, up: bool) -> None:
-        self.port_changes.append((bridge, ofport, up))
-        self.on_port_change(bridge, ofport, up)
 
     def replace_flows(self, bridge: str, flows: Sequence[Flow]) -> None:
         from dovesnap.errors import BackendError
@@ -58,11 +52,6 @@ class FakeMetrics:
         self.states: dict[tuple[str, int], int] = {}
         self.reads = 0
         self.reloads = reloads
-
-    def port_changed(self, bridge: str, ofport: int, up: bool) -> None:
-        """What FAUCET makes of a port going down (GONE) or up (UP again, eventually)."""
-        if (bridge, ofport) in self.states:
-            self.states[(bridge, ofport)] = 3 if up else 4
 
     def __call__(self) -> str:
         self.reads += 1

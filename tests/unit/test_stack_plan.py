@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +16,13 @@ from dovesnap.adapters.faucet_check import FaucetCheckProcess
 from dovesnap.errors import FaucetConfigError, FlagError
 from dovesnap.plan.faucet_dp import MIRROR_DESCRIPTION
 from dovesnap.plan.stack import (
+    STACK_LINK_ACL,
     TUNNEL_ACL_PREFIX,
     StackUplink,
     link_network,
     parse_stack_states,
     put_stack_dp,
+    reload_count,
     put_tunnel,
     strip_stack,
     tunnel_acl_name,
@@ -48,9 +53,28 @@ def operator_config() -> dict[str, Any]:
     }
 
 
-def stacked() -> Any:
-    config = put_stack_dp(operator_config(), STACK, STACK_ID, "host", [UPLINK], "odsrootsw")
+def stacked(tunnels: bool = False) -> Any:
+    config = put_stack_dp(operator_config(), STACK, STACK_ID, "host", [UPLINK], "odsrootsw",
+                          tunnels)
     return link_network(config, "net1", 0xFEFF, STACK, 2)
+
+
+# FAUCET's own view of each DP's pipeline, from a child process (FAUCET pulls in eventlet).
+TABLE_IDS = """
+import json, sys, warnings, logging
+warnings.simplefilter("ignore"); logging.disable(logging.CRITICAL)
+from faucet.config_parser import dp_parser
+_, _, dps, _ = dp_parser(sys.argv[1], "test")
+print(json.dumps({dp.name: sorted(dp.pipeline_tableids()) for dp in dps}))
+"""
+
+
+def table_ids(config: Any, path: Path) -> dict[str, list[int]]:
+    path.write_text(yaml.safe_dump(yaml.safe_load(yaml.safe_dump(dict(config)))))
+    out = subprocess.run([sys.executable, "-c", TABLE_IDS, str(path)], capture_output=True,
+                         text=True, check=True, timeout=60).stdout
+    found: dict[str, list[int]] = json.loads(out.splitlines()[-1])
+    return found
 
 
 @pytest.fixture
@@ -74,6 +98,27 @@ def test_stacking_dp_links_both_ends_and_roots_the_stack(faucet_ok: Any) -> None
     assert dps["odsrootsw"]["stack"] == {"priority": 1}
     assert dps["odsrootsw"]["interfaces"][88] == {"output_only": True}  # operator's, untouched
     faucet_ok(config)
+
+
+def test_tunnels_are_a_warm_change_for_the_stack_dps(faucet_ok: Any, tmp_path: Path) -> None:
+    """FAUCET cold-starts a DP whose table ids change, and loses a tunnel's rules then."""
+    before = stacked(tunnels=True)
+    for dp in (STACK, "odsrootsw"):
+        uplink_end = 1 if dp == STACK else 7
+        assert before["dps"][dp]["interfaces"][uplink_end]["acls_in"] == [STACK_LINK_ACL]
+    after = put_tunnel(before, "net1", 99, 356, "odsrootsw", 88, [1])
+    faucet_ok(after)
+    old, new = table_ids(before, tmp_path / "a.yaml"), table_ids(after, tmp_path / "b.yaml")
+    assert old[STACK] == new[STACK] and old["odsrootsw"] == new["odsrootsw"]
+    # Without the stack link ACL they would change.
+    plain = stacked()
+    plain_tunnel = put_tunnel(plain, "net1", 99, 356, "odsrootsw", 88, [1])
+    assert (table_ids(plain, tmp_path / "c.yaml")["odsrootsw"]
+            != table_ids(plain_tunnel, tmp_path / "d.yaml")["odsrootsw"])
+    stripped = strip_stack(after, STACK)
+    assert STACK_LINK_ACL not in stripped["acls"]
+    assert "acls_in" not in stripped["dps"]["odsrootsw"]["interfaces"].get(7, {})
+    faucet_ok(stripped)
 
 
 def test_stacking_needs_the_remote_dp_and_the_root_in_faucet_yaml() -> None:
@@ -176,6 +221,18 @@ def test_parse_stack_states_reads_only_stack_state_samples() -> None:
     assert parse_stack_states(METRICS) == {
         ("odsrootsw", 7): 3, (STACK, 1): 3, (STACK, 2): 1, ("net1", 65279): 3,
     }
+
+
+def test_reload_count_reads_warm_and_cold_reloads_of_one_dp() -> None:
+    text = (
+        '# TYPE faucet_config_reload_warm_total counter\n'
+        'faucet_config_reload_warm_total{dp_id="0x1",dp_name="net1"} 2.0\n'
+        'faucet_config_reload_cold_total{dp_id="0x1",dp_name="net1"} 1.0\n'
+        'faucet_config_reload_cold_total{dp_id="0x2",dp_name="other"} 7.0\n'
+    )
+    assert reload_count(text, "net1") == 3
+    assert reload_count(text, "nothere") == 0
+    assert reload_count("", "net1") == 0
 
 
 def test_tunnel_waits_for_both_ends_of_the_network_link_and_an_uplink() -> None:
