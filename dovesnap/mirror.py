@@ -116,7 +116,10 @@ class MirrorBridgeHooks(Hooks):
 
     def status(self, net: Network) -> Mapping[str, Any]:
         tapped = self.taps.get(net.network_id)
-        return {"OtherBridgePorts": {tapped[0].local_end: tapped[0].status()}} if tapped else {}
+        if tapped is None:
+            return {}
+        link = tapped[0]
+        return {"DynamicNetworkStates": {"OtherBridgePorts": {link.local_end: link.status()}}}
 
     async def daemon_stopping(self) -> None:
         try:

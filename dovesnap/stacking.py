@@ -237,4 +237,5 @@ class StackHooks(Hooks):
 
     def status(self, net: Network) -> Mapping[str, Any]:
         links = [d[net.network_id] for d in (self.links, self.loops) if net.network_id in d]
-        return {"OtherBridgePorts": {link.local_end: link.status() for link in links}}
+        ports = {link.local_end: link.status() for link in links}
+        return {"DynamicNetworkStates": {"OtherBridgePorts": ports}} if ports else {}

@@ -193,9 +193,6 @@ def test_mirrored_packets_reach_the_root_switch_on_the_tunnel_vlan(stacked: Stac
     assert f"vlan {TUNNEL_VLAN}" in text
     # The tunnel ends at the root's port 88: the copies leave there without the tunnel VLAN.
     assert f"vlan {TUNNEL_VLAN}" not in leaving and other_ip in leaving
-    for line in stacked.daemon.log_file.read_text().splitlines():
-        if "stack up after" in line or "tunnel in place" in line:
-            print("\n" + line)
     flows = ofctl("dump-flows", ROOT_BRIDGE, f"table=0,dl_vlan={TUNNEL_VLAN}")
     assert any("n_packets=0," not in line for line in flows.splitlines() if "dl_vlan" in line
                or "vlan_vid" in line), flows
@@ -203,6 +200,9 @@ def test_mirrored_packets_reach_the_root_switch_on_the_tunnel_vlan(stacked: Stac
 
 def test_stop_removes_the_stacking_bridges_and_config(stacked: Stacked) -> None:
     engine = engine_id()
+    for line in stacked.daemon.log_file.read_text().splitlines():
+        if "dovesnap.stack_tunnel" in line:
+            print("\n" + line)  # how long the stack and the tunnel took
     stacked.docker.cleanup()
     stacked.daemon.stop()
     assert {"dovesnap" + engine, "odslb" + engine}.isdisjoint(ovs_bridges())

@@ -29,6 +29,7 @@ from dovesnap.plan.stack import tunnel_acl_name
 from dovesnap.restore import restore_from_ovs
 from dovesnap.stack_tunnel import StackWatch
 from dovesnap.stacking import StackHooks
+from dovesnap.status.report import status
 from tests.unit.fabric_fakes import FakeMetrics, FakeOpenFlow, forward
 from tests.unit.fakes import (
     CONTROLLERS,
@@ -118,6 +119,10 @@ async def test_mirror_bridge_copies_labelled_containers_out_of_its_interface(
     assert bridge_ports(ovs, NET_BR)[net_end] == 99
     tap = bridge_ports(ovs, MIRROR_BR)[mirror_end]
     assert tap is not None and netlink.links[mirror_end].up
+    other = status(driver.networks, ENGINE, driver.hooks)[NET]["DynamicNetworkStates"][
+        "OtherBridgePorts"]
+    assert other == {net_end: {"Name": net_end, "PeerName": mirror_end, "OFPort": 99,
+                               "PeerOFPort": tap, "PeerBridgeName": MIRROR_BR}}
     flows = rig.openflow.tables[MIRROR_BR]
     assert forward(flows, tap) == [(1, 100)]  # copies leave on eth1 tagged with the VLAN
     assert forward(flows, 2, vlan=356) == [(1, 356)]  # the river passes through
@@ -215,6 +220,10 @@ async def test_stacking_links_networks_and_tunnels_mirrors_once_the_stack_is_up(
         assert bridge_ports(ovs, NET_BR)[patch_end(NET_BR, STACK_BR)] == NETWORK_STACK_OFPORT
         assert bridge_ports(ovs, NET_BR)[patch_end(NET_BR, LOOP_BR)] == 99
         config = rig.config()
+        other = status(driver.networks, ENGINE, driver.hooks)[NET]["DynamicNetworkStates"][
+            "OtherBridgePorts"]
+        assert {p["PeerBridgeName"]: p["OFPort"] for p in other.values()} == {
+            STACK_BR: NETWORK_STACK_OFPORT, LOOP_BR: 99}
         assert config["dps"]["net1"]["interfaces"][NETWORK_STACK_OFPORT]["stack"] == {
             "dp": STACK_BR, "port": stack_end}
         assert config["dps"][STACK_BR]["interfaces"][stack_end]["stack"] == {
