@@ -52,5 +52,6 @@ RUN dovesnap --version && ovs-vsctl --version >/dev/null && udhcpc --help 2>&1 |
 # FAUCET's config and dovesnap's own OVS database and logs: mount these to keep them.
 VOLUME ["/etc/faucet", "/var/lib/dovesnap", "/var/log/dovesnap"]
 
-ENTRYPOINT ["dovesnap"]
+COPY docker/entrypoint.sh /usr/local/bin/dovesnap-entrypoint
+ENTRYPOINT ["dovesnap-entrypoint"]
 CMD ["serve"]

@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dovesnap.plan.daemon_bridges import ROLE_STACK_BRIDGE
 from dovesnap.plan.names import (
     CONTAINER_VETH_PREFIX,
     EXT_DRIVER,
     EXT_NETWORK_ID,
+    EXT_ROLE,
     EXT_SPEC,
     HOST_VETH_PREFIX,
     PATCH_PREFIX,
@@ -42,10 +44,11 @@ class CleanupPlan:
     links: list[str] = field(default_factory=list)
     network_ids: list[str] = field(default_factory=list)
     dp_ids: list[int] = field(default_factory=list)
+    stack_dps: list[str] = field(default_factory=list)  # stacking bridges' FAUCET DPs
 
     def as_dict(self) -> dict[str, Any]:
         return {"bridges": self.bridges, "links": self.links, "networks": self.network_ids,
-                "faucet_dp_ids": [hex(d) for d in self.dp_ids]}
+                "faucet_dp_ids": [hex(d) for d in self.dp_ids], "stack_dps": self.stack_dps}
 
 
 def plan_cleanup(
@@ -60,6 +63,8 @@ def plan_cleanup(
         if driver is None or (driver_names is not None and driver not in driver_names):
             continue
         plan.bridges.append(bridge.name)
+        if bridge.external_ids.get(EXT_ROLE) == ROLE_STACK_BRIDGE:
+            plan.stack_dps.append(bridge.name)
         net_id = bridge.external_ids.get(EXT_NETWORK_ID)
         if net_id:
             plan.network_ids.append(net_id)
@@ -139,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     for link in plan.links:
         netlink.delete_link(link)
     _remove_rules(plan.network_ids)
-    _remove_faucet_dps(Path(args.faucet_config_dir) / "faucet.yaml", plan.dp_ids)
+    _remove_faucet_dps(Path(args.faucet_config_dir) / "faucet.yaml", plan.dp_ids, plan.stack_dps)
     if ovs is not None:
         ovs.close()
     return 0
@@ -156,16 +161,23 @@ def _remove_rules(network_ids: list[str]) -> None:
             print(f"removed {removed} iptables rules of network {net_id[:12]}")
 
 
-def _remove_faucet_dps(path: Path, dp_ids: list[int]) -> None:
+def _remove_faucet_dps(path: Path, dp_ids: list[int], stack_dps: list[str]) -> None:
     import asyncio
 
     from dovesnap.adapters.faucet_config import FaucetConfigStore
+    from dovesnap.plan.stack import strip_stack
 
-    if not dp_ids or not path.exists():
+    if not (dp_ids or stack_dps) or not path.exists():
         return
+
+    def edit(config: Mapping[str, Any]) -> Mapping[str, Any]:
+        for stack_dp in stack_dps:  # the stacking DP, links to it, mirror tunnels and their ACLs
+            config = strip_stack(config, stack_dp)
+        return remove_dps(config, dp_ids)
+
     # No running FAUCET to tell (the daemon is stopped); no validation needed for a removal.
     store = FaucetConfigStore(path, lambda _path: None, lambda: None)
-    asyncio.run(store.update(lambda config: remove_dps(config, dp_ids)))
+    asyncio.run(store.update(edit))
 
 
 def _remove_docker_objects(network_ids: list[str]) -> None:

@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     from dovesnap.daemon import ServeSettings, serve
+    from dovesnap.errors import DovesnapError
+    from dovesnap.plan.fabric_flags import parse_fabric_flags
 
     level = logging.DEBUG if (args.debug or args.trace) else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -108,6 +110,13 @@ def _serve(args: argparse.Namespace) -> int:
         stack_priority1=args.stack_priority1,
         stack_mirror_interface=args.stack_mirror_interface,
     )
+    try:  # refuse inconsistent mirroring/stacking flags before anything starts
+        parse_fabric_flags(args.mirror_bridge_out, args.mirror_bridge_in,
+                           args.stacking_interfaces, args.stack_priority1,
+                           args.stack_mirror_interface, args.default_ofcontrollers)
+    except DovesnapError as err:
+        logging.error("%s", err.message)
+        return 2
     return asyncio.run(serve(settings))
 
 

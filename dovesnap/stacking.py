@@ -91,10 +91,11 @@ class StackHooks(Hooks):
         )
         uplinks, priority1 = self.uplinks, self.flags.priority1
         description = f"dovesnap stacking bridge on {self.ctx.hostname}"
-        tunnels = self.flags.mirror is not None
+        mirror = self.flags.mirror
+        tunnel_to = (mirror.dp, mirror.port) if mirror is not None else None
         try:
             await drv.faucet.update(lambda cfg: put_stack_dp(
-                cfg, name, dp_id, description, uplinks, priority1, tunnels))
+                cfg, name, dp_id, description, uplinks, priority1, tunnel_to))
             if self.flags.mirror is not None:
                 lb_plan = daemon_bridge_plan(self.loopback, loopback_dpid(engine),
                                              ROLE_LOOPBACK_BRIDGE, self.ctx.userspace,
@@ -202,11 +203,17 @@ class StackHooks(Hooks):
                     return False
                 self.tunnel_ready[network_id] = loop.time() - started
                 await self.ctx.driver().sync_dp(net)
+                if net.error:
+                    log.error("network %s: FAUCET refused the mirror tunnel: %s", net.name,
+                              net.error)
                 return True
 
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await self.watch.bring_in_tunnel(net.name, path_up, write_tunnel)
+        try:
+            await self.watch.bring_in_tunnel(net.name, path_up, write_tunnel)
+        except Exception:  # a background task: say what went wrong, nobody else will
+            log.exception("network %s: setting up the mirror tunnel failed", net.name)
 
     # -- FAUCET config ----------------------------------------------------------------------
 

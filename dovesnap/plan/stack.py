@@ -125,10 +125,11 @@ def put_stack_dp(
     description: str,
     uplinks: Iterable[StackUplink],
     priority1: str | None,
-    tunnels: bool = False,
+    tunnel_to: tuple[str, int] | None = None,
 ) -> Config:
-    """The stacking DP, its links to the operator's DPs (both ends), and the root's priority;
-    with ``tunnels``, the uplinks carry ``STACK_LINK_ACL`` (mirror tunnels will follow)."""
+    """The stacking DP, its links to the operator's DPs (both ends), and the root's priority.
+    With ``tunnel_to`` (mirror tunnels to that DP and port will follow), the uplinks carry
+    ``STACK_LINK_ACL``."""
     new = strip_stack(config, name)
     dps = _dps(new)
     uplinks = list(uplinks)
@@ -141,7 +142,17 @@ def put_stack_dp(
     if priority1 is not None and not isinstance(dps.get(priority1), MutableMapping):
         raise FlagError("stack-priority1", f"DP {priority1} is not defined in faucet.yaml",
                         "name a DP that faucet.yaml defines")
-    acl = STACK_LINK_ACL if tunnels else None
+    if tunnel_to is not None:
+        dest = dps.get(tunnel_to[0])
+        if not isinstance(dest, MutableMapping):
+            raise FlagError("stack-mirror-interface",
+                            f"DP {tunnel_to[0]} is not defined in faucet.yaml",
+                            "name a DP of the stack that faucet.yaml defines")
+        if tunnel_to[1] not in _interfaces(dest):
+            raise FlagError("stack-mirror-interface",
+                            f"DP {tunnel_to[0]} has no interface {tunnel_to[1]} in faucet.yaml",
+                            "define it there first, e.g. with output_only: true")
+    acl = STACK_LINK_ACL if tunnel_to is not None else None
     if acl is not None:
         _acls(new)[acl] = [{"rule": {"actions": {"allow": 1}}}]
     dps[name] = {

@@ -24,9 +24,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration import image_build
+from tests.integration import image_build, monitoring
 from tests.integration.rig import (
     DOCKER,
+    IMAGE,
     INSTANCE,
     ROOT,
     TEST_PREFIX,
@@ -55,6 +56,7 @@ GAUGE_OF_PORT = FAUCET_OF_PORT + 1
 FAUCET_PROM_PORT = 19302 + 10 * OWN
 GAUGE_PROM_PORT = FAUCET_PROM_PORT + 1
 STATUS_PORT = 9401 + OWN
+PROMETHEUS_PORT = 29090 + OWN
 
 
 def systemd_is_pid1() -> bool:
@@ -220,8 +222,15 @@ def two_containers_ping(docker: Docker, dpid: str) -> tuple[str, str, str]:
     run([DOCKER, "network", "create", "-d", DRIVER, "--internal", "-o",
          f"ovs.bridge.dpid={dpid}", network])
     docker.networks.append(network)
-    first = docker.run_container(network)
-    second = docker.run_container(network)
+    names = []
+    for _ in range(2):
+        name = unique("c")
+        docker.containers.append(name)
+        started = run([DOCKER, "run", "-d", "--name", name, "--net", network, IMAGE,
+                       "sleep", "3600"], check=False)
+        assert started.returncode == 0, f"docker run on {DRIVER}: {started.stderr}"
+        names.append(name)
+    first, second = names
     target = docker.ip(second)
     assert wait_until(lambda: docker.ping(first, target), 30, 0.5, f"{first} -> {second} ping")
     return network, first, second
@@ -336,6 +345,22 @@ def test_compose_files_merge_into_the_described_setups(tmp_path: Path) -> None:
     assert {"plugin", "prometheus", "grafana"} == set(configs["full"]["services"])
 
 
+def scrape_what_monitoring_scrapes(workdir: Path, network: str) -> None:
+    """docker/prometheus/ in a real Prometheus: every target up, every kind of rule recording."""
+    targets = {"faucet": FAUCET_PROM_PORT, "gauge": GAUGE_PROM_PORT, "dovesnap": STATUS_PORT}
+    with monitoring.running_prometheus(workdir, targets, PROMETHEUS_PORT) as query:
+        try:
+            wait_until(lambda: {s["metric"]["job"] for s in query("job:up:min == 1")}
+                       == set(targets), 60, 1, "faucet, gauge and dovesnap scraped and up")
+            wait_until(lambda: query(f'dp:ports_up:count{{dp_name="{network}"}} >= 2'),
+                       30, 1, "FAUCET's ports of the network, recorded")
+            wait_until(lambda: query('kind:dovesnap_operations:rate5m{kind!=""}'),
+                       30, 1, "dovesnap's plugin operations, recorded")
+        except AssertionError:
+            print("---- prometheus log ----\n" + monitoring.log_tail(workdir))
+            raise
+
+
 @pytest.fixture(scope="module")
 def plugin_image() -> str:
     try:
@@ -352,6 +377,8 @@ def test_containerised_plugin_carries_traffic_on_the_host_ovs(
 ) -> None:
     if plugin_answers(PLUGIN_SOCKET):
         pytest.fail(f"{PLUGIN_SOCKET} already answers: stop the other dovesnap on it first")
+    if monitoring.missing_tools():
+        pytest.fail(monitoring.missing_tools())
     ensure_image()
     for sub in ("faucet", "state", "logs"):
         (tmp_path / sub).mkdir()
@@ -396,9 +423,17 @@ def test_containerised_plugin_carries_traffic_on_the_host_ovs(
                                  (GAUGE_PROM_PORT, b"dp_status")):
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
                     assert metric in r.read(), f"{metric!r} not on port {port}"
+            scrape_what_monitoring_scrapes(tmp_path / "prometheus", network)
             status = compose("exec", "-T", "plugin", "dovesnap", "status",
                              "--status-addr", f"127.0.0.1:{STATUS_PORT}")
             assert status.returncode == 0 and first in status.stdout, status.stderr
+    except (AssertionError, subprocess.SubprocessError):
+        print("---- plugin container log tail ----\n" + compose("logs", "--no-color", "--tail",
+                                                              "60", "plugin").stdout)
+        faucet_log = tmp_path / "logs/faucet.log"
+        if faucet_log.exists():
+            print("---- faucet.log tail ----\n" + faucet_log.read_text()[-3000:])
+        raise
     finally:
         down = compose("down", "--remove-orphans")
         if down.returncode != 0:

@@ -10,6 +10,7 @@ These tests stop and start dockerd, so they must not run while other suites use 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -70,10 +71,8 @@ def _crash(daemon: Daemon) -> None:
     for name in ("faucet", "gauge"):
         pidfile = daemon.workdir / "state" / f"{name}.pid"
         if pidfile.exists():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def _setup(daemon: Daemon, docker: Docker, dpid: str) -> tuple[str, str, str, str]:

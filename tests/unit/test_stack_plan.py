@@ -55,7 +55,7 @@ def operator_config() -> dict[str, Any]:
 
 def stacked(tunnels: bool = False) -> Any:
     config = put_stack_dp(operator_config(), STACK, STACK_ID, "host", [UPLINK], "odsrootsw",
-                          tunnels)
+                          ("odsrootsw", 88) if tunnels else None)
     return link_network(config, "net1", 0xFEFF, STACK, 2)
 
 
@@ -126,6 +126,10 @@ def test_stacking_needs_the_remote_dp_and_the_root_in_faucet_yaml() -> None:
         put_stack_dp(operator_config(), STACK, STACK_ID, "h", [StackUplink(1, "nosuch", 7)], None)
     with pytest.raises(FlagError, match="stack-priority1"):
         put_stack_dp(operator_config(), STACK, STACK_ID, "h", [UPLINK], "nosuch")
+    with pytest.raises(FlagError, match=r"stack-mirror-interface.*DP nosuch"):
+        put_stack_dp(operator_config(), STACK, STACK_ID, "h", [UPLINK], None, ("nosuch", 88))
+    with pytest.raises(FlagError, match="has no interface 89"):
+        put_stack_dp(operator_config(), STACK, STACK_ID, "h", [UPLINK], None, ("odsrootsw", 89))
 
 
 def test_without_a_root_faucet_refuses_the_stack(faucet_ok: Any) -> None:

@@ -1,0 +1,52 @@
+"""The cleanup plan: which bridges, links, networks and DPs are dovesnap's to remove."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dovesnap.cleanup import BridgeFacts, plan_cleanup, remove_dps
+
+SPEC = json.dumps({"dpid": 0x10})
+BRIDGES = [
+    BridgeFacts("odsbr12345", {"dovesnap-driver": "dovesnap", "dovesnap-network-id": "n1",
+                               "dovesnap-spec": SPEC}, ("odsbr12345", "odsveaaaaa", "eno1")),
+    BridgeFacts("odsbr99999", {"dovesnap-driver": "dovesnap-t3", "dovesnap-network-id": "n3"},
+                ("odsvebbbbb",)),
+    BridgeFacts("dovesnap07A395", {"dovesnap-driver": "dovesnap",
+                                   "dovesnap-role": "stack-bridge"}, ("ods0123456789ab",)),
+    BridgeFacts("br-operator", {}, ("odsveccccc",)),
+]
+LINKS = ["odsveaaaaa", "odsvebbbbb", "odsveccccc", "odsvedddd0", "ethcdddd0", "ods0123456789ab"]
+
+
+@pytest.mark.parametrize(
+    ("drivers", "bridges", "links", "networks", "dps", "stack"),
+    [
+        ({"dovesnap"}, ["odsbr12345", "dovesnap07A395"],
+         ["ethcdddd0", "ods0123456789ab", "odsveaaaaa", "odsvedddd0"], ["n1"], [0x10],
+         ["dovesnap07A395"]),
+        ({"dovesnap-t3"}, ["odsbr99999"], ["ethcdddd0", "odsvebbbbb", "odsvedddd0"], ["n3"], [],
+         []),
+        (None, ["odsbr12345", "odsbr99999", "dovesnap07A395"],
+         ["ethcdddd0", "ods0123456789ab", "odsveaaaaa", "odsvebbbbb", "odsvedddd0"], ["n1", "n3"],
+         [0x10], ["dovesnap07A395"]),
+    ],
+)
+def test_plan_takes_only_dovesnaps_objects(
+    drivers: set[str] | None, bridges: list[str], links: list[str], networks: list[str],
+    dps: list[int], stack: list[str],
+) -> None:
+    plan = plan_cleanup(BRIDGES, LINKS, drivers)
+    assert plan.bridges == bridges
+    assert plan.links == links  # the operator's eno1 and the veth on br-operator stay
+    assert plan.network_ids == networks
+    assert plan.dp_ids == dps
+    assert plan.stack_dps == stack
+
+
+def test_remove_dps_keeps_everything_else() -> None:
+    config = {"acls": {"a": []}, "dps": {"mine": {"dp_id": 0x10}, "theirs": {"dp_id": 0x77}}}
+    assert remove_dps(config, [0x10]) == {"acls": {"a": []}, "dps": {"theirs": {"dp_id": 0x77}}}
+    assert config["dps"] == {"mine": {"dp_id": 0x10}, "theirs": {"dp_id": 0x77}}
