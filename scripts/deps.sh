@@ -58,7 +58,7 @@ install_packages() {
 
     local -a wanted=(openvswitch-switch iptables ethtool iproute2 procps python3-venv udhcpc ca-certificates graphviz fonts-dejavu-core)
     if ((with_test)); then
-        wanted+=(busybox-static tcpdump psmisc curl chromium debootstrap docker-compose)
+        wanted+=(busybox-static tcpdump psmisc curl chromium debootstrap docker-compose prometheus)
     else
         # curl is used by scripts/up.sh to check the plugin socket.
         wanted+=(curl)

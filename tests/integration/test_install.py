@@ -279,10 +279,12 @@ def test_installed_service_started_by_hand_carries_traffic(
                 network, _, _ = two_containers_ping(docker, DPID_HAND)
                 faucet_yaml = yaml.safe_load((root / "faucet/faucet.yaml").read_text())
                 assert network in faucet_yaml["dps"]
+            refused = script("uninstall.sh", env=env)
+            assert refused.returncode == 1 and "still running" in refused.stderr
         finally:
             stop_group(proc)
-        running = script("uninstall.sh", env=env)
-        assert running.returncode == 0, running.stderr
+        removed = script("uninstall.sh", env=env)
+        assert removed.returncode == 0, removed.stderr
         assert not (root / "opt/dovesnap").exists()
     finally:
         if (root / "opt/dovesnap").exists():
