@@ -11,6 +11,7 @@ import io
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -48,6 +49,8 @@ class FaucetConfigStore:
         self._validator = validator
         self._reloader = reloader
         self._lock = asyncio.Lock()
+        # ruamel's YAML object keeps parser state: one thread at a time (reads run in workers).
+        self._yaml_lock = threading.Lock()
         self._yaml = YAML(typ="rt")
         self._yaml.default_flow_style = False
         self._yaml.width = 4096
@@ -59,7 +62,8 @@ class FaucetConfigStore:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {}
-        loaded = self._yaml.load(text)
+        with self._yaml_lock:
+            loaded = self._yaml.load(text)
         if loaded is None:
             return {}
         if not isinstance(loaded, Mapping):
@@ -70,7 +74,8 @@ class FaucetConfigStore:
 
     def render(self, config: Mapping[str, Any]) -> str:
         stream = io.StringIO()
-        self._yaml.dump(config, stream)
+        with self._yaml_lock:
+            self._yaml.dump(config, stream)
         return stream.getvalue()
 
     def _write_validated(self, config: Mapping[str, Any]) -> None:
