@@ -249,6 +249,10 @@ async def serve(settings: ServeSettings) -> int:
         log.error("%s", err.message)
         await daemon.stop()
         return 1
+    except Exception:
+        log.exception("dovesnap could not start")
+        await daemon.stop()
+        return 1
     log.info("dovesnap ready")
     await stop.wait()
     log.info("dovesnap stopping")

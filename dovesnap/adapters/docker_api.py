@@ -14,6 +14,7 @@ from typing import Any, Protocol
 log = logging.getLogger(__name__)
 
 DRIVER_NAME = "dovesnap"
+API_VERSION = "1.41"
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,10 @@ class DockerSdkBackend:
     ) -> None:
         import docker
 
-        self._client = docker.APIClient(base_url=base_url, timeout=timeout)
+        # A fixed API version: the client must not ask Docker for one at start, because dovesnap
+        # starts before dockerd (which needs the plugin up); 1.41 is Docker 20.10's and newer
+        # engines still serve it.
+        self._client = docker.APIClient(base_url=base_url, timeout=timeout, version=API_VERSION)
         # Docker names a plugin after its socket file: dovesnap.sock serves "-d dovesnap".
         self.driver_name = driver_name
 

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from dovesnap.adapters.docker_api import API_VERSION
+
 log = logging.getLogger(__name__)
 
 OnConnect = Callable[[str, str], None]
@@ -37,7 +39,7 @@ class DockerEventWatcher:
         backoff = 0.5
         while not self._stopping.is_set():
             try:
-                client = docker.APIClient(base_url=self._base_url, timeout=None)
+                client = docker.APIClient(base_url=self._base_url, timeout=None, version=API_VERSION)
                 self._stream = client.events(
                     decode=True, filters={"type": "network", "event": "connect"}
                 )
