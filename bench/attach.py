@@ -23,7 +23,7 @@ from pathlib import Path
 os.environ.setdefault("DOVESNAP_TEST_INSTANCE", os.environ.get("DOVESNAP_BENCH_INSTANCE", "9"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.integration.rig import (  # noqa: E402
+from tests.integration.rig import (
     DOCKER,
     DRIVER,
     IMAGE,
