@@ -116,9 +116,12 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
         for c in inputs.containers
         if c.mirror and c.labels_known and not c.fail_closed and c.ofport in result
     ]
-    if inputs.mirror_port or not result:
-        # FAUCET refuses a DP without interfaces; the output-only mirror port is harmless when
-        # nothing is patched to it, and is where mirrored traffic leaves when something is.
+    if spec.lbport not in result:
+        # Always there: FAUCET refuses a DP without interfaces, and a DP whose ports all change
+        # at once (placeholder out, first container in) is cold-started with a forced switch
+        # reconnection, which can lose a second container's port-up. The output-only mirror
+        # port is harmless when nothing is patched to it, and is where mirrored traffic leaves
+        # when something is.
         mirror_iface: dict[str, Any] = {
             "description": MIRROR_DESCRIPTION,
             "output_only": True,
