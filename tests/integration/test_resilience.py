@@ -146,13 +146,19 @@ def test_deleted_bridge_is_rebuilt_with_ports_at_old_numbers(
     ports_before = daemon.vsctl("--columns=name,ofport", "find", "Interface",
                                 f"external_ids:dovesnap-network-id={_net_id(net)}").stdout
     daemon.vsctl("del-br", bridge)
-    took = _recovered_in(docker, a, b, 20)
-    ports_after = daemon.vsctl("--columns=name,ofport", "find", "Interface",
-                               f"external_ids:dovesnap-network-id={_net_id(net)}").stdout
+    took = _recovered_in(docker, a, b, 30)
+
     def rows(text: str) -> list[str]:
         return sorted(row.strip() for row in text.split("\n\n") if row.strip())
 
-    assert rows(ports_before) == rows(ports_after)
+    def ports_now() -> list[str]:
+        return rows(daemon.vsctl("--columns=name,ofport", "find", "Interface",
+                                 f"external_ids:dovesnap-network-id={_net_id(net)}").stdout)
+
+    try:
+        wait_until(lambda: ports_now() == rows(ports_before), 10, 0.2, "ports at old numbers")
+    except AssertionError:
+        raise AssertionError(f"before {rows(ports_before)}, after {ports_now()}") from None
     print(f"bridge deleted by hand: connectivity back in {took:.2f}s")
 
 
