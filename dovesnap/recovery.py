@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import logging
 from collections.abc import Callable, Mapping
@@ -130,9 +131,12 @@ class Recovery:
                 return False  # deleted meanwhile: its own deletion is what OVS reported
             bridges = {b.name for b in await asyncio.to_thread(drv.ovs.bridges)}
             lost_bridge = net.bridge not in bridges
+            plan = plan_bridge(net.spec, net.userspace, net.name, drv.settings.driver_name)
             if lost_bridge:
-                plan = plan_bridge(net.spec, net.userspace, net.name, drv.settings.driver_name)
-                await asyncio.to_thread(drv.ovs.ensure_bridge, plan)
+                # Rebuild it unconnected: FAUCET must see every port in its first port list.
+                # Ports added while the switch is still connecting are easily lost by FAUCET.
+                unconnected = dataclasses.replace(plan, controllers=())
+                await asyncio.to_thread(drv.ovs.ensure_bridge, unconnected)
                 await asyncio.to_thread(drv.netlink.set_up, net.bridge, net.spec.mtu)
             present = {p.name for p in await asyncio.to_thread(drv.ovs.ports, net.bridge)}
             reattached = []
@@ -146,6 +150,8 @@ class Recovery:
                     {EXT_NETWORK_ID: net.network_id, EXT_ENDPOINT_ID: ep.endpoint_id},
                 )
                 reattached.append(ep.host_ifname)
+            if lost_bridge:
+                await asyncio.to_thread(drv.ovs.ensure_bridge, plan)  # now connect the controllers
             if not lost_bridge and not reattached:
                 return False
             for hook in drv.hooks:
