@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -257,6 +258,10 @@ class Driver:
 
     async def _build_bridge(self, net: Network) -> None:
         plan = plan_bridge(net.spec, net.userspace, net.name, self.settings.driver_name)
+        if net.name is None:
+            # Connected to FAUCET only once FAUCET has its DP (set_network_name): a switch that
+            # connects first, and ports added during the handshake, can be lost by FAUCET.
+            plan = dataclasses.replace(plan, controllers=())
         try:
             await self._io(self.ovs.ensure_bridge, plan)
             await self._io(self.netlink.set_up, plan.name, net.spec.mtu)
@@ -291,6 +296,8 @@ class Driver:
             for hook in self.hooks:
                 await hook.network_named(net)
             await self.sync_dp(net)
+            plan = plan_bridge(net.spec, net.userspace, name, self.settings.driver_name)
+            await self._io(self.ovs.ensure_bridge, plan)  # now connect it to its controllers
 
     async def delete_network(self, network_id: str) -> None:
         net = self.networks.get(network_id)
