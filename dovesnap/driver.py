@@ -136,6 +136,13 @@ class Driver:
         hooks = list(self.hooks)
 
         def edit(config: Mapping[str, Any]) -> Mapping[str, Any]:
+            existing = (config.get("dps") or {}).get(inputs.name)
+            if isinstance(existing, Mapping) and existing.get("dp_id") not in (None, dp["dp_id"]):
+                raise ConflictError(
+                    f"faucet.yaml already has a DP named {inputs.name} with another dp_id; "
+                    "dovesnap will not overwrite it",
+                    "rename that DP or the Docker network",
+                )
             new: Mapping[str, Any] = put_dp(config, inputs.name, dp, vlans)
             for hook in hooks:
                 new = hook.edit_config(net, new)
@@ -152,18 +159,13 @@ class Driver:
         """Write the network's DP as its state says; fail containers closed if FAUCET refuses."""
         if net.name is None:
             return
-        config = await self._io(self.faucet.read)
-        existing = (config.get("dps") or {}).get(net.name)
-        if isinstance(existing, Mapping) and existing.get("dp_id") not in (None, net.spec.dpid):
-            net.error = (
-                f"faucet.yaml already has a DP named {net.name} with another dp_id; dovesnap will "
-                "not overwrite it (rename that DP or the Docker network)"
-            )
-            log.error("network %s: %s", net.name, net.error)
-            return
         try:
             await self.faucet.update(self._dp_edit(net, net.dp_inputs()))
             net.error = None
+            return
+        except ConflictError as err:  # an operator's DP has the network's name
+            net.error = err.message
+            log.error("network %s: %s", net.name, net.error)
             return
         except FaucetConfigError as err:
             refused = err
