@@ -27,12 +27,8 @@ from dovesnap.errors import (
     NotFoundError,
 )
 from dovesnap.hooks import Hooks
-from dovesnap.model import (
-    NetworkSpec,
-    apply_mac_prefix,
-    parse_labels,
-    parse_network,
-)
+from dovesnap.labels import apply_mac_prefix, parse_labels
+from dovesnap.model import NetworkSpec, parse_network
 from dovesnap.plan.bridge import plan_bridge
 from dovesnap.plan.faucet_dp import (
     DpInputs,

@@ -1,4 +1,4 @@
-"""Parsed, validated and frozen network options and container labels.
+"""Parsed, validated and frozen network options (container labels: ``labels.py``).
 
 Everything here is pure: strings in (Docker's ``-o`` options and container labels), frozen
 dataclasses out, or an :class:`~dovesnap.errors.OptionError` / :class:`LabelError` that names the
@@ -13,12 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dovesnap.errors import LabelError, OptionError
+from dovesnap.errors import OptionError
 
 OPTION_PREFIX = "ovs.bridge."
-LABEL_PORTACL = "dovesnap.faucet.portacl"
-LABEL_MIRROR = "dovesnap.faucet.mirror"
-LABEL_MAC_PREFIX = "dovesnap.faucet.mac_prefix"
 
 MODES = ("flat", "nat", "routed")
 DEFAULT_VLAN = 100
@@ -29,12 +26,12 @@ MAX_PREALLOCATE = 1024
 MAX_VALUE_LEN = 4096
 
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_.\-@]{1,15}\Z")
-_ACL_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}\Z")
+ACL_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}\Z")
 _NETNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}\Z")
 _MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z")
 _CONTROLLER_RE = re.compile(r"^(tcp|ssl):(\[[0-9a-fA-F:.]+\]|[0-9.]+):([0-9]{1,5})\Z")
-_TRUE = ("true", "1", "yes", "on")
-_FALSE = ("false", "0", "no", "off", "")
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off", "")
 
 
 @dataclass(frozen=True)
@@ -144,9 +141,9 @@ def default_bridge_name(network_id: str) -> str:
 
 def parse_bool(option: str, value: str) -> bool:
     lowered = value.strip().lower()
-    if lowered in _TRUE:
+    if lowered in TRUE_WORDS:
         return True
-    if lowered in _FALSE:
+    if lowered in FALSE_WORDS:
         return False
     raise OptionError(option, f"{value!r} is not a boolean", "use true or false")
 
@@ -220,7 +217,7 @@ def parse_ifname(option: str, value: str) -> str:
 
 
 def parse_acl_name(option: str, value: str) -> str:
-    if not _ACL_RE.match(value):
+    if not ACL_NAME_RE.match(value):
         raise OptionError(
             option, f"{value[:80]!r} is not an ACL name", "use letters, digits, '.', '_' or '-'"
         )
@@ -435,70 +432,3 @@ def _check_consistency(spec: NetworkSpec) -> None:
 
 def with_network_defaults(spec: NetworkSpec, **changes: Any) -> NetworkSpec:
     return replace(spec, **changes)
-
-
-# --- container labels ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ContainerLabels:
-    """What a container's ``dovesnap.faucet.*`` labels ask for, on one network."""
-
-    acls: tuple[str, ...] = ()
-    mirror: bool = False
-    mac_prefix: bytes = b""
-
-
-def _label_bool(label: str, value: str) -> str:
-    if value.strip().lower() not in _TRUE + _FALSE:
-        raise LabelError(label, f"{value[:80]!r} is not true or false")
-    return value.strip().lower()
-
-
-def _label_acl(label: str, value: str) -> str:
-    if not _ACL_RE.match(value):
-        raise LabelError(label, f"{value[:80]!r} is not an ACL name")
-    return value
-
-
-def parse_mac_prefix(value: str) -> bytes:
-    text = value.strip().lower()
-    parts = text.split(":")
-    if not 1 <= len(parts) <= 5 or not all(re.fullmatch(r"[0-9a-f]{2}", p) for p in parts):
-        raise LabelError(LABEL_MAC_PREFIX, f"{value[:80]!r} must be 1 to 5 hex bytes like 0e:99")
-    prefix = bytes(int(p, 16) for p in parts)
-    if prefix[0] & 1:
-        raise LabelError(LABEL_MAC_PREFIX, f"{value} would make a multicast MAC")
-    return prefix
-
-
-def parse_labels(labels: Mapping[str, str], network_name: str | None) -> ContainerLabels:
-    """Resolve a container's labels for one network; raises :class:`LabelError` when malformed."""
-    acls: tuple[str, ...] = ()
-    mirror = False
-    prefix = b""
-    if LABEL_PORTACL in labels:
-        value = labels[LABEL_PORTACL]
-        try:
-            per_net = parse_per_network(LABEL_PORTACL, value, _label_acl)
-        except OptionError as err:
-            raise LabelError(LABEL_PORTACL, err.what) from None
-        acls = per_net.for_network(network_name)
-    if LABEL_MIRROR in labels:
-        value = labels[LABEL_MIRROR]
-        try:
-            per_net = parse_per_network(LABEL_MIRROR, value, _label_bool)
-        except OptionError as err:
-            raise LabelError(LABEL_MIRROR, err.what) from None
-        chosen = per_net.for_network(network_name)
-        mirror = bool(chosen) and chosen[0] in _TRUE
-    if LABEL_MAC_PREFIX in labels:
-        prefix = parse_mac_prefix(labels[LABEL_MAC_PREFIX])
-    return ContainerLabels(acls, mirror, prefix)
-
-
-def apply_mac_prefix(mac: str, prefix: bytes) -> str:
-    """Replace the first bytes of ``mac`` with ``prefix``."""
-    original = bytes(int(p, 16) for p in mac.split(":"))
-    merged = prefix + original[len(prefix):]
-    return ":".join(f"{b:02x}" for b in merged)

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dovesnap.adapters.docker_api import ContainerInfo
-from dovesnap.model import ContainerLabels, NetworkSpec
+from dovesnap.labels import ContainerLabels
+from dovesnap.model import NetworkSpec
 from dovesnap.plan.faucet_dp import ContainerPort, DpInputs, ExternalPort
 from dovesnap.plan.names import container_description
 

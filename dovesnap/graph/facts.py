@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from dovesnap.errors import DovesnapError
-from dovesnap.model import parse_labels, parse_per_network
+from dovesnap.labels import parse_labels
+from dovesnap.model import parse_per_network
 from dovesnap.plan.names import LOCAL_OFPORT
 
 CONTAINER = "container"

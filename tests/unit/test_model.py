@@ -9,18 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dovesnap.errors import DovesnapError, LabelError, OptionError
+from dovesnap.labels import ContainerLabels, apply_mac_prefix, parse_labels, parse_mac_prefix
 from dovesnap.model import (
     DEFAULT_LBPORT,
     DEFAULT_MTU,
     DEFAULT_VLAN,
-    ContainerLabels,
     IPv4Data,
     NetworkSpec,
     PerNetworkValue,
     PortRequest,
-    apply_mac_prefix,
-    parse_labels,
-    parse_mac_prefix,
     parse_network,
 )
 
