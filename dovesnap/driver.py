@@ -18,11 +18,11 @@ from dovesnap.adapters.docker_api import DockerBackend
 from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.adapters.ovsdb import OvsBackend
+from dovesnap.dp_sync import DpSync
 from dovesnap.errors import (
     BackendError,
     ConflictError,
     DovesnapError,
-    FaucetConfigError,
     LabelError,
     NotFoundError,
 )
@@ -32,12 +32,10 @@ from dovesnap.model import NetworkSpec, parse_network
 from dovesnap.plan.bridge import plan_bridge
 from dovesnap.plan.faucet_dp import (
     DpInputs,
-    build_dp,
     build_vlans,
     check_acls_exist,
     dp_names_with_id,
     egress_vlan_name,
-    put_dp,
     remove_dp,
 )
 from dovesnap.plan.names import (
@@ -75,6 +73,7 @@ class Driver:
     ) -> None:
         self.settings = settings
         self.hooks: list[Hooks] = list(hooks)
+        self.dp_sync = DpSync(faucet, self.hooks)  # shares the hook list
         self.ovs = ovs
         self.netlink = netlink
         self.docker = docker
@@ -125,63 +124,14 @@ class Driver:
     # -- FAUCET ------------------------------------------------------------------------------
 
     def _dp_edit(self, net: Network, inputs: DpInputs) -> Callable[[Mapping[str, Any]], Mapping[str, Any]]:
-        for hook in self.hooks:
-            inputs = hook.adjust_dp(net, inputs)
-        dp = build_dp(inputs)
-        vlans = build_vlans(inputs)
-        hooks = list(self.hooks)
-
-        def edit(config: Mapping[str, Any]) -> Mapping[str, Any]:
-            existing = (config.get("dps") or {}).get(inputs.name)
-            if isinstance(existing, Mapping) and existing.get("dp_id") not in (None, dp["dp_id"]):
-                raise ConflictError(
-                    f"faucet.yaml already has a DP named {inputs.name} with another dp_id; "
-                    "dovesnap will not overwrite it",
-                    "rename that DP or the Docker network",
-                )
-            new: Mapping[str, Any] = put_dp(config, inputs.name, dp, vlans)
-            for hook in hooks:
-                new = hook.edit_config(net, new)
-            return new
-
-        return edit
+        return self.dp_sync.edit(net, inputs)
 
     def _undo_edits(self, net: Network, config: Mapping[str, Any]) -> Mapping[str, Any]:
-        for hook in self.hooks:
-            config = hook.remove_config(net, config)
-        return config
+        return self.dp_sync.undo_edits(net, config)
 
     async def sync_dp(self, net: Network) -> None:
         """Write the network's DP as its state says; fail containers closed if FAUCET refuses."""
-        if net.name is None:
-            return
-        try:
-            await self.faucet.update(self._dp_edit(net, net.dp_inputs()))
-            net.error = None
-            return
-        except ConflictError as err:  # an operator's DP has the network's name
-            net.error = err.message
-            log.error("network %s: %s", net.name, net.error)
-            return
-        except FaucetConfigError as err:
-            refused = err
-        # Find which containers' labels FAUCET refuses; cut those off and keep the others.
-        for ep in net.endpoints.values():
-            if ep.container is None or ep.fail_closed or not (ep.labels and ep.labels.acls):
-                continue
-            ep_only = Network(net.spec, net.userspace, net.name, {ep.endpoint_id: ep})
-            try:
-                await self.faucet.check(self._dp_edit(ep_only, ep_only.dp_inputs()))
-            except FaucetConfigError as err:
-                detail = err.what.removeprefix("FAUCET rejects the configuration: ")
-                ep.fail_closed = f"FAUCET refused this port: {detail}"
-                log.error("container %s fails closed: %s", ep.container.name, ep.fail_closed)
-        try:
-            await self.faucet.update(self._dp_edit(net, net.dp_inputs()))
-            net.error = None
-        except FaucetConfigError as err:
-            net.error = err.what
-            log.error("network %s: %s (first error: %s)", net.name, err.what, refused.what)
+        await self.dp_sync.sync(net)
 
     # -- networks ----------------------------------------------------------------------------
 
