@@ -322,6 +322,17 @@ def bridge_of(daemon: Daemon, network: str) -> str:
 
 
 @contextlib.contextmanager
+def own_daemon(workdir: Path, instance: Instance) -> Iterator[Daemon]:
+    """A dovesnap of a test module's own (another instance), stopped however the test ends."""
+    daemon = Daemon(workdir, instance=instance)
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@contextlib.contextmanager
 def docker_objects() -> Iterator[Docker]:
     docker = Docker()
     try:

@@ -16,6 +16,7 @@ from tests.integration.rig import (
     Instance,
     host_links,
     ovs_bridges,
+    own_daemon,
     run,
     wait_until,
 )
@@ -27,12 +28,8 @@ INSTANCE = Instance(23 + int(os.environ.get("DOVESNAP_TEST_INSTANCE", "0") or 0)
 
 @pytest.fixture
 def daemon(dovesnap: Daemon, tmp_path: Path) -> Iterator[Daemon]:
-    own = Daemon(tmp_path, instance=INSTANCE)
-    own.start()
-    try:
+    with own_daemon(tmp_path, INSTANCE) as own:
         yield own
-    finally:
-        own.stop()
 
 
 def test_cleanup_removes_everything_a_stopped_daemon_left(daemon: Daemon) -> None:

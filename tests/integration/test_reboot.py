@@ -30,6 +30,7 @@ from tests.integration.rig import (
     Instance,
     docker_answers,
     host_links,
+    own_daemon,
     run,
     wait_until,
 )
@@ -41,12 +42,8 @@ INSTANCE = Instance(28 + int(os.environ.get("DOVESNAP_TEST_INSTANCE", "0") or 0)
 
 @pytest.fixture
 def daemon(dovesnap: Daemon, tmp_path: Path) -> Iterator[Daemon]:
-    own = Daemon(tmp_path, instance=INSTANCE)
-    own.start()
-    try:
+    with own_daemon(tmp_path, INSTANCE) as own:
         yield own
-    finally:
-        own.stop()
 
 
 def _stop_dockerd() -> None:
