@@ -212,7 +212,7 @@ install: if dockerd is not running yet (it gives up on --restart containers whos
 install: plugin does not answer when it starts):
 
   sh -c 'set -a; . ${SYSCONFDIR}/service.env; set +a; exec ${PREFIX}/bin/dovesnap serve \$DOVESNAP_ARGS' >>/var/log/dovesnap.log 2>&1 &
-  sh -c 'set -a; . ${SYSCONFDIR}/service.env; set +a; exec ${PREFIX}/bin/python -m dovesnap.service_ready --timeout 120' && echo dovesnap is ready
+  sh -c 'set -a; . ${SYSCONFDIR}/service.env; set +a; exec ${PREFIX}/bin/python -m dovesnap.tools.service_ready --timeout 120' && echo dovesnap is ready
 EOF
 if ((upgrade)); then
     say "a dovesnap started by hand keeps running the old code until you restart it"

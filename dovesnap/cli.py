@@ -17,10 +17,10 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from dovesnap import __version__, cleanup, doctor
-from dovesnap.graph import cli as graph_cli
+from dovesnap import __version__
 from dovesnap.status.client import optional_faucet_config
 from dovesnap.status.table import format_status
+from dovesnap.tools import cleanup, doctor, graph_cli
 
 
 def _flag(
@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     from dovesnap.daemon import ServeSettings, serve
     from dovesnap.errors import DovesnapError
-    from dovesnap.plan.fabric_flags import parse_fabric_flags
+    from dovesnap.model.fabric_flags import parse_fabric_flags
 
     level = logging.DEBUG if (args.debug or args.trace) else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

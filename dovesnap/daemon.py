@@ -23,18 +23,18 @@ from dovesnap.adapters.netlink_watch import LinkWatch
 from dovesnap.adapters.ovsdb import OvsdbBackend
 from dovesnap.adapters.sysctl import ProcSysctl
 from dovesnap.api.handlers import make_app
-from dovesnap.dhcp.hooks import DhcpHooks
-from dovesnap.driver import Driver, DriverSettings
-from dovesnap.engine import determine_engine_id
+from dovesnap.driver.core import Driver, DriverSettings
+from dovesnap.driver.hooks import Hooks
+from dovesnap.driver.ovs_changes import OvsChanges
+from dovesnap.driver.recovery import Recovery
+from dovesnap.driver.restore import restore_from_ovs
 from dovesnap.errors import DovesnapError
-from dovesnap.external_ports import ExternalPortsHooks
-from dovesnap.fabric import fabric_hooks
-from dovesnap.hooks import Hooks
-from dovesnap.nat import NatHooks
-from dovesnap.ovs_changes import OvsChanges
-from dovesnap.recovery import Recovery
-from dovesnap.restore import restore_from_ovs
-from dovesnap.stack.faucet import (
+from dovesnap.features.dhcp.hooks import DhcpHooks
+from dovesnap.features.external_ports.hooks import ExternalPortsHooks
+from dovesnap.features.fabric.hooks import fabric_hooks
+from dovesnap.features.nat.hooks import NatHooks
+from dovesnap.runtime.engine import determine_engine_id
+from dovesnap.runtime.faucet import (
     FAUCET_OF_PORT,
     FAUCET_PROM_PORT,
     GAUGE_OF_PORT,
@@ -43,7 +43,7 @@ from dovesnap.stack.faucet import (
     gauge_config,
     starter_faucet_config,
 )
-from dovesnap.stack.ovs import DEFAULT_DB_SOCK, OwnOvs, db_answers, kernel_datapath_available
+from dovesnap.runtime.ovs import DEFAULT_DB_SOCK, OwnOvs, db_answers, kernel_datapath_available
 from dovesnap.status.observe import Observability
 from dovesnap.status.report import status
 from dovesnap.status.server import make_status_app, parse_auth_ips
@@ -78,7 +78,7 @@ class ServeSettings:
 
 def default_controllers(settings: ServeSettings) -> tuple[str, ...]:
     if settings.default_ofcontrollers:
-        from dovesnap.model import parse_controllers
+        from dovesnap.model.network import parse_controllers
 
         return parse_controllers(settings.default_ofcontrollers)
     if settings.embedded_faucet:

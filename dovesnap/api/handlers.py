@@ -14,9 +14,9 @@ from typing import Any
 from aiohttp import web
 
 from dovesnap.api.schemas import MAX_BODY, SCHEMAS, parse_body
-from dovesnap.driver import Driver
+from dovesnap.driver.core import Driver
 from dovesnap.errors import DovesnapError, RequestError
-from dovesnap.plan.nat import ipv4_gateway_address, ipv6_gateway_address
+from dovesnap.features.nat.plan import ipv4_gateway_address, ipv6_gateway_address
 
 log = logging.getLogger(__name__)
 

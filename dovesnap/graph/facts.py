@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from dovesnap.errors import DovesnapError
-from dovesnap.labels import parse_labels
-from dovesnap.model import parse_per_network
-from dovesnap.plan.names import LOCAL_OFPORT
+from dovesnap.model.labels import parse_labels
+from dovesnap.model.names import LOCAL_OFPORT
+from dovesnap.model.network import parse_per_network
 
 CONTAINER = "container"
 EXTERNAL = "external"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from dovesnap.model import NetworkSpec
-from dovesnap.plan.names import EXT_DRIVER, EXT_NETWORK_ID, EXT_NETWORK_NAME, EXT_SPEC
+from dovesnap.model.names import EXT_DRIVER, EXT_NETWORK_ID, EXT_NETWORK_NAME, EXT_SPEC
+from dovesnap.model.network import NetworkSpec
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from dovesnap.model import DEFAULT_MTU
+from dovesnap.model.names import EXT_DRIVER, EXT_ROLE, patch_name
+from dovesnap.model.network import DEFAULT_MTU
 from dovesnap.plan.bridge import BridgePlan
-from dovesnap.plan.names import EXT_DRIVER, EXT_ROLE, patch_name
 
 MIRROR_BRIDGE_PREFIX = "odsmir"
 STACK_BRIDGE_PREFIX = "dovesnap"

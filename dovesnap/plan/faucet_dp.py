@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from dovesnap.errors import OptionError
-from dovesnap.model import OPTION_PREFIX, NetworkSpec
-from dovesnap.plan.names import LOCAL_OFPORT
+from dovesnap.model.names import LOCAL_OFPORT
+from dovesnap.model.network import OPTION_PREFIX, NetworkSpec
 
 HARDWARE = "Open vSwitch"
 PREALLOCATED_DESCRIPTION = "preallocated port"

@@ -16,12 +16,12 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from dovesnap.driver import Driver
+from dovesnap.driver.core import Driver
 from dovesnap.errors import DovesnapError
+from dovesnap.features.events import EventBus, EventHooks, stream_events
 from dovesnap.graph.facts import all_network_facts
 from dovesnap.graph.model import Topology, build_topology
 from dovesnap.graph.render import dot_available, render, to_dot
-from dovesnap.status.events import EventBus, EventHooks, stream_events
 from dovesnap.status.metrics import DovesnapMetrics
 from dovesnap.status.page import CSP, SCRIPT, render_body, render_page
 

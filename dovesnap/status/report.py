@@ -6,9 +6,9 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from dovesnap.hooks import Hooks
-from dovesnap.model import PerNetworkValue
-from dovesnap.state import Network
+from dovesnap.driver.hooks import Hooks
+from dovesnap.driver.state import Network
+from dovesnap.model.network import PerNetworkValue
 
 
 def _acl_text(value: PerNetworkValue, name: str | None) -> str:

@@ -15,8 +15,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from dovesnap.features.fabric.stack_plan import parse_stack_states
 from dovesnap.plan.daemon_bridges import short_engine_id
-from dovesnap.plan.stack import parse_stack_states
 from tests.integration.rig import DOCKER, run, wait_until
 
 ETH_P_EXPERIMENTAL = 0x88B5  # IEEE local experimental ethertype: never means anything else

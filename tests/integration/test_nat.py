@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from dovesnap.adapters.iptables import Iptables
-from dovesnap.model import parse_network
-from dovesnap.plan.nat import PortMapping, network_rules, network_tag, publish_rules
+from dovesnap.features.nat.plan import PortMapping, network_rules, network_tag, publish_rules
+from dovesnap.model.network import parse_network
 from tests.integration.netns_hosts import (
     NetnsHost,
     dovesnap_rules,

@@ -201,7 +201,7 @@ def test_mirrored_packets_reach_the_root_switch_on_the_tunnel_vlan(stacked: Stac
 def test_stop_removes_the_stacking_bridges_and_config(stacked: Stacked) -> None:
     engine = engine_id()
     for line in stacked.daemon.log_file.read_text().splitlines():
-        if "dovesnap.stack_tunnel" in line:
+        if "dovesnap.features.fabric.tunnel" in line:
             print("\n" + line)  # how long the stack and the tunnel took
     stacked.docker.cleanup()
     stacked.daemon.stop()

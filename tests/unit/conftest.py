@@ -9,7 +9,7 @@ import pytest
 
 from dovesnap.adapters.faucet_check import FaucetCheckProcess
 from dovesnap.adapters.faucet_config import FaucetConfigStore
-from dovesnap.driver import Driver, DriverSettings
+from dovesnap.driver.core import Driver, DriverSettings
 from tests.unit.fakes import (
     CONTROLLERS,
     OPERATOR_YAML,

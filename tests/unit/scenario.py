@@ -7,7 +7,7 @@ from typing import Any
 import yaml
 
 from dovesnap.adapters.faucet_config import FaucetConfigStore
-from dovesnap.driver import Driver
+from dovesnap.driver.core import Driver
 from tests.unit.fakes import FakeDocker, eventually
 
 NET = "a1b2c3d4e5f60718293a4b5c6d7e8f90"

@@ -17,7 +17,7 @@ from dovesnap.adapters.faucet_check import FaucetCheckProcess
 from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.adapters.ovsdb import OvsPort
 from dovesnap.api.handlers import CONTENT_TYPE, ROUTES, make_app
-from dovesnap.driver import Driver, DriverSettings
+from dovesnap.driver.core import Driver, DriverSettings
 from tests.unit.fakes import (
     CONTROLLERS,
     OPERATOR_YAML,

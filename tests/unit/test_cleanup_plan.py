@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dovesnap.cleanup import BridgeFacts, plan_cleanup, remove_dps
+from dovesnap.tools.cleanup import BridgeFacts, plan_cleanup, remove_dps
 
 SPEC = json.dumps({"dpid": 0x10})
 BRIDGES = [

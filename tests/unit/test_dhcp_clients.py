@@ -9,8 +9,8 @@ import os
 import signal
 from pathlib import Path
 
-from dovesnap.dhcp.clients import ProcessLauncher
-from dovesnap.dhcp.plan import ClientPlan, RunPaths
+from dovesnap.features.dhcp.clients import ProcessLauncher
+from dovesnap.features.dhcp.plan import ClientPlan, RunPaths
 
 NET = "5" * 64
 EP = "6" * 64

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from dovesnap.adapters.docker_api import ContainerInfo
-from dovesnap.dhcp.hooks import DhcpHooks
-from dovesnap.dhcp.plan import ClientPlan, RunPaths, parse_pidfile_name
+from dovesnap.driver.state import Endpoint, Network
 from dovesnap.errors import ConflictError
-from dovesnap.model import parse_network
-from dovesnap.plan.names import container_veth, host_veth
-from dovesnap.state import Endpoint, Network
+from dovesnap.features.dhcp.hooks import DhcpHooks
+from dovesnap.features.dhcp.plan import ClientPlan, RunPaths, parse_pidfile_name
+from dovesnap.model.names import container_veth, host_veth
+from dovesnap.model.network import parse_network
 from tests.unit.fakes import eventually
 
 NET = "1" * 64

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from dovesnap.dhcp.events import FifoReader
-from dovesnap.dhcp.hooks import install_script, packaged_script
-from dovesnap.dhcp.plan import (
+from dovesnap.errors import OptionError
+from dovesnap.features.dhcp.events import FifoReader
+from dovesnap.features.dhcp.hooks import install_script, packaged_script
+from dovesnap.features.dhcp.plan import (
     ENV_ENDPOINT,
     ENV_FIFO,
     LeaseEvent,
@@ -30,9 +31,8 @@ from dovesnap.dhcp.plan import (
     restart_delay,
     split_lines,
 )
-from dovesnap.errors import OptionError
-from dovesnap.model import PortRequest, parse_network
-from dovesnap.plan.external import attach_plan
+from dovesnap.features.external_ports.plan import attach_plan
+from dovesnap.model.network import PortRequest, parse_network
 
 NET = "a" * 64
 EP = "b" * 64

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from dovesnap import doctor as d
-from dovesnap.adapters.probes import SystemProbes, iptables_flavour
 from dovesnap.cli import build_parser
+from dovesnap.tools import doctor as d
+from dovesnap.tools.probes import SystemProbes, iptables_flavour
 
 SETTINGS = d.DoctorSettings(plugin_socket=Path("/run/docker/plugins/dovesnap-t9.sock"),
                             faucet_of_port=7553, gauge_of_port=7554)

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from dovesnap.adapters.faucet_config import FaucetConfigStore
-from dovesnap.driver import Driver, DriverSettings
+from dovesnap.driver.core import Driver, DriverSettings
+from dovesnap.driver.restore import restore_from_ovs
 from dovesnap.errors import (
     BackendError,
     ConflictError,
@@ -16,9 +17,8 @@ from dovesnap.errors import (
     FaucetConfigError,
     OptionError,
 )
+from dovesnap.model.names import EXT_DRIVER, EXT_NETWORK_ID, EXT_NETWORK_NAME, EXT_SPEC, LOCAL_OFPORT
 from dovesnap.plan.bridge import BridgePlan
-from dovesnap.plan.names import EXT_DRIVER, EXT_NETWORK_ID, EXT_NETWORK_NAME, EXT_SPEC, LOCAL_OFPORT
-from dovesnap.restore import restore_from_ovs
 from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
 from tests.unit.scenario import EP, IPV4, NET, NET2, attach, dps, iface, make_net
 
@@ -32,9 +32,10 @@ async def test_create_network_builds_bridge_and_dp(
     bridge = ovs.bridges_by_name["odsbra1b2c"]
     assert bridge.plan.datapath_type == "system"
     assert bridge.plan.datapath_id == "0000000000000010"
-    assert bridge.plan.controllers == ("tcp:127.0.0.1:6653", "tcp:127.0.0.1:6654")
     assert netlink.links["odsbra1b2c"].up and netlink.links["odsbra1b2c"].mtu == 9000
     await eventually(lambda: bridge.external_ids.get(EXT_NETWORK_NAME) == "net1")
+    # connected to its controllers only once FAUCET has the DP (after the name is known)
+    await eventually(lambda: bridge.plan.controllers == ("tcp:127.0.0.1:6653", "tcp:127.0.0.1:6654"))
     assert dps(store)["net1"]["dp_id"] == 0x10
     assert dps(store)["net1"]["hardware"] == "Open vSwitch"
     assert "allowall" in yaml.safe_load(store.path.read_text())["acls"]

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from dovesnap.adapters.faucet_config import FaucetConfigStore
-from dovesnap.driver import Driver
+from dovesnap.driver.core import Driver
 from dovesnap.errors import BackendError, NotFoundError
 from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
 from tests.unit.scenario import EP, NET, attach, iface, make_net

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dovesnap.engine import determine_engine_id
+from dovesnap.runtime.engine import determine_engine_id
 from tests.unit.fakes import FakeDocker
 
 
@@ -28,7 +28,7 @@ async def test_docker_engine_id_wins(tmp_path: Path) -> None:
 async def test_machine_id_stands_in_when_docker_is_silent(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="dovesnap.engine")
+    caplog.set_level(logging.WARNING, logger="dovesnap.runtime.engine")
     machine_id = tmp_path / "machine-id"
     machine_id.write_text("3d1219c7c4c5404aaa1f6d2a48adfda4\n")
     found = await determine_engine_id(SilentDocker(), wait=0.2,

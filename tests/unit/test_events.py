@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from dovesnap.adapters.faucet_config import FaucetConfigStore
-from dovesnap.driver import Driver, DriverSettings
-from dovesnap.status import events as ev
-from dovesnap.status.events import EventBus, EventHooks
+from dovesnap.driver.core import Driver, DriverSettings
+from dovesnap.features import events as ev
+from dovesnap.features.events import EventBus, EventHooks
 from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs
 from tests.unit.scenario import EP, NET, attach, make_net
 

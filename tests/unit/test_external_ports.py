@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 import pytest
 
 from dovesnap.adapters.faucet_config import FaucetConfigStore
-from dovesnap.driver import Driver, DriverSettings
+from dovesnap.driver.core import Driver, DriverSettings
+from dovesnap.driver.ovs_changes import OvsChanges
 from dovesnap.errors import BackendError, DovesnapError
-from dovesnap.external_ports import ExternalPortsHooks
-from dovesnap.model import PortRequest
-from dovesnap.ovs_changes import OvsChanges
-from dovesnap.plan.external import attach_plan, attached_requests, hand_added
+from dovesnap.features.external_ports.hooks import ExternalPortsHooks
+from dovesnap.features.external_ports.plan import attach_plan, attached_requests, hand_added
+from dovesnap.model.names import EXT_ENDPOINT_ID, EXT_ROLE
+from dovesnap.model.network import PortRequest
 from dovesnap.plan.faucet_dp import ExternalPort
-from dovesnap.plan.names import EXT_ENDPOINT_ID, EXT_ROLE
 from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
 from tests.unit.scenario import EP, NET, attach, dps, make_net
 

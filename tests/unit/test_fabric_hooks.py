@@ -12,23 +12,23 @@ import yaml
 
 from dovesnap.adapters.faucet_check import FaucetCheckProcess
 from dovesnap.adapters.faucet_config import FaucetConfigStore
-from dovesnap.driver import Driver, DriverSettings
+from dovesnap.driver.core import Driver, DriverSettings
+from dovesnap.driver.hooks import Hooks
+from dovesnap.driver.restore import restore_from_ovs
 from dovesnap.errors import ConflictError, FlagError
-from dovesnap.fabric_context import FabricContext
-from dovesnap.hooks import Hooks
-from dovesnap.mirror import MirrorBridgeHooks
-from dovesnap.plan.daemon_bridges import NETWORK_STACK_OFPORT, patch_end
-from dovesnap.plan.fabric_flags import (
+from dovesnap.features.fabric.context import FabricContext
+from dovesnap.features.fabric.mirror import MirrorBridgeHooks
+from dovesnap.features.fabric.stack_plan import tunnel_acl_name
+from dovesnap.features.fabric.stacking import StackHooks
+from dovesnap.features.fabric.tunnel import StackWatch
+from dovesnap.model.fabric_flags import (
     MirrorFlags,
     StackFlags,
     StackLinkRequest,
     StackMirrorTarget,
 )
+from dovesnap.plan.daemon_bridges import NETWORK_STACK_OFPORT, patch_end
 from dovesnap.plan.faucet_dp import MIRROR_DESCRIPTION
-from dovesnap.plan.stack import tunnel_acl_name
-from dovesnap.restore import restore_from_ovs
-from dovesnap.stack_tunnel import StackWatch
-from dovesnap.stacking import StackHooks
 from dovesnap.status.report import status
 from tests.unit.fabric_fakes import FakeMetrics, FakeOpenFlow, forward
 from tests.unit.fakes import (

@@ -13,7 +13,7 @@ import yaml
 from dovesnap.adapters.faucet_check import FaucetCheckProcess
 from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.errors import FaucetConfigError
-from dovesnap.model import parse_network
+from dovesnap.model.network import parse_network
 from dovesnap.plan.faucet_dp import ContainerPort, DpInputs, build_dp, build_vlans, put_dp, remove_dp
 from tests.unit.fakes import OPERATOR_YAML, CountingReloader
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from dovesnap.errors import BackendError
-from dovesnap.graph.cli import main as graph_main
 from dovesnap.graph.model import Edge, Node, Topology, build_topology
 from dovesnap.graph.render import render, to_dot
+from dovesnap.tools.graph_cli import main as graph_main
 from tests.unit.graph_samples import lab_faucet, lab_status, second_host_status
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz not installed")

@@ -7,6 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dovesnap.errors import FlagError
+from dovesnap.model.fabric_flags import (
+    MirrorFlags,
+    StackLinkRequest,
+    StackMirrorTarget,
+    parse_fabric_flags,
+)
+from dovesnap.model.names import EXT_DRIVER, EXT_ROLE
 from dovesnap.plan.daemon_bridges import (
     ROLE_MIRROR_BRIDGE,
     daemon_bridge_plan,
@@ -18,14 +25,7 @@ from dovesnap.plan.daemon_bridges import (
     stack_bridge_name,
     stack_dpid,
 )
-from dovesnap.plan.fabric_flags import (
-    MirrorFlags,
-    StackLinkRequest,
-    StackMirrorTarget,
-    parse_fabric_flags,
-)
 from dovesnap.plan.mirror import Flow, MirrorTap, loopback_flows, mirror_bridge_flows
-from dovesnap.plan.names import EXT_DRIVER, EXT_ROLE
 from tests.unit.fabric_fakes import forward
 
 CTRL = "tcp:127.0.0.1:6653,tcp:127.0.0.1:6654"

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dovesnap.errors import DovesnapError, LabelError, OptionError
-from dovesnap.labels import ContainerLabels, apply_mac_prefix, parse_labels, parse_mac_prefix
-from dovesnap.model import (
+from dovesnap.model.labels import ContainerLabels, apply_mac_prefix, parse_labels, parse_mac_prefix
+from dovesnap.model.network import (
     DEFAULT_LBPORT,
     DEFAULT_MTU,
     DEFAULT_VLAN,

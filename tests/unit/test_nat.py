@@ -14,11 +14,11 @@ import pytest
 
 from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.api.handlers import join
-from dovesnap.driver import Driver, DriverSettings
+from dovesnap.driver.core import Driver, DriverSettings
 from dovesnap.errors import BackendError, DovesnapError
-from dovesnap.model import NetworkSpec, parse_network
-from dovesnap.nat import NatHooks
-from dovesnap.plan.nat import PortMapping, Rule, network_rules, publish_rules
+from dovesnap.features.nat.hooks import NatHooks
+from dovesnap.features.nat.plan import PortMapping, Rule, network_rules, publish_rules
+from dovesnap.model.network import NetworkSpec, parse_network
 from tests.unit.fake_xtables import FakeXtables
 from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
 from tests.unit.scenario import EP, NET, dps, make_net
@@ -231,7 +231,7 @@ async def test_restore_puts_gateway_back_and_adds_no_duplicates(
     settings: DriverSettings, ovs: FakeOvs, netlink: FakeNetlink, docker: FakeDocker,
     store: FaucetConfigStore, xtables: FakeXtables, sysctl: FakeSysctl,
 ) -> None:
-    from dovesnap.restore import restore_from_ovs
+    from dovesnap.driver.restore import restore_from_ovs
 
     first = Driver(settings, ovs, netlink, docker, store, [NatHooks(netlink, xtables.iptables(), sysctl)])
     await make_net(first, docker, ipv4=IPV4, mode="nat")

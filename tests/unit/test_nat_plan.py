@@ -6,8 +6,7 @@ from typing import Any
 
 import pytest
 
-from dovesnap.model import NetworkSpec, parse_network
-from dovesnap.plan.nat import (
+from dovesnap.features.nat.plan import (
     PortMapping,
     Rule,
     belongs_to,
@@ -23,6 +22,7 @@ from dovesnap.plan.nat import (
     parse_port_mappings,
     publish_rules,
 )
+from dovesnap.model.network import NetworkSpec, parse_network
 
 NET_ID = "0123456789abcdef0123"
 EP_ID = "feedbeef00112233aabb"

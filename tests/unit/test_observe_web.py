@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
 from dovesnap.adapters.faucet_config import FaucetConfigStore
-from dovesnap.driver import Driver, DriverSettings
+from dovesnap.driver.core import Driver, DriverSettings
 from dovesnap.status.metrics import DovesnapMetrics, api_kind
 from dovesnap.status.observe import Observability
 from dovesnap.status.report import status

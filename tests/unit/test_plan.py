@@ -9,8 +9,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dovesnap.errors import BackendError
-from dovesnap.model import NetworkSpec, parse_network
-from dovesnap.model_codec import spec_from_json
+from dovesnap.model.codec import spec_from_json
+from dovesnap.model.names import (
+    EXT_DRIVER,
+    EXT_NETWORK_ID,
+    EXT_NETWORK_NAME,
+    EXT_SPEC,
+    LOCAL_OFPORT,
+    container_description,
+    container_veth,
+    host_veth,
+    patch_name,
+)
+from dovesnap.model.network import NetworkSpec, parse_network
 from dovesnap.plan.bridge import plan_bridge, spec_to_json
 from dovesnap.plan.faucet_dp import (
     HARDWARE,
@@ -26,17 +37,6 @@ from dovesnap.plan.faucet_dp import (
     interfaces,
     put_dp,
     remove_dp,
-)
-from dovesnap.plan.names import (
-    EXT_DRIVER,
-    EXT_NETWORK_ID,
-    EXT_NETWORK_NAME,
-    EXT_SPEC,
-    LOCAL_OFPORT,
-    container_description,
-    container_veth,
-    host_veth,
-    patch_name,
 )
 from dovesnap.plan.ports import choose_ofport, lowest_free_ofport
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from dovesnap.adapters.docker_api import NetworkInfo
-from dovesnap.driver import Driver
-from dovesnap.recovery import Recovery, ipam_to_ipv4_data
+from dovesnap.driver.core import Driver
+from dovesnap.driver.recovery import Recovery, ipam_to_ipv4_data
 from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs
 from tests.unit.scenario import EP, NET, attach, dps, make_net
 

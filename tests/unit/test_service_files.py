@@ -106,7 +106,7 @@ def test_the_unit_starts_before_docker_and_is_pulled_in_by_it() -> None:
     service = unit["Service"]
     assert service["Restart"] == ["always"]
     assert service["ExecStart"][:2] == ["@PREFIX@/bin/dovesnap", "serve"]
-    assert service["ExecStartPost"][:3] == ["@PREFIX@/bin/python", "-m", "dovesnap.service_ready"]
+    assert service["ExecStartPost"][:3] == ["@PREFIX@/bin/python", "-m", "dovesnap.tools.service_ready"]
     assert service["EnvironmentFile"] == ["-@SYSCONFDIR@/service.env"]
     assert unit["Unit"]["StartLimitIntervalSec"] == ["0"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from dovesnap.service_ready import main, plugin_answers, wait_for_plugin
+from dovesnap.tools.service_ready import main, plugin_answers, wait_for_plugin
 
 ACTIVATE_REPLY = (b'HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n'
                   b'{"Implements": ["NetworkDriver"]}')

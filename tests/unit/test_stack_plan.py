@@ -14,8 +14,7 @@ import yaml
 
 from dovesnap.adapters.faucet_check import FaucetCheckProcess
 from dovesnap.errors import FaucetConfigError, FlagError
-from dovesnap.plan.faucet_dp import MIRROR_DESCRIPTION
-from dovesnap.plan.stack import (
+from dovesnap.features.fabric.stack_plan import (
     STACK_LINK_ACL,
     TUNNEL_ACL_PREFIX,
     StackUplink,
@@ -29,6 +28,7 @@ from dovesnap.plan.stack import (
     tunnel_path_up,
     unlink_network,
 )
+from dovesnap.plan.faucet_dp import MIRROR_DESCRIPTION
 
 STACK = "dovesnap07A395"
 STACK_ID = 0x0E0F0007A395

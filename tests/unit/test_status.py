@@ -9,9 +9,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from dovesnap.adapters.docker_api import ContainerInfo
-from dovesnap.model import parse_network
+from dovesnap.driver.state import Endpoint, Network
+from dovesnap.model.network import parse_network
 from dovesnap.plan.faucet_dp import ExternalPort
-from dovesnap.state import Endpoint, Network
 from dovesnap.status.report import network_status, status
 from dovesnap.status.server import allowed, make_status_app, parse_auth_ips
 

@@ -1,0 +1,64 @@
+"""Rebuild the driver's view after a restart from what OVS remembers.
+
+OVS keeps each network's spec and name in its bridge's external_ids and each endpoint's id in
+its port's external_ids, so Docker's Join/Leave work right after start, before Docker answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from dovesnap.driver.core import Driver
+from dovesnap.driver.state import Endpoint, Network
+from dovesnap.errors import DovesnapError
+from dovesnap.model.codec import spec_from_json
+from dovesnap.model.names import (
+    EXT_DRIVER,
+    EXT_ENDPOINT_ID,
+    EXT_NETWORK_ID,
+    EXT_NETWORK_NAME,
+    EXT_SPEC,
+    container_veth,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def restore_from_ovs(driver: Driver) -> list[Network]:
+    """Load the networks and ports OVS remembers; return the networks restored."""
+    restored: list[Network] = []
+    for bridge in await asyncio.to_thread(driver.ovs.bridges):
+        ids = bridge.external_ids
+        net_id, spec_json = ids.get(EXT_NETWORK_ID), ids.get(EXT_SPEC)
+        if ids.get(EXT_DRIVER, "dovesnap") != driver.settings.driver_name:
+            continue  # another dovesnap instance's bridge, or not ours at all
+        if not spec_json or not net_id or net_id in driver.networks:
+            continue
+        try:
+            spec = spec_from_json(spec_json)
+        except DovesnapError as err:
+            log.error("bridge %s: %s", bridge.name, err)
+            continue
+        net = Network(spec, bridge.datapath_type == "netdev")
+        name = ids.get(EXT_NETWORK_NAME)
+        if name:
+            net.name = name
+            net.named.set()
+        for port in await asyncio.to_thread(driver.ovs.ports, bridge.name):
+            ep_id = port.external_ids.get(EXT_ENDPOINT_ID)
+            if not ep_id or port.ofport is None:
+                continue
+            net.endpoints[ep_id] = Endpoint(
+                ep_id, net_id, port.name, container_veth(ep_id), port.ofport, ""
+            )
+        driver.networks[net_id] = net
+        restored.append(net)
+        log.info("restored network %s (%s) from OVS", name or net_id[:12], bridge.name)
+        for hook in driver.hooks:
+            try:
+                await hook.restored(net)
+            except DovesnapError as err:
+                log.error("%s: restoring %s: %s", hook.name, bridge.name, err.message)
+        driver.after_restore(net)
+    return restored

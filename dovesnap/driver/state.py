@@ -1,0 +1,84 @@
+"""In-memory view of the networks and endpoints dovesnap serves.
+
+Nothing here is the source of truth: all of it can be rebuilt from Docker, OVS (external_ids on
+bridges and ports) and the FAUCET config after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from dovesnap.adapters.docker_api import ContainerInfo
+from dovesnap.model.labels import ContainerLabels
+from dovesnap.model.names import container_description
+from dovesnap.model.network import NetworkSpec
+from dovesnap.plan.faucet_dp import ContainerPort, DpInputs, ExternalPort
+
+
+@dataclass
+class Endpoint:
+    endpoint_id: str
+    network_id: str
+    host_ifname: str
+    container_ifname: str
+    ofport: int
+    mac: str
+    address: str | None = None
+    sandbox_key: str | None = None
+    joined: bool = False
+    container: ContainerInfo | None = None
+    labels: ContainerLabels | None = None
+    fail_closed: str | None = None
+    attach_task: asyncio.Task[None] | None = None
+    # Docker's CreateEndpoint options (port mappings ...), and room for features' own state.
+    options: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+    # Set from Docker's "network connect" event: which container this endpoint belongs to.
+    container_hint: str | None = None
+    hinted: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def as_port(self) -> ContainerPort:
+        if self.container is None:
+            return ContainerPort(self.ofport, "", labels_known=False)
+        labels = self.labels or ContainerLabels()
+        return ContainerPort(
+            ofport=self.ofport,
+            description=container_description(self.container.name, self.container.id),
+            acls=labels.acls,
+            mirror=labels.mirror,
+            fail_closed=self.fail_closed,
+            labels_known=self.labels is not None or self.fail_closed is not None,
+        )
+
+
+@dataclass
+class Network:
+    spec: NetworkSpec
+    userspace: bool
+    name: str | None = None
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)
+    externals: dict[str, ExternalPort] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    named: asyncio.Event = field(default_factory=asyncio.Event)
+    error: str | None = None
+    # Room for features' own state (NAT rules applied, DHCP clients ...), keyed by feature.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def network_id(self) -> str:
+        return self.spec.network_id
+
+    @property
+    def bridge(self) -> str:
+        return self.spec.bridge_name
+
+    def dp_inputs(self, mirror_port: bool = False) -> DpInputs:
+        return DpInputs(
+            spec=self.spec,
+            name=self.name or self.network_id,
+            containers=tuple(ep.as_port() for ep in self.endpoints.values()),
+            externals=tuple(self.externals.values()),
+            mirror_port=mirror_port,
+        )

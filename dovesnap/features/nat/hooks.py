@@ -1,0 +1,203 @@
+"""``nat`` and ``routed`` networks: the gateway on the bridge, masquerade, published ports.
+
+The gateway address(es) of Docker's IPAM go on the bridge's LOCAL port, which FAUCET sees as the
+``gateway`` interface; a netlink watch puts them back when they disappear. ``nat`` networks
+masquerade their subnet and publish ``docker run -p`` ports by DNAT on every host address (or the
+one given) and on the gateway; ``routed`` networks only forward. Rules are planned in
+``plan/nat.py`` and written by ``adapters/iptables.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from dovesnap.adapters.conntrack import ConntrackBackend
+from dovesnap.adapters.iptables import IptablesBackend
+from dovesnap.adapters.netlink import NetlinkBackend
+from dovesnap.adapters.sysctl import SysctlBackend
+from dovesnap.driver.debounce import Debounced
+from dovesnap.driver.hooks import Hooks
+from dovesnap.driver.state import Endpoint, Network
+from dovesnap.errors import BackendError, DovesnapError
+from dovesnap.features.nat.plan import (
+    PortMapping,
+    endpoint_tag,
+    gateway_addresses,
+    network_rules,
+    network_tag,
+    parse_port_mappings,
+    publish_rules,
+)
+
+log = logging.getLogger(__name__)
+
+EXTRA_KEY = "nat"
+RESTORE_DELAY = 0.1
+
+
+class Watch(Protocol):
+    def start(self) -> None: ...
+    def close(self) -> None: ...
+
+
+WatchFactory = Callable[[Callable[[str | None], None]], Watch]
+
+
+class NatHooks(Hooks):
+    name = "nat"
+
+    def __init__(
+        self,
+        netlink: NetlinkBackend,
+        iptables: IptablesBackend,
+        sysctl: SysctlBackend,
+        watch_factory: WatchFactory | None = None,
+        conntrack: ConntrackBackend | None = None,
+    ) -> None:
+        self.conntrack = conntrack
+        self.netlink = netlink
+        self.iptables = iptables
+        self.sysctl = sysctl
+        self._watch_factory = watch_factory
+        self._watch: Watch | None = None
+        self._restore: Debounced | None = None
+        self._gateways: dict[str, Network] = {}  # bridge name -> network with a gateway
+
+    # -- networks ----------------------------------------------------------------------------
+
+    async def _apply_network(self, net: Network) -> None:
+        for address, prefix in gateway_addresses(net.spec):
+            try:
+                await asyncio.to_thread(self.netlink.ensure_address, net.bridge, address, prefix)
+            except DovesnapError:
+                raise
+            except Exception as err:  # netlink's own errors: say what failed, undo the network
+                raise BackendError(
+                    f"cannot put gateway {address}/{prefix} on bridge {net.bridge}: {err}",
+                    "check that no other interface holds that address",
+                ) from None
+        rules = network_rules(net.spec)
+        if rules:
+            flavour = await asyncio.to_thread(self.iptables.ensure, rules)
+            net.extras[EXTRA_KEY] = {"flavour": flavour}
+        if gateway_addresses(net.spec):
+            self._gateways[net.bridge] = net
+            self._start_watch()
+
+    async def _forget_connections(self, network: str | None) -> None:
+        if self.conntrack is None or network is None:
+            return
+        try:
+            await asyncio.to_thread(self.conntrack.forget, network)
+        except Exception as err:  # stale entries are a nuisance, not a reason to fail
+            log.warning("cannot clear tracked connections of %s: %s", network, err)
+
+    async def network_created(self, net: Network) -> None:
+        if gateway_addresses(net.spec):
+            await self._forget_connections(net.spec.subnet)  # a start clean of earlier networks
+        await self._apply_network(net)
+
+    async def restored(self, net: Network) -> None:
+        await self._apply_network(net)
+
+    async def network_deleted(self, net: Network) -> None:
+        self._gateways.pop(net.bridge, None)
+        await asyncio.to_thread(self.iptables.remove_owned, network_tag(net.network_id))
+        if gateway_addresses(net.spec):
+            await self._forget_connections(net.spec.subnet)
+
+    # -- published ports ---------------------------------------------------------------------
+
+    async def _publish(self, net: Network, ep: Endpoint) -> None:
+        mappings: tuple[PortMapping, ...] = ep.extras.get(EXTRA_KEY, ())
+        rules = publish_rules(net.spec, ep.endpoint_id, ep.address, mappings)
+        if rules:
+            await asyncio.to_thread(self.iptables.ensure, rules)
+
+    async def _unpublish(self, net: Network, ep: Endpoint) -> None:
+        if ep.extras.get(EXTRA_KEY) or net.spec.mode == "nat":
+            tag = endpoint_tag(net.network_id, ep.endpoint_id)
+            await asyncio.to_thread(self.iptables.remove_owned, tag)
+            if ep.extras.get(EXTRA_KEY) and ep.address:
+                # A UDP flow would keep its DNAT to this container after it is gone.
+                await self._forget_connections(str(ipaddress.ip_interface(ep.address).ip))
+
+    async def _quiet_host_veth(self, ep: Endpoint) -> None:
+        """Keep the host's IP stack off a container's veth, so only the LOCAL port is the gateway.
+
+        On a userspace (netdev) bridge OVS reads the veth through a packet socket and the kernel
+        sees the same frames: it would answer the container's ARP for the gateway from the veth
+        and route its traffic around FAUCET.
+        """
+        for family, key, value in (("ipv4", "arp_ignore", "8"), ("ipv6", "disable_ipv6", "1")):
+            await asyncio.to_thread(self.sysctl.set_interface, family, ep.host_ifname, key, value)
+
+    async def endpoint_created(self, net: Network, ep: Endpoint, options: Mapping[str, Any]) -> None:
+        if net.userspace:  # flat networks too: no host address may answer a container
+            await self._quiet_host_veth(ep)
+        ep.extras[EXTRA_KEY] = parse_port_mappings(options)
+        if ep.extras[EXTRA_KEY] and net.spec.mode != "nat":
+            log.warning("network %s is %s: published ports only work on nat networks",
+                        net.name or net.network_id[:12], net.spec.mode)
+        await self._publish(net, ep)
+
+    async def endpoint_attached(self, net: Network, ep: Endpoint) -> None:
+        await self._publish(net, ep)  # idempotent; puts rules back after a Leave/Join
+
+    async def endpoint_left(self, net: Network, ep: Endpoint) -> None:
+        await self._unpublish(net, ep)
+
+    async def endpoint_deleted(self, net: Network, ep: Endpoint) -> None:
+        await self._unpublish(net, ep)
+
+    def status(self, net: Network) -> Mapping[str, Any]:
+        published = {
+            ep.endpoint_id: [
+                f"{m.host_ip or '0.0.0.0'}:{m.host_ports}->{m.container_port}/{m.proto}"
+                for m in ep.extras.get(EXTRA_KEY, ())
+            ]
+            for ep in net.endpoints.values() if ep.extras.get(EXTRA_KEY)
+        }
+        return {"PublishedPorts": published} if published else {}
+
+    # -- keeping the gateway address ---------------------------------------------------------
+
+    def _start_watch(self) -> None:
+        if self._watch is not None or self._watch_factory is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._restore = Debounced(self._restore_gateways, RESTORE_DELAY, loop)
+        restore = self._restore
+
+        def changed(ifname: str | None) -> None:
+            if ifname is None or ifname in self._gateways:
+                restore.trigger_threadsafe()
+
+        try:
+            self._watch = self._watch_factory(changed)
+            self._watch.start()
+        except (OSError, DovesnapError) as err:
+            log.warning("cannot watch netlink; gateway addresses are not restored: %s", err)
+
+    async def _restore_gateways(self) -> None:
+        for net in list(self._gateways.values()):
+            async with net.lock:
+                if self._gateways.get(net.bridge) is not net:
+                    continue
+                for address, prefix in gateway_addresses(net.spec):
+                    try:
+                        await asyncio.to_thread(
+                            self.netlink.ensure_address, net.bridge, address, prefix
+                        )
+                    except (BackendError, OSError) as err:
+                        log.debug("gateway %s on %s not restored yet: %s", address, net.bridge, err)
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+        if self._restore is not None:
+            self._restore.cancel()

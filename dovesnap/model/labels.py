@@ -1,0 +1,82 @@
+"""Container labels (``dovesnap.faucet.*``): parsed for one network, frozen, pure.
+
+A malformed label raises :class:`~dovesnap.errors.LabelError` naming the label; the driver then
+fails that container's port closed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from dovesnap.errors import LabelError, OptionError
+from dovesnap.model.network import ACL_NAME_RE, FALSE_WORDS, TRUE_WORDS, parse_per_network
+
+LABEL_PORTACL = "dovesnap.faucet.portacl"
+LABEL_MIRROR = "dovesnap.faucet.mirror"
+LABEL_MAC_PREFIX = "dovesnap.faucet.mac_prefix"
+
+
+@dataclass(frozen=True)
+class ContainerLabels:
+    """What a container's ``dovesnap.faucet.*`` labels ask for, on one network."""
+
+    acls: tuple[str, ...] = ()
+    mirror: bool = False
+    mac_prefix: bytes = b""
+
+
+def _label_bool(label: str, value: str) -> str:
+    if value.strip().lower() not in TRUE_WORDS + FALSE_WORDS:
+        raise LabelError(label, f"{value[:80]!r} is not true or false")
+    return value.strip().lower()
+
+
+def _label_acl(label: str, value: str) -> str:
+    if not ACL_NAME_RE.match(value):
+        raise LabelError(label, f"{value[:80]!r} is not an ACL name")
+    return value
+
+
+def parse_mac_prefix(value: str) -> bytes:
+    text = value.strip().lower()
+    parts = text.split(":")
+    if not 1 <= len(parts) <= 5 or not all(re.fullmatch(r"[0-9a-f]{2}", p) for p in parts):
+        raise LabelError(LABEL_MAC_PREFIX, f"{value[:80]!r} must be 1 to 5 hex bytes like 0e:99")
+    prefix = bytes(int(p, 16) for p in parts)
+    if prefix[0] & 1:
+        raise LabelError(LABEL_MAC_PREFIX, f"{value} would make a multicast MAC")
+    return prefix
+
+
+def parse_labels(labels: Mapping[str, str], network_name: str | None) -> ContainerLabels:
+    """Resolve a container's labels for one network; raises :class:`LabelError` when malformed."""
+    acls: tuple[str, ...] = ()
+    mirror = False
+    prefix = b""
+    if LABEL_PORTACL in labels:
+        value = labels[LABEL_PORTACL]
+        try:
+            per_net = parse_per_network(LABEL_PORTACL, value, _label_acl)
+        except OptionError as err:
+            raise LabelError(LABEL_PORTACL, err.what) from None
+        acls = per_net.for_network(network_name)
+    if LABEL_MIRROR in labels:
+        value = labels[LABEL_MIRROR]
+        try:
+            per_net = parse_per_network(LABEL_MIRROR, value, _label_bool)
+        except OptionError as err:
+            raise LabelError(LABEL_MIRROR, err.what) from None
+        chosen = per_net.for_network(network_name)
+        mirror = bool(chosen) and chosen[0] in TRUE_WORDS
+    if LABEL_MAC_PREFIX in labels:
+        prefix = parse_mac_prefix(labels[LABEL_MAC_PREFIX])
+    return ContainerLabels(acls, mirror, prefix)
+
+
+def apply_mac_prefix(mac: str, prefix: bytes) -> str:
+    """Replace the first bytes of ``mac`` with ``prefix``."""
+    original = bytes(int(p, 16) for p in mac.split(":"))
+    merged = prefix + original[len(prefix):]
+    return ":".join(f"{b:02x}" for b in merged)

@@ -1,0 +1,116 @@
+"""Embedded FAUCET and Gauge: their starter configs, environment and supervision."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from dovesnap.runtime.supervisor import Supervised
+
+FAUCET_OF_PORT = 6653
+GAUGE_OF_PORT = 6654
+FAUCET_PROM_PORT = 9302
+GAUGE_PROM_PORT = 9303
+
+
+def starter_faucet_config() -> dict[str, Any]:
+    """The faucet.yaml written when there is none: two handy ACLs, no DPs yet."""
+    return {
+        "acls": {
+            "allowall": [{"rule": {"actions": {"allow": 1}}}],
+            "denyall": [{"rule": {"actions": {"allow": 0}}}],
+        },
+    }
+
+
+def gauge_config(faucet_yaml: Path, prom_port: int = GAUGE_PROM_PORT) -> dict[str, Any]:
+    """Gauge watches port state, port stats and flow tables of every DP into Prometheus."""
+    return {
+        "faucet_configs": [str(faucet_yaml)],
+        "watchers": {
+            "port_status_poller": {"type": "port_state", "all_dps": True, "db": "prometheus"},
+            "port_stats_poller": {
+                "type": "port_stats", "all_dps": True, "interval": 30, "db": "prometheus",
+            },
+            "flow_table_poller": {
+                "type": "flow_table", "all_dps": True, "interval": 60, "db": "prometheus",
+            },
+        },
+        "dbs": {
+            "prometheus": {
+                "type": "prometheus", "prometheus_addr": "0.0.0.0", "prometheus_port": prom_port,
+            },
+        },
+    }
+
+
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    bindir = str(Path(sys.executable).parent)
+    # faucet's launcher execs osken-manager from PATH: our venv's bin must come first.
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    env.update(extra)
+    return env
+
+
+class EmbeddedControllers:
+    """FAUCET on 6653 (metrics 9302) and Gauge on 6654 (metrics 9303), supervised."""
+
+    def __init__(
+        self,
+        config_dir: Path,
+        log_dir: Path,
+        of_ports: tuple[int, int] = (FAUCET_OF_PORT, GAUGE_OF_PORT),
+        faucet_prom_port: int = FAUCET_PROM_PORT,
+        run_dir: Path | None = None,
+    ) -> None:
+        run_dir = run_dir or log_dir
+        self.config_dir = config_dir
+        self.log_dir = log_dir
+        bindir = Path(sys.executable).parent
+        faucet_yaml = config_dir / "faucet.yaml"
+        self.faucet = Supervised(
+            "faucet",
+            [str(bindir / "faucet"), f"--ryu-ofp-tcp-listen-port={of_ports[0]}"],
+            env=_env({
+                "FAUCET_CONFIG": str(faucet_yaml),
+                "FAUCET_LOG": str(log_dir / "faucet.log"),
+                "FAUCET_EXCEPTION_LOG": str(log_dir / "faucet_exception.log"),
+                "FAUCET_PROMETHEUS_PORT": str(faucet_prom_port),
+                "FAUCET_CONFIG_STAT_RELOAD": "0",
+            }),
+            log_path=log_dir / "faucet.out",
+            pidfile=run_dir / "faucet.pid",
+            also_known_as=("osken-manager",),  # faucet execs osken-manager
+        )
+        self.gauge = Supervised(
+            "gauge",
+            [str(bindir / "gauge"), f"--ryu-ofp-tcp-listen-port={of_ports[1]}"],
+            env=_env({
+                "GAUGE_CONFIG": str(config_dir / "gauge.yaml"),
+                "GAUGE_LOG": str(log_dir / "gauge.log"),
+                "GAUGE_EXCEPTION_LOG": str(log_dir / "gauge_exception.log"),
+                "FAUCET_CONFIG": str(faucet_yaml),
+                "GAUGE_CONFIG_STAT_RELOAD": "0",
+            }),
+            log_path=log_dir / "gauge.out",
+            pidfile=run_dir / "gauge.pid",
+            also_known_as=("osken-manager",),
+        )
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.faucet.start()
+        self.gauge.start()
+
+    def reload(self) -> None:
+        """SIGHUP both: FAUCET applies a new config in tens of milliseconds."""
+        self.faucet.signal(signal.SIGHUP)
+        self.gauge.signal(signal.SIGHUP)
+
+    async def stop(self) -> None:
+        await self.faucet.stop()
+        await self.gauge.stop()

@@ -1,1 +1,0 @@
-"""The embedded default stack: Open vSwitch, FAUCET and Gauge as supervised child processes."""
