@@ -78,7 +78,7 @@ class ServeSettings:
 
 def default_controllers(settings: ServeSettings) -> tuple[str, ...]:
     if settings.default_ofcontrollers:
-        from dovesnap.model.network import parse_controllers
+        from dovesnap.model.options import parse_controllers
 
         return parse_controllers(settings.default_ofcontrollers)
     if settings.embedded_faucet:

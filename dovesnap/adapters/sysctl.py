@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Protocol
 
 from dovesnap.errors import BackendError
+from dovesnap.model.names import IFNAME_RE
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-@]{1,15}\Z")
 _KEY_RE = re.compile(r"^[a-z0-9_]{1,40}\Z")
 FAMILIES = ("ipv4", "ipv6")
 
@@ -22,7 +22,7 @@ class ProcSysctl:
         self.root = root
 
     def set_interface(self, family: str, ifname: str, key: str, value: str) -> None:
-        if family not in FAMILIES or not _NAME_RE.match(ifname) or not _KEY_RE.match(key):
+        if family not in FAMILIES or not IFNAME_RE.match(ifname) or not _KEY_RE.match(key):
             raise BackendError(f"refusing odd sysctl net.{family}.conf.{ifname!r}.{key!r}")
         path = self.root / family / "conf" / ifname / key
         try:

@@ -16,7 +16,7 @@ from aiohttp import web
 from dovesnap.api.schemas import MAX_BODY, SCHEMAS, parse_body
 from dovesnap.driver.core import Driver
 from dovesnap.errors import DovesnapError, RequestError
-from dovesnap.features.nat.plan import ipv4_gateway_address, ipv6_gateway_address
+from dovesnap.model.network import ipv4_gateway_address, ipv6_gateway_address
 
 log = logging.getLogger(__name__)
 

@@ -8,15 +8,15 @@ container's labels and the network's default ACL stand in.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from dovesnap.errors import DovesnapError
+from dovesnap.model.gateway import with_netmask
 from dovesnap.model.labels import parse_labels
 from dovesnap.model.names import LOCAL_OFPORT
-from dovesnap.model.network import parse_per_network
+from dovesnap.model.options import parse_per_network
 
 CONTAINER = "container"
 EXTERNAL = "external"
@@ -233,10 +233,7 @@ def _links(dyn: Mapping[str, Any]) -> list[LinkFacts]:
 def _gateway(net: Mapping[str, Any]) -> str:
     gateway, mask = _text(net.get("Gateway")), _text(net.get("GatewayMask"))
     if gateway and mask and "/" not in gateway:
-        try:
-            return str(ipaddress.ip_interface(f"{gateway}/{mask}"))
-        except ValueError:
-            return f"{gateway}/{mask}"
+        return with_netmask(gateway, mask)
     return gateway
 
 

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from dovesnap.errors import BackendError
-from dovesnap.model.network import IPv4Data, NetworkSpec, PerNetworkValue, PortRequest
+from dovesnap.model.network import IPv4Data, NetworkSpec
+from dovesnap.model.options import PerNetworkValue, PortRequest
 
 
 def _per_net(raw: Any) -> PerNetworkValue:

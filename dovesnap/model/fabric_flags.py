@@ -7,14 +7,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from dovesnap.errors import FlagError, OptionError
-from dovesnap.model.network import MAX_OFPORT_REQUEST, parse_controllers
-
-_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.\-@]{1,15}$")
-_DP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}$")
+from dovesnap.model.names import DP_NAME_RE, IFNAME_HINT, IFNAME_RE
+from dovesnap.model.options import MAX_OFPORT_REQUEST, parse_controllers
 
 
 @dataclass(frozen=True)
@@ -55,14 +52,13 @@ class FabricFlags:
 
 
 def _ifname(flag: str, value: str) -> str:
-    if not _IFNAME_RE.match(value):
-        raise FlagError(flag, f"{value[:40]!r} is not an interface name",
-                        "use 1-15 letters, digits, . _ - or @")
+    if not IFNAME_RE.match(value):
+        raise FlagError(flag, f"{value[:40]!r} is not an interface name", IFNAME_HINT)
     return value
 
 
 def _dp_name(flag: str, value: str) -> str:
-    if not _DP_NAME_RE.match(value):
+    if not DP_NAME_RE.match(value):
         raise FlagError(flag, f"{value[:40]!r} is not a FAUCET DP name",
                         "use the DP's name as faucet.yaml spells it")
     return value

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from dovesnap.errors import LabelError, OptionError
-from dovesnap.model.network import ACL_NAME_RE, FALSE_WORDS, TRUE_WORDS, parse_per_network
+from dovesnap.model.names import ACL_NAME_RE
+from dovesnap.model.options import FALSE_WORDS, TRUE_WORDS, parse_per_network
 
 LABEL_PORTACL = "dovesnap.faucet.portacl"
 LABEL_MIRROR = "dovesnap.faucet.mirror"

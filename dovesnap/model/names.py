@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 HOST_VETH_PREFIX = "odsve"
 CONTAINER_VETH_PREFIX = "ethc"
 PATCH_PREFIX = "ods"
 LOCAL_OFPORT = 0xFFFFFFFE
+
+# The names dovesnap accepts, one pattern each; ``\Z``, not ``$``, so no trailing newline slips by.
+IFNAME_RE = re.compile(r"^[A-Za-z0-9_.\-@]{1,15}\Z")
+IFNAME_HINT = "use 1-15 letters, digits, . _ - or @"
+# A FAUCET DP's name; a network's DP is named after the Docker network, so this is that name too.
+DP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}\Z")
+ACL_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}\Z")
 
 # external_ids keys on OVS rows, so OVS itself remembers what dovesnap made.
 EXT_DRIVER = "dovesnap-driver"

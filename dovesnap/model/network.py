@@ -1,69 +1,40 @@
-"""Parsed, validated and frozen network options (container labels: ``labels.py``).
+"""A Docker network's options, parsed, validated and frozen into a :class:`NetworkSpec`.
 
-Everything here is pure: strings in (Docker's ``-o`` options and container labels), frozen
-dataclasses out, or an :class:`~dovesnap.errors.OptionError` / :class:`LabelError` that names the
-option and says what a valid value looks like.
+Everything here is pure: Docker's ``-o`` options and IPAM data in, a frozen dataclass out, or an
+:class:`~dovesnap.errors.OptionError` that names the option and says what a valid value looks
+like. The value parsers it uses are in ``options.py``; container labels are in ``labels.py``.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dovesnap.errors import OptionError
-
-OPTION_PREFIX = "ovs.bridge."
+from dovesnap.model.gateway import address_and_prefix, address_of
+from dovesnap.model.options import (
+    MAX_OFPORT_REQUEST,
+    OPTION_PREFIX,
+    PerNetworkValue,
+    PortRequest,
+    parse_bool,
+    parse_controllers,
+    parse_dpid,
+    parse_ifname,
+    parse_int,
+    parse_mac,
+    parse_per_network,
+    parse_port_requests,
+)
 
 MODES = ("flat", "nat", "routed")
 DEFAULT_VLAN = 100
 DEFAULT_MTU = 1500
 DEFAULT_LBPORT = 99
-MAX_OFPORT_REQUEST = 65279
 MAX_PREALLOCATE = 1024
 MAX_VALUE_LEN = 4096
-
-_IFNAME_RE = re.compile(r"^[A-Za-z0-9_.\-@]{1,15}\Z")
-ACL_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}\Z")
-_NETNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}\Z")
-_MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z")
-_CONTROLLER_RE = re.compile(r"^(tcp|ssl):(\[[0-9a-fA-F:.]+\]|[0-9.]+):([0-9]{1,5})\Z")
-TRUE_WORDS = ("true", "1", "yes", "on")
-FALSE_WORDS = ("false", "0", "no", "off", "")
-
-
-@dataclass(frozen=True)
-class PerNetworkValue:
-    """A value that is either bare (every network) or given per network name.
-
-    ``NET1:A,B/NET2:C`` gives ``A,B`` to NET1 and ``C`` to NET2; ``A`` alone applies everywhere.
-    """
-
-    default: tuple[str, ...] = ()
-    by_network: tuple[tuple[str, tuple[str, ...]], ...] = ()
-
-    def for_network(self, name: str | None) -> tuple[str, ...]:
-        for net, values in self.by_network:
-            if net == name:
-                return values
-        return self.default
-
-    @property
-    def empty(self) -> bool:
-        return not self.default and not self.by_network
-
-
-@dataclass(frozen=True)
-class PortRequest:
-    """A host interface to attach to a network bridge (``add_ports``/``add_copro_ports``)."""
-
-    ifname: str
-    ofport: int | None = None
-    acl: str | None = None
-    vlan: int | None = None
-    coprocessor: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,27 +78,45 @@ class NetworkSpec:
     @property
     def gateway(self) -> str | None:
         """Gateway address without prefix length, IPv4 first, else IPv6."""
-        for data in self.ipv4:
-            if data.gateway:
-                return data.gateway.split("/")[0]
-        if self.ipv6_gateway:
-            return self.ipv6_gateway.split("/")[0]
-        return None
+        return ipv4_gateway_address(self) or ipv6_gateway_address(self)
 
     @property
     def gateway_prefixlen(self) -> int | None:
-        for data in self.ipv4:
-            if data.gateway and "/" in data.gateway:
-                return int(data.gateway.split("/")[1])
-            if data.gateway:
-                return ipaddress.ip_network(data.pool, strict=False).prefixlen
-        return None
+        """The IPv4 gateway's prefix length (its own, else its pool's)."""
+        data = _ipv4_with_gateway(self)
+        if data is None or data.gateway is None:
+            return None
+        return address_and_prefix(data.gateway, data.pool)[1]
 
     @property
     def subnet(self) -> str | None:
         for data in self.ipv4:
             return str(ipaddress.ip_network(data.pool, strict=False))
         return None
+
+
+def _ipv4_with_gateway(spec: NetworkSpec) -> IPv4Data | None:
+    return next((data for data in spec.ipv4 if data.gateway), None)
+
+
+def ipv4_gateway_address(spec: NetworkSpec) -> str | None:
+    data = _ipv4_with_gateway(spec)
+    return address_of(data.gateway) if data is not None and data.gateway else None
+
+
+def ipv6_gateway_address(spec: NetworkSpec) -> str | None:
+    return address_of(spec.ipv6_gateway) if spec.ipv6_gateway else None
+
+
+def gateway_interfaces(spec: NetworkSpec) -> tuple[tuple[str, int], ...]:
+    """(address, prefix length) of the network's IPv4 gateway and of its IPv6 gateway."""
+    found: list[tuple[str, int]] = []
+    data = _ipv4_with_gateway(spec)
+    if data is not None and data.gateway:
+        found.append(address_and_prefix(data.gateway, data.pool))
+    if spec.ipv6_gateway:
+        found.append(address_and_prefix(spec.ipv6_gateway, None))
+    return tuple(found)
 
 
 def default_mirror_tunnel_vid(vlan: int) -> int:
@@ -139,136 +128,6 @@ def default_bridge_name(network_id: str) -> str:
     return "odsbr" + network_id[:5]
 
 
-def parse_bool(option: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in TRUE_WORDS:
-        return True
-    if lowered in FALSE_WORDS:
-        return False
-    raise OptionError(option, f"{value!r} is not a boolean", "use true or false")
-
-
-def parse_int(option: str, value: str, low: int, high: int) -> int:
-    text = value.strip()
-    try:
-        number = int(text, 0)
-    except ValueError:
-        raise OptionError(
-            option, f"{value!r} is not a number", f"give a whole number from {low} to {high}"
-        ) from None
-    if not low <= number <= high:
-        raise OptionError(option, f"{number} is out of range", f"use {low}..{high}")
-    return number
-
-
-def parse_dpid(value: str) -> int:
-    option = OPTION_PREFIX + "dpid"
-    text = value.strip().lower()
-    try:
-        dpid = int(text, 16) if text.startswith("0x") else int(text, 10)
-    except ValueError:
-        raise OptionError(
-            option, f"{value!r} is not a datapath id", "give it in hex like 0x1"
-        ) from None
-    if not 0 < dpid < 2**64:
-        raise OptionError(option, f"{value!r} is out of range", "use 0x1..0xffffffffffffffff")
-    return dpid
-
-
-def parse_controllers(value: str) -> tuple[str, ...]:
-    option = OPTION_PREFIX + "controller"
-    result = []
-    for item in value.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        match = _CONTROLLER_RE.match(item)
-        if not match:
-            raise OptionError(
-                option, f"{item!r} is not a controller", "use tcp:IP:PORT, e.g. tcp:127.0.0.1:6653"
-            )
-        try:
-            ipaddress.ip_address(match.group(2).strip("[]"))
-        except ValueError:
-            raise OptionError(option, f"{match.group(2)!r} is not an IP address") from None
-        if not 0 < int(match.group(3)) < 65536:
-            raise OptionError(option, f"port {match.group(3)} is out of range", "use 1..65535")
-        result.append(item)
-    if not result:
-        raise OptionError(option, "no controller given", "use tcp:IP:PORT[,tcp:IP:PORT]")
-    return tuple(result)
-
-
-def parse_mac(option: str, value: str) -> str:
-    text = value.strip().lower()
-    if not _MAC_RE.match(text):
-        raise OptionError(option, f"{value!r} is not a MAC address", "use six bytes like 0e:01:00:00:00:03")
-    if int(text[:2], 16) & 1:
-        raise OptionError(option, f"{value} is a multicast MAC", "use a unicast address")
-    return text
-
-
-def parse_ifname(option: str, value: str) -> str:
-    if not _IFNAME_RE.match(value):
-        raise OptionError(
-            option, f"{value!r} is not an interface name", "use 1-15 letters, digits, . _ - or @"
-        )
-    return value
-
-
-def parse_acl_name(option: str, value: str) -> str:
-    if not ACL_NAME_RE.match(value):
-        raise OptionError(
-            option, f"{value[:80]!r} is not an ACL name", "use letters, digits, '.', '_' or '-'"
-        )
-    return value
-
-
-def parse_per_network(option: str, value: str, item_check: Any = parse_acl_name) -> PerNetworkValue:
-    """Parse ``A`` / ``A,B`` / ``NET:A,B/NET2:C`` (a bare part applies to every network)."""
-    default: tuple[str, ...] = ()
-    by_network: list[tuple[str, tuple[str, ...]]] = []
-    for part in value.split("/"):
-        part = part.strip()
-        if not part:
-            continue
-        net, sep, rest = part.rpartition(":")
-        items = tuple(item_check(option, x.strip()) for x in rest.split(",") if x.strip())
-        if not items:
-            raise OptionError(option, f"{part!r} names no value")
-        if sep:
-            if not _NETNAME_RE.match(net):
-                raise OptionError(option, f"{net[:80]!r} is not a network name")
-            by_network.append((net, items))
-        else:
-            default = items
-    return PerNetworkValue(default, tuple(by_network))
-
-
-def parse_port_requests(option: str, value: str, coprocessor: bool) -> tuple[PortRequest, ...]:
-    """``IF[/OFPORT[/ACL[/VLAN]]]``, comma separated."""
-    result: list[PortRequest] = []
-    seen: set[str] = set()
-    for item in value.split(","):
-        item = item.strip()
-        if not item:
-            continue
-        fields = item.split("/")
-        if len(fields) > 4:
-            raise OptionError(option, f"{item!r} has too many fields", "use IF[/OFPORT[/ACL[/VLAN]]]")
-        ifname = parse_ifname(option, fields[0])
-        if ifname in seen:
-            raise OptionError(option, f"interface {ifname} is listed twice")
-        seen.add(ifname)
-        ofport = (
-            parse_int(option, fields[1], 1, MAX_OFPORT_REQUEST)
-            if len(fields) > 1 and fields[1]
-            else None
-        )
-        acl = parse_acl_name(option, fields[2]) if len(fields) > 2 and fields[2] else None
-        vlan = parse_int(option, fields[3], 1, 4094) if len(fields) > 3 and fields[3] else None
-        result.append(PortRequest(ifname, ofport, acl, vlan, coprocessor))
-    return tuple(result)
 
 
 _KNOWN = (

@@ -13,7 +13,8 @@ from typing import Any, cast
 
 from dovesnap.errors import OptionError
 from dovesnap.model.names import LOCAL_OFPORT
-from dovesnap.model.network import OPTION_PREFIX, NetworkSpec
+from dovesnap.model.network import NetworkSpec
+from dovesnap.model.options import OPTION_PREFIX
 
 HARDWARE = "Open vSwitch"
 PREALLOCATED_DESCRIPTION = "preallocated port"

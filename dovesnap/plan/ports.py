@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from dovesnap.model.network import MAX_OFPORT_REQUEST
+from dovesnap.model.options import MAX_OFPORT_REQUEST
 
 
 def lowest_free_ofport(

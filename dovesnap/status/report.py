@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Network
-from dovesnap.model.network import PerNetworkValue
+from dovesnap.model.gateway import ipv4_netmask
+from dovesnap.model.options import PerNetworkValue
 
 
 def _acl_text(value: PerNetworkValue, name: str | None) -> str:
@@ -17,9 +17,7 @@ def _acl_text(value: PerNetworkValue, name: str | None) -> str:
 
 def _gateway_mask(net: Network) -> str:
     prefix = net.spec.gateway_prefixlen
-    if prefix is None:
-        return ""
-    return str(ipaddress.ip_network(f"0.0.0.0/{prefix}").netmask)
+    return "" if prefix is None else ipv4_netmask(prefix)
 
 
 def network_status(net: Network, engine_id: str) -> dict[str, Any]:

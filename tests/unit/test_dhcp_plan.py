@@ -32,7 +32,8 @@ from dovesnap.features.dhcp.plan import (
     split_lines,
 )
 from dovesnap.features.external_ports.plan import attach_plan
-from dovesnap.model.network import PortRequest, parse_network
+from dovesnap.model.network import parse_network
+from dovesnap.model.options import PortRequest
 
 NET = "a" * 64
 EP = "b" * 64

@@ -17,7 +17,7 @@ from dovesnap.errors import BackendError, DovesnapError
 from dovesnap.features.external_ports.hooks import ExternalPortsHooks
 from dovesnap.features.external_ports.plan import attach_plan, attached_requests, hand_added
 from dovesnap.model.names import EXT_ENDPOINT_ID, EXT_ROLE
-from dovesnap.model.network import PortRequest
+from dovesnap.model.options import PortRequest
 from dovesnap.plan.faucet_dp import ExternalPort
 from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
 from tests.unit.scenario import EP, NET, attach, dps, make_net

@@ -16,10 +16,9 @@ from dovesnap.model.network import (
     DEFAULT_VLAN,
     IPv4Data,
     NetworkSpec,
-    PerNetworkValue,
-    PortRequest,
     parse_network,
 )
+from dovesnap.model.options import PerNetworkValue, PortRequest
 
 NET_ID = "0123456789abcdef"
 CTRL = ("tcp:127.0.0.1:6653",)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from dovesnap.model.names import EXT_ROLE, PATCH_PREFIX
-from dovesnap.model.network import PortRequest
+from dovesnap.model.options import PortRequest
 from dovesnap.plan.faucet_dp import ExternalPort
 from dovesnap.plan.ports import choose_ofport
 

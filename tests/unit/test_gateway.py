@@ -1,0 +1,65 @@
+"""Gateway arithmetic (dovesnap/model/gateway.py) and the name patterns (dovesnap/model/names.py)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dovesnap.errors import FlagError, OptionError
+from dovesnap.model.fabric_flags import parse_stack_mirror_interface, parse_stacking_interfaces
+from dovesnap.model.gateway import address_and_prefix, address_of, ipv4_netmask, with_netmask
+from dovesnap.model.names import ACL_NAME_RE, DP_NAME_RE, IFNAME_RE
+from dovesnap.model.network import gateway_interfaces, parse_network
+from dovesnap.model.options import parse_ifname
+
+
+@pytest.mark.parametrize(("gateway", "expected"), [
+    ("10.1.0.1/24", "10.1.0.1"), ("10.1.0.1", "10.1.0.1"), ("fd00::1/64", "fd00::1"),
+])
+def test_address_of(gateway: str, expected: str) -> None:
+    assert address_of(gateway) == expected
+
+
+@pytest.mark.parametrize(("gateway", "pool", "expected"), [
+    ("10.1.0.1/24", "10.0.0.0/8", ("10.1.0.1", 24)),  # its own length first
+    ("10.1.0.1", "10.1.0.0/16", ("10.1.0.1", 16)),
+    ("10.1.0.1", None, ("10.1.0.1", 32)),
+    ("fd00::1", None, ("fd00::1", 128)),
+])
+def test_address_and_prefix(gateway: str, pool: str | None, expected: tuple[str, int]) -> None:
+    assert address_and_prefix(gateway, pool) == expected
+
+
+@pytest.mark.parametrize("prefix", [0, 8, 16, 24, 30, 32])
+def test_netmask_and_back(prefix: int) -> None:
+    assert with_netmask("10.0.0.1", ipv4_netmask(prefix)) == f"10.0.0.1/{prefix}"
+
+
+def test_with_netmask_keeps_odd_text() -> None:
+    assert with_netmask("10.0.0.1", "nonsense") == "10.0.0.1/nonsense"
+
+
+def test_gateway_interfaces_ignore_mode() -> None:
+    spec = parse_network(
+        "0123456789ab", {"ovs.bridge.dpid": "0x1", "ovs.bridge.controller": "tcp:127.0.0.1:6653"},
+        [{"Pool": "10.9.0.0/16", "Gateway": "10.9.0.1"}], [{"Gateway": "fd00::1/64"}],
+    )
+    assert spec.mode == "flat"
+    assert gateway_interfaces(spec) == (("10.9.0.1", 16), ("fd00::1", 64))
+    assert (spec.gateway, spec.gateway_prefixlen) == ("10.9.0.1", 16)
+
+
+@pytest.mark.parametrize("pattern", [IFNAME_RE, DP_NAME_RE, ACL_NAME_RE])
+def test_name_patterns_refuse_a_trailing_newline(pattern: re.Pattern[str]) -> None:
+    assert pattern.match("eth0")
+    assert not pattern.match("eth0\n")
+
+
+def test_flags_and_options_refuse_a_trailing_newline() -> None:
+    with pytest.raises(OptionError):
+        parse_ifname("ovs.bridge.name", "eth0\n")
+    with pytest.raises(FlagError, match="not a FAUCET DP name"):
+        parse_stack_mirror_interface("sw1\n:88")
+    with pytest.raises(FlagError, match="not a FAUCET DP name"):
+        parse_stacking_interfaces("sw1\n:1:eth1")
