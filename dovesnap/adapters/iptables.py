@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from dovesnap.errors import BackendError
-from dovesnap.features.nat.plan import FLAVOURS, Rule, belongs_to, choose_flavour, flavour_of_command
+from dovesnap.plan.firewall import FLAVOURS, Rule, belongs_to, choose_flavour, flavour_of_command
 
 log = logging.getLogger(__name__)
 

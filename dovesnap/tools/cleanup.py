@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _remove_rules(network_ids: list[str]) -> None:
     from dovesnap.adapters.iptables import Iptables
-    from dovesnap.features.nat.plan import network_tag
+    from dovesnap.plan.firewall import network_tag
 
     tables = Iptables()
     for net_id in network_ids:

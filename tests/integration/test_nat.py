@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from dovesnap.adapters.iptables import Iptables
-from dovesnap.features.nat.plan import PortMapping, network_rules, network_tag, publish_rules
+from dovesnap.features.nat.plan import PortMapping, network_rules, publish_rules
 from dovesnap.model.network import parse_network
+from dovesnap.plan.firewall import network_tag
 from tests.integration.netns_hosts import (
     NetnsHost,
     dovesnap_rules,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from dovesnap.adapters.iptables import Iptables
-from dovesnap.features.nat.plan import network_tag
+from dovesnap.plan.firewall import network_tag
 from tests.integration.rig import (
     DOCKER,
     ROOT,

@@ -17,8 +17,9 @@ from dovesnap.api.handlers import join
 from dovesnap.driver.core import Driver, DriverSettings
 from dovesnap.errors import BackendError, DovesnapError
 from dovesnap.features.nat.hooks import NatHooks
-from dovesnap.features.nat.plan import PortMapping, Rule, network_rules, publish_rules
+from dovesnap.features.nat.plan import PortMapping, network_rules, publish_rules
 from dovesnap.model.network import NetworkSpec, parse_network
+from dovesnap.plan.firewall import Rule
 from tests.unit.fake_xtables import FakeXtables
 from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
 from tests.unit.scenario import EP, NET, dps, make_net

@@ -8,21 +8,26 @@ import pytest
 
 from dovesnap.features.nat.plan import (
     PortMapping,
+    gateway_addresses,
+    network_rules,
+    parse_port_mappings,
+    publish_rules,
+)
+from dovesnap.model.network import (
+    NetworkSpec,
+    ipv4_gateway_address,
+    ipv6_gateway_address,
+    parse_network,
+)
+from dovesnap.plan.firewall import (
     Rule,
     belongs_to,
     choose_flavour,
     comment_of,
     endpoint_tag,
     flavour_of_command,
-    gateway_addresses,
-    ipv4_gateway_address,
-    ipv6_gateway_address,
-    network_rules,
     network_tag,
-    parse_port_mappings,
-    publish_rules,
 )
-from dovesnap.model.network import NetworkSpec, parse_network
 
 NET_ID = "0123456789abcdef0123"
 EP_ID = "feedbeef00112233aabb"

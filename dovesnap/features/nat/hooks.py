@@ -25,13 +25,12 @@ from dovesnap.driver.state import Endpoint, Network
 from dovesnap.errors import BackendError, DovesnapError
 from dovesnap.features.nat.plan import (
     PortMapping,
-    endpoint_tag,
     gateway_addresses,
     network_rules,
-    network_tag,
     parse_port_mappings,
     publish_rules,
 )
+from dovesnap.plan.firewall import endpoint_tag, network_tag
 
 log = logging.getLogger(__name__)
 
