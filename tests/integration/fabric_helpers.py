@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from dovesnap.features.fabric.stack_plan import parse_stack_states
+from dovesnap.adapters.faucet_metrics import parse_stack_states
 from dovesnap.plan.daemon_bridges import short_engine_id
 from tests.integration.rig import DOCKER, run, wait_until
 

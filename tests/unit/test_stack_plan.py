@@ -13,16 +13,15 @@ import pytest
 import yaml
 
 from dovesnap.adapters.faucet_check import FaucetCheckProcess
+from dovesnap.adapters.faucet_metrics import parse_stack_states, reload_count
 from dovesnap.errors import FaucetConfigError, FlagError
 from dovesnap.features.fabric.stack_plan import (
     STACK_LINK_ACL,
     TUNNEL_ACL_PREFIX,
     StackUplink,
     link_network,
-    parse_stack_states,
     put_stack_dp,
     put_tunnel,
-    reload_count,
     strip_stack,
     tunnel_acl_name,
     tunnel_path_up,

@@ -1,14 +1,14 @@
-"""FAUCET stacking as config edits: the stacking DP, stack links, the mirror tunnel; stack state.
+"""FAUCET stacking as config edits: the stacking DP, stack links, the mirror tunnel; whether the
+tunnel's path is up (from the stack states ``adapters/faucet_metrics.py`` reads).
 
 All pure: each edit takes the whole FAUCET config and returns a changed copy, so the hooks in
-``dovesnap/stacking.py`` can hand them to the driver's config writes (which validate them with
+``features/fabric/stacking.py`` can hand them to the driver's config writes (which validate them with
 FAUCET's own parser before anything reaches FAUCET).
 """
 
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -261,47 +261,6 @@ def drop_unused_tunnel_acls(config: Config) -> Config:
     if not acls:
         del config["acls"]
     return config
-
-
-# --- stack state, from FAUCET's Prometheus exposition -------------------------------------------
-
-_SAMPLE_RE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)")
-_LABEL_RE = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def metric_samples(text: str, names: Iterable[str]) -> list[tuple[dict[str, str], float]]:
-    """``(labels, value)`` of every sample of the named metrics (labelled samples only)."""
-    wanted = set(names)
-    samples: list[tuple[dict[str, str], float]] = []
-    for line in text.splitlines():
-        match = _SAMPLE_RE.match(line)
-        if not match or match.group("name") not in wanted:
-            continue
-        try:
-            value = float(match.group("value"))
-        except ValueError:
-            continue
-        samples.append((dict(_LABEL_RE.findall(match.group("labels"))), value))
-    return samples
-
-
-def parse_stack_states(text: str) -> dict[tuple[str, int], int]:
-    """``{(dp_name, port): state}`` from FAUCET's metrics page (3 is UP)."""
-    states: dict[tuple[str, int], int] = {}
-    for labels, value in metric_samples(text, ["port_stack_state"]):
-        try:
-            states[(labels["dp_name"], int(labels["port"]))] = int(value)
-        except (KeyError, ValueError):
-            continue
-    return states
-
-
-def reload_count(text: str, dp_name: str) -> int:
-    """How many times FAUCET has applied a changed config to DP ``dp_name`` (warm or cold)."""
-    names = [f"faucet_config_reload_{kind}{suffix}" for kind in ("warm", "cold")
-             for suffix in ("", "_total")]
-    return int(sum(value for labels, value in metric_samples(text, names)
-                   if labels.get("dp_name") == dp_name))
 
 
 def tunnel_path_up(

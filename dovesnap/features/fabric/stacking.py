@@ -17,6 +17,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from dovesnap.adapters.faucet_metrics import parse_stack_states
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Network
 from dovesnap.errors import DovesnapError
@@ -24,7 +25,6 @@ from dovesnap.features.fabric.context import FabricContext
 from dovesnap.features.fabric.stack_plan import (
     StackUplink,
     link_network,
-    parse_stack_states,
     put_stack_dp,
     put_tunnel,
     strip_stack,

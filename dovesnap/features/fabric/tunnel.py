@@ -20,8 +20,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from dovesnap.adapters.faucet_metrics import reload_count
 from dovesnap.features.fabric.context import FabricContext
-from dovesnap.features.fabric.stack_plan import reload_count
 
 log = logging.getLogger(__name__)
 
