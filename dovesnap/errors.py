@@ -50,8 +50,21 @@ class ConflictError(DovesnapError):
     """The request clashes with existing state (for example a duplicate dpid)."""
 
 
+FAUCET_REJECTS = "FAUCET rejects the configuration: "
+
+
 class FaucetConfigError(DovesnapError):
     """FAUCET's own parser rejected a candidate configuration."""
+
+    @classmethod
+    def rejected(cls, reason: str, fix: str = "") -> FaucetConfigError:
+        """The error for FAUCET's refusal ``reason`` (its own words)."""
+        return cls(FAUCET_REJECTS + reason, fix)
+
+    @property
+    def refusal(self) -> str:
+        """FAUCET's own words, without dovesnap's lead-in (the whole text for other errors)."""
+        return self.what.removeprefix(FAUCET_REJECTS)
 
 
 class BackendError(DovesnapError):

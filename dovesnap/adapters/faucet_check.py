@@ -56,8 +56,8 @@ class FaucetCheckProcess:
                 self.close()
                 answer = self._ask(path)  # one retry with a fresh checker
         if not answer.get("ok"):
-            raise FaucetConfigError(
-                f"FAUCET rejects the configuration: {answer.get('error', 'unknown error')}",
+            raise FaucetConfigError.rejected(
+                str(answer.get("error", "unknown error")),
                 "check that the ACLs, meters and VLANs named exist in faucet.yaml",
             )
 

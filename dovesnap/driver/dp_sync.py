@@ -73,7 +73,7 @@ class DpSync:
             try:
                 await self.faucet.check(self.edit(ep_only, ep_only.dp_inputs()))
             except FaucetConfigError as err:
-                detail = err.what.removeprefix("FAUCET rejects the configuration: ")
+                detail = err.refusal
                 ep.fail_closed = f"FAUCET refused this port: {detail}"
                 log.error("container %s fails closed: %s", ep.container.name, ep.fail_closed)
         try:

@@ -32,7 +32,6 @@ from dovesnap.tools.doctor import (
 )
 
 TIMEOUT = 3.0
-REJECTS_PREFIX = "FAUCET rejects the configuration: "
 
 
 def _run(argv: list[str]) -> subprocess.CompletedProcess[str] | None:
@@ -196,7 +195,7 @@ class SystemProbes:
             checker(str(path))
         except FaucetConfigError as err:
             return FaucetConfigSeen(exists=True, has_dps=True,
-                                    error=err.what.removeprefix(REJECTS_PREFIX))
+                                    error=err.refusal)
         finally:
             checker.close()
         return FaucetConfigSeen(exists=True, has_dps=True)
