@@ -45,8 +45,7 @@ def short_engine_id(docker_id: str) -> str | None:
     first = text.split(":")[0]
     if ":" in text and _LEGACY_KEY_GROUP.match(first):
         return f"{int(first, 36):06X}"
-    digits = re.sub(r"[^0-9a-f]", "", text)
-    return digits[:6].upper() if len(digits) >= 6 else None
+    return short_host_id(text)
 
 
 def short_host_id(text: str) -> str | None:
