@@ -166,28 +166,35 @@ def build_vlans(inputs: DpInputs) -> dict[str, dict[str, Any]]:
 Config = MutableMapping[str, Any]
 
 
+def copy_config(config: Mapping[str, Any]) -> Config:
+    """A deep copy of a FAUCET config to edit (an empty one for none)."""
+    return copy.deepcopy(cast(Config, config)) if config else {}
+
+
+def section(parent: MutableMapping[Any, Any], key: str) -> MutableMapping[Any, Any]:
+    """``parent[key]``, set to an empty mapping first when it is missing or not a mapping."""
+    value = parent.get(key)
+    if not isinstance(value, MutableMapping):
+        value = {}
+        parent[key] = value
+    return value
+
+
 def put_dp(config: Mapping[str, Any], name: str, dp: Mapping[str, Any],
            vlans: Mapping[str, Any] | None = None) -> Config:
     """A copy of ``config`` with DP ``name`` set to ``dp``; other sections keep their order."""
-    new: Config = copy.deepcopy(cast(Config, config)) if config else {}
-    dps = new.get("dps")
-    if not isinstance(dps, MutableMapping):
-        dps = {}
-        new["dps"] = dps
-    dps[name] = dict(dp)
+    new = copy_config(config)
+    section(new, "dps")[name] = dict(dp)
     if vlans:
-        section = new.get("vlans")
-        if not isinstance(section, MutableMapping):
-            section = {}
-            new["vlans"] = section
+        vlan_section = section(new, "vlans")
         for key, value in vlans.items():
-            section[key] = dict(value)
+            vlan_section[key] = dict(value)
     return new
 
 
 def remove_dp(config: Mapping[str, Any], name: str, vlan_names: Iterable[str] = ()) -> Config:
     """A copy of ``config`` without DP ``name`` (and the named dovesnap VLAN entries)."""
-    new: Config = copy.deepcopy(cast(Config, config)) if config else {}
+    new = copy_config(config)
     dps = new.get("dps")
     if isinstance(dps, MutableMapping):
         dps.pop(name, None)

@@ -33,10 +33,12 @@ from dovesnap.plan.faucet_dp import (
     acl_names,
     build_dp,
     build_vlans,
+    copy_config,
     dp_names_with_id,
     interfaces,
     put_dp,
     remove_dp,
+    section,
 )
 from dovesnap.plan.ports import choose_ofport, lowest_free_ofport
 
@@ -321,3 +323,19 @@ def test_dp_names_with_id_and_acl_names() -> None:
     assert dp_names_with_id({}, 1) == []
     assert acl_names(config) == {"zeta", "alpha"}
     assert acl_names({"acls": None}) == set()
+
+
+def test_copy_config_is_deep_and_empty_for_none() -> None:
+    config: dict[str, Any] = {"dps": {"a": {"dp_id": 1}}}
+    copied = copy_config(config)
+    copied["dps"]["a"]["dp_id"] = 2
+    assert config["dps"]["a"]["dp_id"] == 1
+    assert copy_config({}) == {}
+
+
+def test_section_makes_a_missing_or_odd_entry_a_mapping() -> None:
+    config: dict[str, Any] = {"acls": None, "dps": {"a": {}}}
+    assert section(config, "dps") is config["dps"]
+    section(config, "acls")["x"] = []
+    section(config, "vlans")["v"] = {}
+    assert config == {"acls": {"x": []}, "dps": {"a": {}}, "vlans": {"v": {}}}

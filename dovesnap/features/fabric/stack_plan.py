@@ -8,15 +8,12 @@ FAUCET's own parser before anything reaches FAUCET).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from dovesnap.errors import FlagError
-from dovesnap.plan.faucet_dp import HARDWARE, MIRROR_DESCRIPTION
-
-Config = MutableMapping[str, Any]
+from dovesnap.plan.faucet_dp import HARDWARE, MIRROR_DESCRIPTION, Config, copy_config, section
 
 TUNNEL_ACL_PREFIX = "dovesnap-mirror-tunnel-"
 # An allow-all ACL on both ends of the stacking bridge's uplinks. It changes no forwarding; it
@@ -36,33 +33,17 @@ class StackUplink:
     remote_port: int
 
 
-def _copy(config: Mapping[str, Any]) -> Config:
-    return copy.deepcopy(cast(Config, config)) if config else {}
+def _dps(config: Config) -> MutableMapping[Any, Any]:
+    return section(config, "dps")
 
 
-def _dps(config: Config) -> Config:
-    dps = config.get("dps")
-    if not isinstance(dps, MutableMapping):
-        dps = {}
-        config["dps"] = dps
-    return dps
+def _acls(config: Config) -> MutableMapping[Any, Any]:
+    return section(config, "acls")
 
 
-def _acls(config: Config) -> Config:
-    acls = config.get("acls")
-    if not isinstance(acls, MutableMapping):
-        acls = {}
-        config["acls"] = acls
-    return acls
-
-
-def _interfaces(dp: Config) -> MutableMapping[Any, Any]:
+def _interfaces(dp: MutableMapping[Any, Any]) -> MutableMapping[Any, Any]:
     """Keyed by port number (or by name, in an operator's DP)."""
-    interfaces = dp.get("interfaces")
-    if not isinstance(interfaces, MutableMapping):
-        interfaces = {}
-        dp["interfaces"] = interfaces
-    return interfaces
+    return section(dp, "interfaces")
 
 
 def _stack_peer(iface: Any) -> str | None:
@@ -100,7 +81,7 @@ def stack_link_iface(peer_dp: str, peer_port: int, acl: str | None = None) -> di
 
 def strip_stack(config: Mapping[str, Any], stack_dp: str) -> Config:
     """A copy without the stacking DP, the links to it, and dovesnap's mirror tunnels and ACLs."""
-    new = _copy(config)
+    new = copy_config(config)
     dps = _dps(new)
     dps.pop(stack_dp, None)
     for dp in dps.values():
@@ -169,11 +150,7 @@ def put_stack_dp(
         )
     if priority1 is not None:
         root = dps[priority1]
-        stack = root.get("stack")
-        if not isinstance(stack, MutableMapping):
-            stack = {}
-            root["stack"] = stack
-        stack["priority"] = 1
+        section(root, "stack")["priority"] = 1
     return new
 
 
@@ -181,7 +158,7 @@ def link_network(
     config: Mapping[str, Any], net_dp: str, net_port: int, stack_dp: str, stack_port: int
 ) -> Config:
     """Both ends of a network bridge's stack link (when both DPs are in the config)."""
-    new = _copy(config)
+    new = copy_config(config)
     dps = _dps(new)
     net, stack = dps.get(net_dp), dps.get(stack_dp)
     if isinstance(net, MutableMapping) and isinstance(stack, MutableMapping):
@@ -192,7 +169,7 @@ def link_network(
 
 def unlink_network(config: Mapping[str, Any], net_dp: str, stack_dp: str) -> Config:
     """The stacking DP's end of a removed network's link, and tunnels nobody uses any more."""
-    new = _copy(config)
+    new = copy_config(config)
     stack = _dps(new).get(stack_dp)
     if isinstance(stack, MutableMapping):
         interfaces = _interfaces(stack)
@@ -227,7 +204,7 @@ def put_tunnel(
     mirrored: Iterable[int],
 ) -> Config:
     """The network's loopback port mirrors its ports and feeds what comes back into a tunnel."""
-    new = _copy(config)
+    new = copy_config(config)
     dp = _dps(new).get(net_dp)
     if not isinstance(dp, MutableMapping):
         return new
