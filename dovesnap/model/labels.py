@@ -7,7 +7,7 @@ fails that container's port closed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from dovesnap.errors import LabelError, OptionError
@@ -51,25 +51,26 @@ def parse_mac_prefix(value: str) -> bytes:
     return prefix
 
 
+def _for_network(
+    label: str, value: str, check: Callable[[str, str], str], network_name: str | None
+) -> tuple[str, ...]:
+    """A per-network label's values for one network; a malformed one is a LabelError."""
+    try:
+        per_net = parse_per_network(label, value, check)
+    except OptionError as err:
+        raise LabelError(label, err.what) from None
+    return per_net.for_network(network_name)
+
+
 def parse_labels(labels: Mapping[str, str], network_name: str | None) -> ContainerLabels:
     """Resolve a container's labels for one network; raises :class:`LabelError` when malformed."""
     acls: tuple[str, ...] = ()
     mirror = False
     prefix = b""
     if LABEL_PORTACL in labels:
-        value = labels[LABEL_PORTACL]
-        try:
-            per_net = parse_per_network(LABEL_PORTACL, value, _label_acl)
-        except OptionError as err:
-            raise LabelError(LABEL_PORTACL, err.what) from None
-        acls = per_net.for_network(network_name)
+        acls = _for_network(LABEL_PORTACL, labels[LABEL_PORTACL], _label_acl, network_name)
     if LABEL_MIRROR in labels:
-        value = labels[LABEL_MIRROR]
-        try:
-            per_net = parse_per_network(LABEL_MIRROR, value, _label_bool)
-        except OptionError as err:
-            raise LabelError(LABEL_MIRROR, err.what) from None
-        chosen = per_net.for_network(network_name)
+        chosen = _for_network(LABEL_MIRROR, labels[LABEL_MIRROR], _label_bool, network_name)
         mirror = bool(chosen) and chosen[0] in TRUE_WORDS
     if LABEL_MAC_PREFIX in labels:
         prefix = parse_mac_prefix(labels[LABEL_MAC_PREFIX])
