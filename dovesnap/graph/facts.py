@@ -16,7 +16,7 @@ from dovesnap.errors import DovesnapError
 from dovesnap.model.gateway import with_netmask
 from dovesnap.model.labels import parse_labels
 from dovesnap.model.names import LOCAL_OFPORT
-from dovesnap.model.options import parse_per_network
+from dovesnap.model.options import parse_per_network, split_items
 
 CONTAINER = "container"
 EXTERNAL = "external"
@@ -107,7 +107,7 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 def _str_list(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
-        return tuple(v.strip() for v in value.split(",") if v.strip())
+        return tuple(split_items(value))
     if isinstance(value, Iterable):
         return tuple(str(v) for v in value)
     return ()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from dovesnap.errors import FlagError, OptionError
 from dovesnap.model.names import DP_NAME_RE, IFNAME_HINT, IFNAME_RE
-from dovesnap.model.options import MAX_OFPORT_REQUEST, parse_controllers
+from dovesnap.model.options import MAX_OFPORT_REQUEST, parse_controllers, split_items
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,7 @@ def _port(flag: str, value: str) -> int:
 def parse_stacking_interfaces(value: str) -> tuple[StackLinkRequest, ...]:
     flag = "stacking-interfaces"
     links: list[StackLinkRequest] = []
-    for item in value.split(","):
-        item = item.strip()
-        if not item:
-            continue
+    for item in split_items(value):
         parts = item.split(":")
         if len(parts) != 3:
             raise FlagError(flag, f"{item[:60]!r} is not DP:PORT:IF", "e.g. odsrootsw:7:eth7")

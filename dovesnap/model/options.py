@@ -56,6 +56,11 @@ class PortRequest:
     coprocessor: bool = False
 
 
+def split_items(value: str, sep: str = ",") -> list[str]:
+    """The non-empty parts of a ``sep``-separated list, stripped: ``" a, ,b"`` -> ``["a", "b"]``."""
+    return [item for item in (part.strip() for part in value.split(sep)) if item]
+
+
 def parse_bool(option: str, value: str) -> bool:
     lowered = value.strip().lower()
     if lowered in TRUE_WORDS:
@@ -95,10 +100,7 @@ def parse_dpid(value: str) -> int:
 def parse_controllers(value: str) -> tuple[str, ...]:
     option = OPTION_PREFIX + "controller"
     result = []
-    for item in value.split(","):
-        item = item.strip()
-        if not item:
-            continue
+    for item in split_items(value):
         match = _CONTROLLER_RE.match(item)
         if not match:
             raise OptionError(
@@ -127,9 +129,7 @@ def parse_mac(option: str, value: str) -> str:
 
 def parse_ifname(option: str, value: str) -> str:
     if not IFNAME_RE.match(value):
-        raise OptionError(
-            option, f"{value!r} is not an interface name", IFNAME_HINT
-        )
+        raise OptionError(option, f"{value!r} is not an interface name", IFNAME_HINT)
     return value
 
 
@@ -147,12 +147,9 @@ def parse_per_network(
     """Parse ``A`` / ``A,B`` / ``NET:A,B/NET2:C`` (a bare part applies to every network)."""
     default: tuple[str, ...] = ()
     by_network: list[tuple[str, tuple[str, ...]]] = []
-    for part in value.split("/"):
-        part = part.strip()
-        if not part:
-            continue
+    for part in split_items(value, "/"):
         net, sep, rest = part.rpartition(":")
-        items = tuple(item_check(option, x.strip()) for x in rest.split(",") if x.strip())
+        items = tuple(item_check(option, x) for x in split_items(rest))
         if not items:
             raise OptionError(option, f"{part!r} names no value")
         if sep:
@@ -168,10 +165,7 @@ def parse_port_requests(option: str, value: str, coprocessor: bool) -> tuple[Por
     """``IF[/OFPORT[/ACL[/VLAN]]]``, comma separated."""
     result: list[PortRequest] = []
     seen: set[str] = set()
-    for item in value.split(","):
-        item = item.strip()
-        if not item:
-            continue
+    for item in split_items(value):
         fields = item.split("/")
         if len(fields) > 4:
             raise OptionError(option, f"{item!r} has too many fields", "use IF[/OFPORT[/ACL[/VLAN]]]")

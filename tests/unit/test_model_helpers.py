@@ -1,4 +1,4 @@
-"""Gateway arithmetic (dovesnap/model/gateway.py) and the name patterns (dovesnap/model/names.py)."""
+"""Small shared helpers of dovesnap/model: gateway arithmetic, name patterns, list splitting."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dovesnap.model.fabric_flags import parse_stack_mirror_interface, parse_stac
 from dovesnap.model.gateway import address_and_prefix, address_of, ipv4_netmask, with_netmask
 from dovesnap.model.names import ACL_NAME_RE, DP_NAME_RE, IFNAME_RE
 from dovesnap.model.network import gateway_interfaces, parse_network
-from dovesnap.model.options import parse_ifname
+from dovesnap.model.options import parse_ifname, split_items
 
 
 @pytest.mark.parametrize(("gateway", "expected"), [
@@ -63,3 +63,10 @@ def test_flags_and_options_refuse_a_trailing_newline() -> None:
         parse_stack_mirror_interface("sw1\n:88")
     with pytest.raises(FlagError, match="not a FAUCET DP name"):
         parse_stacking_interfaces("sw1\n:1:eth1")
+
+
+@pytest.mark.parametrize(("value", "sep", "expected"), [
+    ("", ",", []), (" a, ,b ,", ",", ["a", "b"]), ("n1:a,b / n2:c/", "/", ["n1:a,b", "n2:c"]),
+])
+def test_split_items(value: str, sep: str, expected: list[str]) -> None:
+    assert split_items(value, sep) == expected
