@@ -78,16 +78,25 @@ class FaucetConfigStore:
             self._yaml.dump(config, stream)
         return stream.getvalue()
 
-    def _write_validated(self, config: Mapping[str, Any]) -> None:
-        text = self.render(config)
+    def _temp_copy(self, prefix: str, text: str, sync: bool) -> str:
+        """A new file beside the config (so it can replace it) holding ``text``; its path."""
         directory = self.path.parent
         directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".dovesnap-", suffix=".yaml", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".yaml", dir=directory)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
+                if sync:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return tmp
+
+    def _write_validated(self, config: Mapping[str, Any]) -> None:
+        tmp = self._temp_copy(".dovesnap-", self.render(config), sync=True)
+        try:
             if _has_dps(config):
                 # An empty DP list is a normal state for dovesnap (no networks yet), but FAUCET's
                 # parser refuses it; FAUCET keeps running with no DPs in that case.
@@ -102,12 +111,8 @@ class FaucetConfigStore:
         """Check a candidate without writing it (for refusing a bad network create)."""
         if not _has_dps(config):
             return
-        directory = self.path.parent
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".dovesnap-check-", suffix=".yaml", dir=directory)
+        tmp = self._temp_copy(".dovesnap-check-", self.render(config), sync=False)
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(self.render(config))
             self._validator(tmp)
         finally:
             Path(tmp).unlink(missing_ok=True)
