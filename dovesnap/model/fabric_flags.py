@@ -8,50 +8,27 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from dovesnap.config import (  # re-exported: the parsed flags' types live in config
+    FabricFlags as FabricFlags,
+)
+from dovesnap.config import (
+    MirrorFlags as MirrorFlags,
+)
+from dovesnap.config import (
+    StackFlags as StackFlags,
+)
+from dovesnap.config import (
+    StackLinkRequest as StackLinkRequest,
+)
+from dovesnap.config import (
+    StackMirrorTarget as StackMirrorTarget,
+)
 from dovesnap.errors import FlagError, OptionError
 from dovesnap.model.network import MAX_OFPORT_REQUEST, parse_controllers
 
 _IFNAME_RE = re.compile(r"^[A-Za-z0-9_.\-@]{1,15}$")
 _DP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}$")
-
-
-@dataclass(frozen=True)
-class MirrorFlags:
-    out_ifname: str
-    in_ifname: str | None = None
-
-
-@dataclass(frozen=True)
-class StackLinkRequest:
-    """``DP:PORT:IF``: host interface IF is cabled to port PORT of FAUCET DP ``DP``."""
-
-    remote_dp: str
-    remote_port: int
-    ifname: str
-
-
-@dataclass(frozen=True)
-class StackMirrorTarget:
-    """``DP:PORT``: where tunnelled mirror traffic leaves the stack."""
-
-    dp: str
-    port: int
-
-
-@dataclass(frozen=True)
-class StackFlags:
-    links: tuple[StackLinkRequest, ...]
-    controllers: tuple[str, ...]
-    priority1: str | None = None
-    mirror: StackMirrorTarget | None = None
-
-
-@dataclass(frozen=True)
-class FabricFlags:
-    mirror: MirrorFlags | None = None
-    stack: StackFlags | None = None
 
 
 def _ifname(flag: str, value: str) -> str:
