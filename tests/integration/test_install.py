@@ -1,6 +1,6 @@
 """Both ways of running dovesnap as a service, for real.
 
-- install.sh / uninstall.sh (and the make targets) into a scratch root: what they write, --force
+- scripts/install.sh / uninstall.sh (and the make targets) into a scratch root: what they write, --force
   upgrades, --purge, and the refusals; the unit checked by systemd-analyze and enabled with
   ``systemctl --root``; an install under a scratch PREFIX started by hand exactly as install.sh
   says on a host without systemd, carrying traffic between two containers.
@@ -65,17 +65,17 @@ def systemd_is_pid1() -> bool:
 
 def script(name: str, *args: str, env: dict[str, str] | None = None,
            source: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run scripts/NAME of the checkout ``source``."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run(["bash", str(source / name), *args], capture_output=True, text=True,
-                          env=full_env, timeout=900, check=False)
+    return subprocess.run(["bash", str(source / "scripts" / name), *args], capture_output=True,
+                          text=True, env=full_env, timeout=900, check=False)
 
 
 def copy_source(dest: Path) -> Path:
     """A copy of the checkout that a test may change (e.g. to bump the version)."""
     ignore = shutil.ignore_patterns(".git", ".venv", "__pycache__", "*.egg-info", "build", ".*cache")
     dest.mkdir(parents=True, exist_ok=True)
-    for name in ("install.sh", "uninstall.sh", "pyproject.toml", "README.md", "dovesnap",
-                 "packaging"):
+    for name in ("scripts", "pyproject.toml", "README.md", "dovesnap", "packaging"):
         item = ROOT / name
         if item.is_dir():
             shutil.copytree(item, dest / name, ignore=ignore)
