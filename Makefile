@@ -12,7 +12,6 @@ export VENV
 
 SCRIPTS := $(CURDIR)/scripts
 LINT_PATHS := $(wildcard dovesnap tests bench)
-DOVESNAP_RUN_DIR ?= /run/dovesnap
 
 .DEFAULT_GOAL := help
 .PHONY: help up down test lint unit install-deps venv clean install uninstall
@@ -40,10 +39,10 @@ test:
 
 # PREFIX, SYSCONFDIR, UNITDIR and DESTDIR given on the command line reach the scripts.
 install:
-	bash "$(CURDIR)/install.sh" $(if $(filter 1 yes true,$(FORCE)),--force)
+	bash "$(SCRIPTS)/install.sh" $(if $(filter 1 yes true,$(FORCE)),--force)
 
 uninstall:
-	bash "$(CURDIR)/uninstall.sh" $(if $(filter 1 yes true,$(PURGE)),--purge)
+	bash "$(SCRIPTS)/uninstall.sh" $(if $(filter 1 yes true,$(PURGE)),--purge)
 
 install-deps:
 	bash "$(SCRIPTS)/deps.sh" $(if $(filter 1 yes true,$(TEST)),--test)
@@ -59,11 +58,7 @@ unit: venv
 	"$(VENV)/bin/pytest" tests/unit
 
 clean:
-	@pid=$$(cat "$(DOVESNAP_RUN_DIR)/dovesnap.pid" 2>/dev/null || true); \
-	if [ -n "$$pid" ] && [ -d "/proc/$$pid" ]; then \
-		echo "clean: dovesnap (pid $$pid) started by 'make up' is running; run 'sudo make down' first" >&2; \
-		exit 1; \
-	fi
+	@bash "$(SCRIPTS)/lib.sh" clean refuse_if_up "make clean"
 	@if [ -f "$(VENV)/pyvenv.cfg" ]; then echo "rm -rf $(VENV)"; rm -rf -- "$(VENV)"; fi
 	rm -rf -- .coverage .coverage.* .mypy_cache .ruff_cache .pytest_cache .hypothesis build test-artifacts dovesnap.egg-info
 	find . -name .venv -prune -o -name __pycache__ -type d -prune -exec rm -rf -- {} +

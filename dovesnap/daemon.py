@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -23,6 +21,7 @@ from dovesnap.adapters.netlink_watch import LinkWatch
 from dovesnap.adapters.ovsdb import OvsdbBackend
 from dovesnap.adapters.sysctl import ProcSysctl
 from dovesnap.api.handlers import make_app
+from dovesnap.config import ServeSettings, default_controllers
 from dovesnap.driver.core import Driver, DriverSettings
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.ovs_changes import OvsChanges
@@ -34,60 +33,13 @@ from dovesnap.features.external_ports.hooks import ExternalPortsHooks
 from dovesnap.features.fabric.hooks import fabric_hooks
 from dovesnap.features.nat.hooks import NatHooks
 from dovesnap.runtime.engine import determine_engine_id
-from dovesnap.runtime.faucet import (
-    FAUCET_OF_PORT,
-    FAUCET_PROM_PORT,
-    GAUGE_OF_PORT,
-    GAUGE_PROM_PORT,
-    EmbeddedControllers,
-    gauge_config,
-    starter_faucet_config,
-)
-from dovesnap.runtime.ovs import DEFAULT_DB_SOCK, OwnOvs, db_answers, kernel_datapath_available
+from dovesnap.runtime.faucet import EmbeddedControllers, gauge_config, starter_faucet_config
+from dovesnap.runtime.ovs import OwnOvs, db_answers, kernel_datapath_available
 from dovesnap.status.observe import Observability
 from dovesnap.status.report import status
 from dovesnap.status.server import make_status_app, parse_auth_ips
 
 log = logging.getLogger(__name__)
-
-PLUGIN_SOCKET = Path("/run/docker/plugins/dovesnap.sock")
-
-
-@dataclass(frozen=True)
-class ServeSettings:
-    faucet_config_dir: Path = Path("/etc/faucet")
-    state_dir: Path = Path("/var/lib/dovesnap")
-    log_dir: Path = Path("/var/log/dovesnap")
-    plugin_socket: Path = PLUGIN_SOCKET
-    ovs_db_sock: Path = DEFAULT_DB_SOCK
-    status_port: int = 9401
-    status_auth_ips: str = "127.0.0.0/8,::1/128"
-    default_ofcontrollers: str = ""
-    embedded_faucet: bool = True
-    faucet_of_port: int = FAUCET_OF_PORT
-    gauge_of_port: int = GAUGE_OF_PORT
-    faucet_prom_port: int = FAUCET_PROM_PORT
-    gauge_prom_port: int = GAUGE_PROM_PORT
-    docker_url: str = "unix:///var/run/docker.sock"
-    mirror_bridge_out: str = ""
-    mirror_bridge_in: str = ""
-    stacking_interfaces: str = ""
-    stack_priority1: str = ""
-    stack_mirror_interface: str = ""
-
-
-def default_controllers(settings: ServeSettings) -> tuple[str, ...]:
-    if settings.default_ofcontrollers:
-        from dovesnap.model.options import parse_controllers
-
-        return parse_controllers(settings.default_ofcontrollers)
-    if settings.embedded_faucet:
-        return (
-            f"tcp:127.0.0.1:{settings.faucet_of_port}",
-            f"tcp:127.0.0.1:{settings.gauge_of_port}",
-        )
-    return ()
-
 
 def build_hooks(settings: ServeSettings, daemon: Daemon) -> list[Hooks]:
     """The features plugged into the driver, in the order they run (one line each)."""

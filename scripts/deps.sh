@@ -11,13 +11,10 @@
 #
 # Environment: VENV (default <repo>/.venv), PYTHON (default python3), FORCE_PIP.
 set -euo pipefail
-
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="${VENV:-${REPO}/.venv}"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PYTHON="${PYTHON:-python3}"
 FORCE_PIP="${FORCE_PIP:-0}"
-MIN_PY_MAJOR=3
-MIN_PY_MINOR=11
 
 with_test=0
 with_apt=1
@@ -35,12 +32,6 @@ for arg in "$@"; do
             ;;
     esac
 done
-
-say() { printf 'deps: %s\n' "$*"; }
-die() {
-    printf 'deps: ERROR: %s\n' "$*" >&2
-    exit 1
-}
 
 pkg_installed() {
     # True when dpkg knows the package as fully installed.
@@ -60,7 +51,7 @@ install_packages() {
     if ((with_test)); then
         wanted+=(busybox-static tcpdump psmisc curl chromium debootstrap docker-compose prometheus)
     else
-        # curl is used by scripts/up.sh to check the plugin socket.
+        # curl: the README's examples read the status port with it.
         wanted+=(curl)
     fi
 
@@ -89,7 +80,7 @@ install_packages() {
     # (OVS, dockerd): dovesnap starts its own OVS and scripts/docker.sh starts dockerd.
     local policy=/usr/sbin/policy-rc.d
     local own_policy=0
-    if [[ "$(cat /proc/1/comm 2>/dev/null || true)" != "systemd" && ! -e "${policy}" ]]; then
+    if ! systemd_is_init && [[ ! -e "${policy}" ]]; then
         printf '#!/bin/sh\n# temporary, written by dovesnap scripts/deps.sh\nexit 101\n' >"${policy}"
         chmod 0755 "${policy}"
         own_policy=1
@@ -106,29 +97,19 @@ install_packages() {
 
 # ---------------------------------------------------------------- python + venv
 
-python_ok() {
-    # $1: interpreter. True when it is at least MIN_PY_MAJOR.MIN_PY_MINOR.
-    "$1" -c "import sys; sys.exit(0 if sys.version_info >= (${MIN_PY_MAJOR}, ${MIN_PY_MINOR}) else 1)" \
-        >/dev/null 2>&1
-}
-
-python_version() {
-    "$1" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])' 2>/dev/null || echo "unknown"
-}
-
 ensure_venv() {
     if [[ -x "${VENV}/bin/python" ]] && "${VENV}/bin/python" -c 'import sys' >/dev/null 2>&1; then
         if ! python_ok "${VENV}/bin/python"; then
-            die "the venv ${VENV} uses Python $(python_version "${VENV}/bin/python"); dovesnap needs >= ${MIN_PY_MAJOR}.${MIN_PY_MINOR}. Remove it (make clean) and re-run with PYTHON=/path/to/python3.11"
+            die "the venv ${VENV} uses Python $(python_version "${VENV}/bin/python"); dovesnap needs >= ${MIN_PYTHON}. Remove it (make clean) and re-run with PYTHON=/path/to/python3.11"
         fi
         say "venv ${VENV} present (Python $(python_version "${VENV}/bin/python"))"
         return 0
     fi
 
     command -v "${PYTHON}" >/dev/null 2>&1 ||
-        die "${PYTHON} not found; install Python >= ${MIN_PY_MAJOR}.${MIN_PY_MINOR} or set PYTHON=/path/to/python3"
+        die "${PYTHON} not found; install Python >= ${MIN_PYTHON} or set PYTHON=/path/to/python3"
     if ! python_ok "${PYTHON}"; then
-        die "dovesnap needs Python >= ${MIN_PY_MAJOR}.${MIN_PY_MINOR}, but ${PYTHON} is $(python_version "${PYTHON}"). Install a newer python3 (e.g. python3.11 and python3.11-venv) and re-run with PYTHON=python3.11"
+        die "dovesnap needs Python >= ${MIN_PYTHON}, but ${PYTHON} is $(python_version "${PYTHON}"). Install a newer python3 (e.g. python3.11 and python3.11-venv) and re-run with PYTHON=python3.11"
     fi
 
     local -a venv_args=()

@@ -9,30 +9,22 @@
 # runs dockerd in the background: log $DOVESNAP_LOG_DIR/dockerd.log, pidfile
 # $DOVESNAP_RUN_DIR/dockerd.pid, marker $DOVESNAP_RUN_DIR/dockerd.started-by-dovesnap.
 #
-# Environment: DOVESNAP_RUN_DIR (/run/dovesnap), DOVESNAP_LOG_DIR (/var/log/dovesnap),
+# Environment: DOVESNAP_RUN_DIR, DOVESNAP_LOG_DIR (defaults: `dovesnap config`),
 # DOCKER_START_TIMEOUT (60 s), DOCKER_STOP_TIMEOUT (60 s).
+# shellcheck disable=SC2154 # DOVESNAP_RUN_DIR and DOVESNAP_LOG_DIR are set by load_config
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-RUN_DIR="${DOVESNAP_RUN_DIR:-/run/dovesnap}"
-LOG_DIR="${DOVESNAP_LOG_DIR:-/var/log/dovesnap}"
-PIDFILE="${RUN_DIR}/dockerd.pid"
-MARKER="${RUN_DIR}/dockerd.started-by-dovesnap"
-LOGFILE="${LOG_DIR}/dockerd.log"
+load_config || die "cannot read dovesnap's settings (dovesnap config --shell)"
+PIDFILE="${DOVESNAP_RUN_DIR}/dockerd.pid"
+MARKER="${DOVESNAP_RUN_DIR}/dockerd.started-by-dovesnap"
+LOGFILE="${DOVESNAP_LOG_DIR}/dockerd.log"
 START_TIMEOUT="${DOCKER_START_TIMEOUT:-60}"
 STOP_TIMEOUT="${DOCKER_STOP_TIMEOUT:-60}"
 
-say() { printf 'docker: %s\n' "$*"; }
-die() {
-    printf 'docker: ERROR: %s\n' "$*" >&2
-    exit 1
-}
-
 docker_answers() {
     timeout 10 docker info >/dev/null 2>&1
-}
-
-systemd_is_init() {
-    [[ -d /run/systemd/system && "$(cat /proc/1/comm 2>/dev/null || true)" == "systemd" ]]
 }
 
 pid_is() {
@@ -49,14 +41,6 @@ read_pidfile() {
         read -r pid <"${PIDFILE}" || true
     fi
     printf '%s' "${pid}"
-}
-
-log_tail() {
-    if [[ -r "${LOGFILE}" ]]; then
-        echo "---- last lines of ${LOGFILE} ----" >&2
-        tail -n 30 "${LOGFILE}" >&2 || true
-        echo "----" >&2
-    fi
 }
 
 wait_for_docker() {
@@ -81,7 +65,7 @@ cmd_start() {
         return 0
     fi
     ((EUID == 0)) || die "starting dockerd needs root"
-    mkdir -p "${RUN_DIR}" "${LOG_DIR}"
+    mkdir -p "${DOVESNAP_RUN_DIR}" "${DOVESNAP_LOG_DIR}"
 
     if systemd_is_init; then
         say "starting docker with systemctl"
@@ -112,19 +96,10 @@ cmd_start() {
         echo "nohup ${pid}" >"${MARKER}"
     fi
     if ! wait_for_docker "${pid}"; then
-        log_tail
+        log_tail "${LOGFILE}" 30
         die "dockerd did not answer within ${START_TIMEOUT}s"
     fi
     say "dockerd answers (pid ${pid})"
-}
-
-wait_gone() {
-    # $1: pid, $2: command name, $3: seconds. True when the process is gone in time.
-    local deadline=$((SECONDS + $3))
-    while pid_is "$1" "$2"; do
-        ((SECONDS >= deadline)) && return 1
-        sleep 0.5
-    done
 }
 
 cmd_stop() {
@@ -161,16 +136,16 @@ cmd_stop() {
 
     say "stopping dockerd (pid ${pid})"
     kill -TERM "${pid}" 2>/dev/null || true
-    if ! wait_gone "${pid}" dockerd "${STOP_TIMEOUT}"; then
+    if ! wait_gone "${STOP_TIMEOUT}" pid_is "${pid}" dockerd; then
         say "dockerd still running after ${STOP_TIMEOUT}s; sending SIGKILL"
         kill -KILL "${pid}" 2>/dev/null || true
-        wait_gone "${pid}" dockerd 10 || die "dockerd (pid ${pid}) does not die"
+        wait_gone 10 pid_is "${pid}" dockerd || die "dockerd (pid ${pid}) does not die"
     fi
     for child in ${children[@]+"${children[@]}"}; do
-        if ! wait_gone "${child}" containerd 15; then
+        if ! wait_gone 15 pid_is "${child}" containerd; then
             say "containerd (pid ${child}) spawned by that dockerd outlived it; stopping it"
             kill -TERM "${child}" 2>/dev/null || true
-            wait_gone "${child}" containerd 15 || kill -KILL "${child}" 2>/dev/null || true
+            wait_gone 15 pid_is "${child}" containerd || kill -KILL "${child}" 2>/dev/null || true
         fi
     done
     rm -f "${MARKER}" "${PIDFILE}"

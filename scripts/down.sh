@@ -6,49 +6,24 @@
 # Docker networks, OVS bridges and the FAUCET config are left as they are, so the next
 # `make up` carries on where this one stopped.
 #
-# Environment: DOVESNAP_RUN_DIR (/run/dovesnap), DOWN_TIMEOUT (20 s).
+# Environment: DOVESNAP_RUN_DIR (default: `dovesnap config`), DOWN_TIMEOUT (20 s).
+# shellcheck disable=SC2154 # DOVESNAP_RUN_DIR is set by load_config
 set -euo pipefail
-
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-RUN_DIR="${DOVESNAP_RUN_DIR:-/run/dovesnap}"
-PIDFILE="${RUN_DIR}/dovesnap.pid"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DOWN_TIMEOUT="${DOWN_TIMEOUT:-20}"
 
-say() { printf 'down: %s\n' "$*"; }
-die() {
-    printf 'down: ERROR: %s\n' "$*" >&2
-    exit 1
-}
+need_root "sudo make down"
+load_config || die "cannot read dovesnap's settings (dovesnap config --shell)"
+PIDFILE="${DOVESNAP_RUN_DIR}/dovesnap.pid"
 
-((EUID == 0)) || die "run as root: sudo make down"
-
-is_dovesnap() {
-    [[ "$1" =~ ^[0-9]+$ ]] || return 1
-    local cmdline
-    cmdline="$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline")" || return 1
-    [[ "${cmdline}" == *"dovesnap serve"* ]]
-}
-
-wait_gone() {
-    local deadline=$((SECONDS + $2))
-    while is_dovesnap "$1"; do
-        ((SECONDS >= deadline)) && return 1
-        sleep 0.5
-    done
-}
-
-pid=""
-if [[ -r "${PIDFILE}" ]]; then
-    read -r pid <"${PIDFILE}" || true
-fi
-
-if is_dovesnap "${pid}"; then
+if pid="$(make_up_pid)"; then
     say "stopping dovesnap (pid ${pid})"
     kill -TERM "${pid}" 2>/dev/null || true
-    if ! wait_gone "${pid}" "${DOWN_TIMEOUT}"; then
+    if ! wait_gone "${DOWN_TIMEOUT}" is_dovesnap_serve "${pid}"; then
         say "dovesnap still running after ${DOWN_TIMEOUT}s; sending SIGKILL"
         kill -KILL "${pid}" 2>/dev/null || true
-        wait_gone "${pid}" 10 || die "dovesnap (pid ${pid}) does not die"
+        wait_gone 10 is_dovesnap_serve "${pid}" || die "dovesnap (pid ${pid}) does not die"
     fi
     say "dovesnap stopped"
 else

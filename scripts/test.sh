@@ -9,34 +9,17 @@
 # The integration tests start dockerd themselves (scripts/docker.sh, from their conftest) and
 # their own dovesnap, so a dovesnap started by `make up` must be stopped first.
 #
-# Environment: VENV (<repo>/.venv), DOVESNAP_RUN_DIR (/run/dovesnap).
+# Environment: VENV (<repo>/.venv), DOVESNAP_RUN_DIR (default: `dovesnap config`).
 set -euo pipefail
-
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export VENV="${VENV:-${REPO}/.venv}"
-RUN_DIR="${DOVESNAP_RUN_DIR:-/run/dovesnap}"
-PIDFILE="${RUN_DIR}/dovesnap.pid"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+export VENV
 FLOOR_FILE="${REPO}/.coverage-floor"
 
-die() {
-    printf 'test: ERROR: %s\n' "$*" >&2
-    exit 1
-}
-
-((EUID == 0)) || die "run as root: sudo make test"
+need_root "sudo make test"
 
 # A dovesnap from `make up` would fight the one the integration tests start.
-pid=""
-if [[ -r "${PIDFILE}" ]]; then
-    read -r pid <"${PIDFILE}" || true
-fi
-cmdline=""
-if [[ "${pid}" =~ ^[0-9]+$ ]]; then
-    cmdline="$(tr '\0' ' ' 2>/dev/null <"/proc/${pid}/cmdline" || true)"
-fi
-if [[ "${cmdline}" == *"dovesnap serve"* ]]; then
-    die "a dovesnap started by 'make up' is running (pid ${pid}); run 'sudo make down' first, then 'sudo make test'"
-fi
+refuse_if_up "sudo make test"
 
 cd "${REPO}"
 

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from dovesnap.config import DOCKER_URL, DRIVER_NAME
+
 log = logging.getLogger(__name__)
 
-DRIVER_NAME = "dovesnap"
 API_VERSION = "1.41"
 
 
@@ -57,7 +58,7 @@ def _info(summary: Mapping[str, Any]) -> ContainerInfo:
 class DockerSdkBackend:
     def __init__(
         self,
-        base_url: str = "unix:///var/run/docker.sock",
+        base_url: str = DOCKER_URL,
         timeout: int = 10,
         driver_name: str = DRIVER_NAME,
     ) -> None:

@@ -7,48 +7,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from dovesnap.config import (  # re-exported: the parsed flags' types live in config
+    FabricFlags,
+    MirrorFlags,
+    StackFlags,
+    StackLinkRequest,
+    StackMirrorTarget,
+)
 from dovesnap.errors import FlagError, OptionError
 from dovesnap.model.names import DP_NAME_RE, IFNAME_HINT, IFNAME_RE
 from dovesnap.model.options import MAX_OFPORT_REQUEST, parse_controllers, split_items
-
-
-@dataclass(frozen=True)
-class MirrorFlags:
-    out_ifname: str
-    in_ifname: str | None = None
-
-
-@dataclass(frozen=True)
-class StackLinkRequest:
-    """``DP:PORT:IF``: host interface IF is cabled to port PORT of FAUCET DP ``DP``."""
-
-    remote_dp: str
-    remote_port: int
-    ifname: str
-
-
-@dataclass(frozen=True)
-class StackMirrorTarget:
-    """``DP:PORT``: where tunnelled mirror traffic leaves the stack."""
-
-    dp: str
-    port: int
-
-
-@dataclass(frozen=True)
-class StackFlags:
-    links: tuple[StackLinkRequest, ...]
-    controllers: tuple[str, ...]
-    priority1: str | None = None
-    mirror: StackMirrorTarget | None = None
-
-
-@dataclass(frozen=True)
-class FabricFlags:
-    mirror: MirrorFlags | None = None
-    stack: StackFlags | None = None
 
 
 def _ifname(flag: str, value: str) -> str:

@@ -8,12 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dovesnap.config import FAUCET_OF_PORT, FAUCET_PROM_PORT, GAUGE_OF_PORT, GAUGE_PROM_PORT
 from dovesnap.runtime.supervisor import Supervised
-
-FAUCET_OF_PORT = 6653
-GAUGE_OF_PORT = 6654
-FAUCET_PROM_PORT = 9302
-GAUGE_PROM_PORT = 9303
 
 
 def starter_faucet_config() -> dict[str, Any]:

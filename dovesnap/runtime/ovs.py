@@ -8,13 +8,13 @@ import socket
 import subprocess
 from pathlib import Path
 
+from dovesnap import config
 from dovesnap.errors import BackendError
 from dovesnap.runtime.supervisor import Supervised
 
 log = logging.getLogger(__name__)
 
-OVS_RUNDIR = Path("/var/run/openvswitch")
-DEFAULT_DB_SOCK = OVS_RUNDIR / "db.sock"
+DEFAULT_DB_SOCK = config.OVS_DB_SOCK
 SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
 
 

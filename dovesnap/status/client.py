@@ -13,9 +13,6 @@ import yaml
 
 from dovesnap.errors import BackendError, DovesnapError
 
-DEFAULT_STATUS_ADDR = "127.0.0.1:9401"
-DEFAULT_FAUCET_CONFIG = Path("/etc/faucet/faucet.yaml")
-
 
 def status_url(addr: str, path: str = "/networks") -> str:
     addr = addr.strip()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dovesnap import config
 from dovesnap.model.names import (
     CONTAINER_VETH_PREFIX,
     EXT_DRIVER,
@@ -102,7 +103,7 @@ def add_parser(sub: Any) -> None:
     parser = sub.add_parser("cleanup", help="remove every bridge, veth, DP and rule dovesnap made")
     parser.add_argument("--driver", action="append",
                         help="only this plugin name's objects (default: every dovesnap instance)")
-    parser.add_argument("--faucet-config-dir", default="/etc/faucet")
+    config.add_flags(parser, config.CLEANUP_FLAGS)
     parser.add_argument("--docker", action="store_true",
                         help="also remove containers on dovesnap networks, and those networks")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
@@ -113,11 +114,11 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from dovesnap.adapters.netlink import PyRoute2Netlink
     from dovesnap.adapters.ovsdb import OvsdbBackend
-    from dovesnap.runtime.ovs import DEFAULT_DB_SOCK, db_answers
+    from dovesnap.runtime.ovs import db_answers
 
-    plugins = Path("/run/docker/plugins")
+    plugins = config.PLUGIN_DIR
     sockets = ([plugins / f"{name}.sock" for name in args.driver] if args.driver
-               else sorted(plugins.glob("dovesnap*.sock")))
+               else sorted(plugins.glob(f"{config.DRIVER_NAME}*.sock")))
     serving = [p.name for p in sockets if p.exists()]
     if serving and not args.force and not args.dry_run:
         print(f"dovesnap: a daemon is serving ({', '.join(serving)}); stop it first "
@@ -127,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     links = netlink.links_with_prefix(HOST_VETH_PREFIX) + netlink.links_with_prefix(
         CONTAINER_VETH_PREFIX) + netlink.links_with_prefix(PATCH_PREFIX)
     facts: list[BridgeFacts] = []
-    ovs = OvsdbBackend(f"unix:{DEFAULT_DB_SOCK}") if db_answers(DEFAULT_DB_SOCK) else None
+    db_sock: Path = args.ovs_db_sock
+    ovs = OvsdbBackend(f"unix:{db_sock}") if db_answers(db_sock) else None
     if ovs is not None:
         for bridge in ovs.bridges():
             ports = tuple(p.name for p in ovs.ports(bridge.name))
@@ -144,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     for link in plan.links:
         netlink.delete_link(link)
     _remove_rules(plan.network_ids)
-    _remove_faucet_dps(Path(args.faucet_config_dir) / "faucet.yaml", plan.dp_ids, plan.stack_dps)
+    _remove_faucet_dps(args.faucet_config_dir / "faucet.yaml", plan.dp_ids, plan.stack_dps)
     if ovs is not None:
         ovs.close()
     return 0

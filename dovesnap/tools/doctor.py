@@ -1,6 +1,6 @@
 """``dovesnap doctor``: check what dovesnap needs, say what is wrong and how to fix it.
 
-Each check is a pure function from what a probe observed (``adapters/probes.py`` looks at the
+Each check is a pure function from what a probe observed (``tools/probes.py`` looks at the
 real system; tests hand in fakes) to a :class:`CheckResult`. The command exits non-zero when any
 check fails.
 """
@@ -8,12 +8,13 @@ check fails.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from dovesnap import config
 
 OFPT_HELLO = 0
 
@@ -28,13 +29,13 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class DoctorSettings:
-    docker_url: str = "unix:///var/run/docker.sock"
-    plugin_socket: Path = Path("/run/docker/plugins/dovesnap.sock")
-    ovs_db_sock: Path = Path("/var/run/openvswitch/db.sock")
-    faucet_config_dir: Path = Path("/etc/faucet")
-    faucet_of_port: int = 6653
-    gauge_of_port: int = 6654
-    controller_host: str = "127.0.0.1"
+    docker_url: str = config.DOCKER_URL
+    plugin_socket: Path = config.PLUGIN_SOCKET
+    ovs_db_sock: Path = config.OVS_DB_SOCK
+    faucet_config_dir: Path = config.FAUCET_CONFIG_DIR
+    faucet_of_port: int = config.FAUCET_OF_PORT
+    gauge_of_port: int = config.GAUGE_OF_PORT
+    controller_host: str = config.CONTROLLER_HOST
     embedded_faucet: bool = True
 
     @property
@@ -159,7 +160,7 @@ def check_controller(seen: OpenFlowSeen, what: str, host: str, port: int) -> Che
     name = what.lower()
     where = f"{host}:{port}"
     fix = ("dovesnap serve restarts its embedded FAUCET and Gauge: see the logs in "
-           "/var/log/dovesnap, or restart dovesnap")
+           f"{config.LOG_DIR}, or restart dovesnap")
     if not seen.listening:
         why = f" ({seen.error})" if seen.error else ""
         return CheckResult(name, False, f"{what} is not listening on {where}{why}", fix)
@@ -275,45 +276,26 @@ def format_results(results: Sequence[CheckResult]) -> str:
 # -- command line --------------------------------------------------------------------------------
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name, default)
-
-
 def add_parser(sub: Any) -> None:
     """Register ``dovesnap doctor`` on the main parser's subparsers."""
     doctor = sub.add_parser("doctor", help="check dovesnap's surroundings and say how to fix them")
-    doctor.add_argument("--docker-url", default=_env("DOCKER_HOST", DoctorSettings.docker_url))
-    doctor.add_argument("--plugin-socket", "--plugin_socket", default=_env(
-        "DOVESNAP_PLUGIN_SOCKET", str(DoctorSettings.plugin_socket)))
-    doctor.add_argument("--ovs-db-sock", default=str(DoctorSettings.ovs_db_sock))
-    doctor.add_argument("--faucet-config-dir", "--faucet_config_dir", default=_env(
-        "FAUCET_CONFIG_DIR", str(DoctorSettings.faucet_config_dir)))
-    doctor.add_argument("--faucet-of-port", type=int,
-                        default=int(_env("FAUCET_OF_PORT", str(DoctorSettings.faucet_of_port))))
-    doctor.add_argument("--gauge-of-port", type=int,
-                        default=int(_env("GAUGE_OF_PORT", str(DoctorSettings.gauge_of_port))))
-    doctor.add_argument("--external-faucet", action="store_true",
-                        default=_env("EXTERNAL_FAUCET", "") in ("1", "true", "yes"),
-                        help="FAUCET/Gauge are not dovesnap's: do not check their ports")
+    config.add_flags(doctor, config.DOCTOR_FLAGS)
 
 
 def settings_from(args: argparse.Namespace) -> DoctorSettings:
     return DoctorSettings(
         docker_url=args.docker_url,
-        plugin_socket=Path(args.plugin_socket),
-        ovs_db_sock=Path(args.ovs_db_sock),
-        faucet_config_dir=Path(args.faucet_config_dir),
+        plugin_socket=args.plugin_socket,
+        ovs_db_sock=args.ovs_db_sock,
+        faucet_config_dir=args.faucet_config_dir,
         faucet_of_port=args.faucet_of_port,
         gauge_of_port=args.gauge_of_port,
         embedded_faucet=not args.external_faucet,
     )
 
 
-def run(args: argparse.Namespace, probes: Probes | None = None) -> int:
-    if probes is None:
-        from dovesnap.tools.probes import SystemProbes
-
-        probes = SystemProbes()
+def run(args: argparse.Namespace, probes: Probes) -> int:
+    """Run every check with ``probes`` (``tools.probes.SystemProbes`` looks at this host)."""
     results = run_checks(settings_from(args), probes)
     sys.stdout.write(format_results(results))
     return 0 if all(r.ok for r in results) else 1

@@ -7,21 +7,16 @@ topology model and renders it with Graphviz.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dovesnap.config import FAUCET_CONFIG, add_flags
 from dovesnap.errors import DovesnapError
 from dovesnap.graph.model import BRIDGE, build_topology, merge_faucet_configs
 from dovesnap.graph.render import FORMATS, render
-from dovesnap.status.client import (
-    DEFAULT_FAUCET_CONFIG,
-    DEFAULT_STATUS_ADDR,
-    fetch_status,
-    optional_faucet_config,
-)
+from dovesnap.status.client import fetch_status, optional_faucet_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,16 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--format", choices=FORMATS, default=None,
         help="png or svg (default: svg when the output ends in .svg, else png)",
     )
-    parser.add_argument(
-        "--status-addrs", "--status_addrs",
-        default=os.environ.get("DOVESNAP_STATUS_ADDRS", DEFAULT_STATUS_ADDR),
-        help="comma list of dovesnap status host:port to merge into one picture "
-             "(env DOVESNAP_STATUS_ADDRS)",
-    )
+    add_flags(parser, ["status-addrs"])
     parser.add_argument(
         "--faucet-config", "--faucet_config", action="append", default=None,
         help=f"FAUCET config file, for ACLs, mirrors and stack links (default "
-             f"{DEFAULT_FAUCET_CONFIG}); repeat for several hosts' configs",
+             f"{FAUCET_CONFIG}); repeat for several hosts' configs",
     )
 
 
@@ -69,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if not statuses:
         print("dovesnap: no status could be read; nothing to draw", file=sys.stderr)
         return 1
-    paths = [Path(p) for p in args.faucet_config] if args.faucet_config else [DEFAULT_FAUCET_CONFIG]
+    paths = [Path(p) for p in args.faucet_config] if args.faucet_config else [FAUCET_CONFIG]
     configs = []
     for path in paths:
         config, warning = optional_faucet_config(path)

@@ -30,6 +30,7 @@ from dovesnap.tools.doctor import (
     OvsSeen,
     PluginSeen,
 )
+from dovesnap.tools.service_ready import activate_error
 
 TIMEOUT = 3.0
 
@@ -67,22 +68,8 @@ class SystemProbes:
     def plugin(self, socket_path: Path) -> PluginSeen:
         if not socket_path.exists():
             return PluginSeen(exists=False)
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-            client.settimeout(TIMEOUT)
-            try:
-                client.connect(str(socket_path))
-                client.sendall(b"POST /Plugin.Activate HTTP/1.0\r\nContent-Length: 0\r\n\r\n")
-                reply = b""
-                while len(reply) < 65536:
-                    chunk = client.recv(4096)
-                    if not chunk:
-                        break
-                    reply += chunk
-            except OSError as err:
-                return PluginSeen(exists=True, error=str(err))
-        if b"NetworkDriver" in reply:
-            return PluginSeen(exists=True, answers=True)
-        return PluginSeen(exists=True, error="the reply does not name NetworkDriver")
+        why = activate_error(socket_path, TIMEOUT)
+        return PluginSeen(exists=True, answers=not why, error=why)
 
     def ovs(self, db_sock: Path) -> OvsSeen:
         if not db_answers(db_sock):

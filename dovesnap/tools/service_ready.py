@@ -7,37 +7,49 @@ systemd holds docker back until this check returns, i.e. until the plugin really
 
     python -m dovesnap.tools.service_ready [--timeout SECONDS] [SOCKET]
 
-SOCKET defaults to ``$DOVESNAP_PLUGIN_SOCKET``, else ``/run/docker/plugins/dovesnap.sock``.
-Exit status 0 once it answers, 1 on timeout.
+SOCKET defaults to ``$DOVESNAP_PLUGIN_SOCKET``, else the plugin socket of ``config.py``.
+Exit status 0 once it answers, 1 on timeout. ``plugin_answers`` is dovesnap's one
+``Plugin.Activate`` probe: ``doctor``, ``scripts/up.sh`` (through this command) and the
+integration tests ask it too.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-DEFAULT_SOCKET = Path("/run/docker/plugins/dovesnap.sock")
+from dovesnap import config
+
 ACTIVATE = b"POST /Plugin.Activate HTTP/1.0\r\nContent-Length: 0\r\n\r\n"
+MAX_REPLY = 65536
 
 
-def plugin_answers(sock: Path, timeout: float = 2.0) -> bool:
-    """True when a libnetwork remote driver answers Plugin.Activate on ``sock``."""
+def activate_error(sock: Path, timeout: float = 2.0) -> str:
+    """Ask ``sock`` for Plugin.Activate: "" when a libnetwork network driver answers, else why not."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
         client.settimeout(timeout)
         try:
             client.connect(str(sock))
             client.sendall(ACTIVATE)
             reply = b""
-            while chunk := client.recv(4096):
+            while len(reply) < MAX_REPLY and (chunk := client.recv(4096)):
                 reply += chunk
-        except OSError:
-            return False
-    return reply.startswith(b"HTTP/1.") and b"NetworkDriver" in reply
+        except OSError as err:
+            return str(err)
+    if not reply.startswith(b"HTTP/1."):
+        return "the reply is not HTTP"
+    if b"NetworkDriver" not in reply:
+        return "the reply does not name NetworkDriver"
+    return ""
+
+
+def plugin_answers(sock: Path, timeout: float = 2.0) -> bool:
+    """True when a libnetwork remote driver answers Plugin.Activate on ``sock``."""
+    return not activate_error(sock, timeout)
 
 
 def wait_for_plugin(
@@ -60,8 +72,7 @@ def wait_for_plugin(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dovesnap.tools.service_ready", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("socket", nargs="?", type=Path, default=Path(
-        os.environ.get("DOVESNAP_PLUGIN_SOCKET") or DEFAULT_SOCKET))
+    parser.add_argument("socket", nargs="?", type=Path, default=config.setting("plugin-socket"))
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
     if wait_for_plugin(args.socket, args.timeout):

@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from dovesnap.tools import service_ready
+
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "dovesnap-test-busybox:latest"
 # DOVESNAP_TEST_INSTANCE=N runs the suite against its own plugin "dovesnap-tN" with its own
@@ -115,17 +117,8 @@ def docker_answers() -> bool:
     return run([DOCKER, "info", "--format", "{{.ID}}"], check=False, timeout=30).returncode == 0
 
 
-def plugin_answers(sock: Path = PLUGIN_SOCKET) -> bool:
-    if not sock.exists():
-        return False
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
-        client.settimeout(2)
-        try:
-            client.connect(str(sock))
-            client.sendall(b"POST /Plugin.Activate HTTP/1.0\r\nContent-Length: 0\r\n\r\n")
-            return b"NetworkDriver" in client.recv(4096)
-        except OSError:
-            return False
+def plugin_answers(sock: Path = PLUGIN_SOCKET, timeout: float = 2.0) -> bool:
+    return service_ready.plugin_answers(sock, timeout)  # dovesnap's one Plugin.Activate probe
 
 
 def tcp_listening(port: int, host: str = "127.0.0.1") -> bool:

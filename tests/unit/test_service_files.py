@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,22 @@ def test_grafana_panels_use_recorded_series_and_the_provisioned_datasource() -> 
     assert set(jobs) == {"faucet", "gauge", "dovesnap"}
     assert jobs["dovesnap"]["metrics_path"] == "/metrics"
     assert scraped["rule_files"] == ["faucet.rules.yml"]
+
+
+SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
+
+
+def test_every_script_sources_lib_sh_for_what_they_share() -> None:
+    assert {"install.sh", "uninstall.sh", "up.sh", "down.sh", "lib.sh"} <= {p.name for p in SCRIPTS}
+    assert not (ROOT / "install.sh").exists() and not (ROOT / "uninstall.sh").exists()
+    shared = re.compile(r"^(say|die|python_ok|systemd_is_init|is_dovesnap\w*|"
+                        r"dovesnap_pid|make_up_pid)\(\)", re.MULTILINE)
+    for path in SCRIPTS:
+        text = path.read_text()
+        subprocess.run(["bash", "-n", str(path)], check=True)
+        if path.name == "lib.sh":
+            continue
+        assert '. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"' in text, path.name
+        assert shared.findall(text) == [], path.name
+        # The Plugin.Activate probe is dovesnap.tools.service_ready's, not curl's.
+        assert "/Plugin.Activate" not in text and "--unix-socket" not in text, path.name

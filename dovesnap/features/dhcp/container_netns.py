@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from pyroute2 import IPRoute, NetlinkError
 
 from dovesnap.adapters.netlink import in_netns
+from dovesnap.config import DOCKER_URL
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ class ContainerNetns(Protocol):
 class KernelContainerNetns:
     """The real kernel (pyroute2) and dockerd (docker SDK)."""
 
-    def __init__(self, docker_url: str = "unix:///var/run/docker.sock") -> None:
+    def __init__(self, docker_url: str = DOCKER_URL) -> None:
         self._docker_url = docker_url
         self._client: Any = None
 

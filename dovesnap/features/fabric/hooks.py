@@ -12,20 +12,16 @@ from dovesnap.errors import BackendError
 from dovesnap.features.fabric.context import FabricContext
 from dovesnap.features.fabric.mirror import MirrorBridgeHooks
 from dovesnap.features.fabric.stacking import StackHooks
-from dovesnap.model.fabric_flags import parse_fabric_flags
 
 if TYPE_CHECKING:
-    from dovesnap.daemon import Daemon, ServeSettings
+    from dovesnap.config import ServeSettings
+    from dovesnap.daemon import Daemon
     from dovesnap.driver.core import Driver
 
 
 def fabric_hooks(settings: ServeSettings, daemon: Daemon) -> list[Hooks]:
     """The hooks the mirroring/stacking flags ask for (none when no such flag is given)."""
-    flags = parse_fabric_flags(
-        settings.mirror_bridge_out, settings.mirror_bridge_in, settings.stacking_interfaces,
-        settings.stack_priority1, settings.stack_mirror_interface,
-        settings.default_ofcontrollers,
-    )
+    flags = settings.fabric  # parsed once, by the command line
     if flags.mirror is None and flags.stack is None:
         return []
 

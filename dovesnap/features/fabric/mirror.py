@@ -14,11 +14,11 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from dovesnap.config import MirrorFlags
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Network
 from dovesnap.errors import DovesnapError
 from dovesnap.features.fabric.context import FabricContext
-from dovesnap.model.fabric_flags import MirrorFlags
 from dovesnap.plan.daemon_bridges import (
     ROLE_MIRROR_BRIDGE,
     ROLE_MIRROR_PATCH,

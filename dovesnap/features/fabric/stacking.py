@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dovesnap.adapters.faucet_metrics import parse_stack_states
+from dovesnap.config import StackFlags
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Network
 from dovesnap.errors import DovesnapError
@@ -32,7 +33,6 @@ from dovesnap.features.fabric.stack_plan import (
     unlink_network,
 )
 from dovesnap.features.fabric.tunnel import StackWatch
-from dovesnap.model.fabric_flags import StackFlags
 from dovesnap.plan.daemon_bridges import (
     NETWORK_STACK_OFPORT,
     ROLE_LOOPBACK_BRIDGE,

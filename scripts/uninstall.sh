@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Uninstall the dovesnap service that install.sh put in place (run as root; `sudo make uninstall`).
+# install.sh keeps a copy of this script (and lib.sh) in PREFIX/share/dovesnap/.
 #
-#   sudo ./uninstall.sh          stop and disable the service, remove the unit and the venv;
-#                                keep the settings in SYSCONFDIR/service.env
-#   sudo ./uninstall.sh --purge  remove the settings file too
+#   sudo scripts/uninstall.sh          stop and disable the service, remove the unit and the venv;
+#                                      keep the settings in SYSCONFDIR/service.env
+#   sudo scripts/uninstall.sh --purge  remove the settings file too
 #
 # Options:
 #   --purge         also remove SYSCONFDIR/service.env (and SYSCONFDIR, when empty)
@@ -12,22 +13,17 @@
 #   -h, --help      this text
 # Environment: PREFIX, SYSCONFDIR, UNITDIR and DESTDIR as for install.sh.
 #
-# Never touched: Docker networks and containers, OVS bridges, the FAUCET config dir
-# (/etc/faucet), dovesnap's state and log dirs (/var/lib/dovesnap, /var/log/dovesnap).
+# Never touched: Docker networks and containers, OVS bridges, the FAUCET config dir,
+# dovesnap's state and log dirs (their defaults: `dovesnap config`).
 # The venv is only removed when it carries install.sh's record (PREFIX/share/dovesnap/install-info).
 set -euo pipefail
-
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PREFIX="${PREFIX:-/opt/dovesnap}"
 SYSCONFDIR="${SYSCONFDIR:-/etc/dovesnap}"
 UNITDIR="${UNITDIR:-/etc/systemd/system}"
 DESTDIR="${DESTDIR:-}"
 UNIT_NAME=dovesnap.service
-
-say() { printf 'uninstall: %s\n' "$*"; }
-die() {
-    printf 'uninstall: ERROR: %s\n' "$*" >&2
-    exit 1
-}
 
 purge=0
 force=0
@@ -59,7 +55,7 @@ if [[ -n "${DESTDIR}" ]]; then
     [[ "${DESTDIR}" == /* ]] || die "DESTDIR must be an absolute path, not '${DESTDIR}'"
     DESTDIR="${DESTDIR%/}"
 elif ((EUID != 0)); then
-    die "run as root (sudo ./uninstall.sh), or give the staging root with DESTDIR=..."
+    die "run as root (sudo scripts/uninstall.sh), or give the staging root with DESTDIR=..."
 fi
 
 venv="${DESTDIR}${PREFIX}"
@@ -72,7 +68,7 @@ if [[ -e "${venv}" && ! -f "${info}" ]]; then
 fi
 
 systemd_running() {
-    [[ -z "${DESTDIR}" && -d /run/systemd/system && "$(cat /proc/1/comm 2>/dev/null)" == systemd ]]
+    [[ -z "${DESTDIR}" ]] && systemd_is_init
 }
 
 hand_started_pids() {
@@ -97,6 +93,15 @@ if [[ -z "${DESTDIR}" && -f "${info}" ]]; then
     if [[ -n "${pids}" ]] && ((!force)); then
         die "dovesnap from ${venv} is still running (pid ${pids% }); stop it first (kill ${pids% }), or re-run with --force"
     fi
+fi
+
+# What stays, named as the installed dovesnap's settings name it (read before it goes).
+kept="Docker networks, OVS bridges"
+# shellcheck disable=SC2119,SC2154 # the defaults; FAUCET_CONFIG_DIR, ... are set by load_config
+if VENV="${venv}" load_config 2>/dev/null; then
+    kept+=", ${FAUCET_CONFIG_DIR}, ${DOVESNAP_STATE_DIR}, ${DOVESNAP_LOG_DIR}"
+else
+    kept+=", the FAUCET config dir, dovesnap's state and log dirs"
 fi
 
 removed=0
@@ -126,7 +131,7 @@ if [[ -f "${envfile}" ]]; then
 fi
 
 if ((removed)); then
-    say "dovesnap uninstalled; left in place: Docker networks, OVS bridges, /etc/faucet, /var/lib/dovesnap, /var/log/dovesnap"
+    say "dovesnap uninstalled; left in place: ${kept}"
 else
     say "dovesnap is not installed (nothing at ${venv} or ${unit})"
 fi

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install dovesnap as a systemd service (run as root; `sudo make install`).
 #
-#   sudo ./install.sh            install: venv in PREFIX, the unit, the settings file; enable + start
-#   sudo ./install.sh --force    upgrade an existing install in place (settings file kept)
+#   sudo scripts/install.sh          install: venv in PREFIX, the unit, the settings file; enable + start
+#   sudo scripts/install.sh --force  upgrade an existing install in place (settings file kept)
 #
 # Options:
 #   --force         replace an existing install (an upgrade); without it an install is refused
@@ -21,19 +21,13 @@
 # away afterwards. On hosts where systemd is PID 1 the unit is enabled and (re)started;
 # elsewhere the script says so and prints how to start dovesnap by hand.
 set -euo pipefail
-
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PREFIX="${PREFIX:-/opt/dovesnap}"
 SYSCONFDIR="${SYSCONFDIR:-/etc/dovesnap}"
 UNITDIR="${UNITDIR:-/etc/systemd/system}"
 DESTDIR="${DESTDIR:-}"
 UNIT_NAME=dovesnap.service
-
-say() { printf 'install: %s\n' "$*"; }
-die() {
-    printf 'install: ERROR: %s\n' "$*" >&2
-    exit 1
-}
 
 force=0
 start=1
@@ -70,7 +64,7 @@ if [[ -n "${DESTDIR}" ]]; then
     [[ "${DESTDIR}" == /* ]] || die "DESTDIR must be an absolute path, not '${DESTDIR}'"
     DESTDIR="${DESTDIR%/}"
 elif ((EUID != 0)); then
-    die "run as root (sudo ./install.sh), or stage into a directory with DESTDIR=..."
+    die "run as root (sudo scripts/install.sh), or stage into a directory with DESTDIR=..."
 fi
 
 venv="${DESTDIR}${PREFIX}"
@@ -99,18 +93,14 @@ fi
 
 # ---------------------------------------------------------------- python and the venv
 
-python_ok() {
-    "$1" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 11) else 1)' >/dev/null 2>&1
-}
-
 if [[ -z "${PYTHON:-}" ]]; then
     PYTHON=python3
     if [[ -x /usr/bin/python3 ]] && python_ok /usr/bin/python3; then
         PYTHON=/usr/bin/python3
     fi
 fi
-command -v "${PYTHON}" >/dev/null 2>&1 || die "${PYTHON} not found; install python3 (>= 3.11) or set PYTHON=..."
-python_ok "${PYTHON}" || die "dovesnap needs Python >= 3.11 with the venv module; ${PYTHON} is not that (on Debian: apt-get install python3 python3-venv), or set PYTHON=..."
+command -v "${PYTHON}" >/dev/null 2>&1 || die "${PYTHON} not found; install python3 (>= ${MIN_PYTHON}) or set PYTHON=..."
+python_ok "${PYTHON}" || die "dovesnap needs Python >= ${MIN_PYTHON} with the venv module; ${PYTHON} is $(python_version "${PYTHON}") (on Debian: apt-get install python3 python3-venv), or set PYTHON=..."
 
 if [[ -x "${venv}/bin/python" ]] && python_ok "${venv}/bin/python"; then
     say "reusing the venv ${venv}"
@@ -124,7 +114,7 @@ fi
 say "pip install ${REPO} (dependencies from PyPI the first time: this takes a minute or two)"
 "${venv}/bin/python" -m pip install --disable-pip-version-check -q --upgrade "${REPO}" ||
     die "pip install failed (see above); nothing was changed outside ${venv}"
-version="$("${venv}/bin/python" -c 'import dovesnap; print(dovesnap.__version__)')"
+version="$("${venv}/bin/python" -I -c 'import dovesnap; print(dovesnap.__version__)')"
 
 if [[ -n "${DESTDIR}" ]]; then
     # The venv's scripts name their interpreter by absolute path: make it the final one.
@@ -160,7 +150,9 @@ write_file() {
 mkdir -p "${share}"
 render "${REPO}/packaging/service.env" | write_file "${share}/service.env.example" 0644
 install -m 0644 "${REPO}/README.md" "${share}/README.md"
-install -m 0755 "${REPO}/uninstall.sh" "${share}/uninstall.sh"
+# The uninstaller, with the shell library it sources, outlives the checkout.
+install -m 0755 "${REPO}/scripts/uninstall.sh" "${share}/uninstall.sh"
+install -m 0644 "${REPO}/scripts/lib.sh" "${share}/lib.sh"
 
 render "${REPO}/packaging/dovesnap.service.in" | write_file "${unit}" 0644
 say "wrote ${unit}"
@@ -191,7 +183,7 @@ if [[ -n "${DESTDIR}" ]]; then
     exit 0
 fi
 
-if [[ -d /run/systemd/system ]] && [[ "$(cat /proc/1/comm 2>/dev/null)" == systemd ]]; then
+if systemd_is_init; then
     systemctl daemon-reload
     systemctl enable "${UNIT_NAME}"
     if ((start)); then

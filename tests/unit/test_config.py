@@ -1,0 +1,134 @@
+"""config.py: every default in one place, flags and environment read one way, ``config --shell``."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dovesnap import config
+from dovesnap.cli import build_parser, main, serve_settings
+from dovesnap.config import FabricFlags, MirrorFlags, ServeSettings, default_controllers
+from dovesnap.errors import FlagError, OptionError
+
+ROOT = Path(__file__).resolve().parents[2]
+# Paths spelled in config.py alone: code elsewhere imports them, scripts ask `dovesnap config`.
+DEFAULT_PATHS = ("/run/docker/plugins", "/etc/faucet", "unix:///var/run/docker.sock",
+                 "/var/lib/dovesnap", "/var/log/dovesnap", "/var/run/openvswitch", "/run/dovesnap")
+
+
+@pytest.fixture(autouse=True)
+def no_settings_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for flag in config.FLAGS.values():
+        if flag.env:
+            monkeypatch.delenv(flag.env, raising=False)
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(list(argv))
+
+
+def shell(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    assert main(["config", "--shell", *argv]) == 0
+    pairs = [shlex.split(line)[0].split("=", 1) for line in capsys.readouterr().out.splitlines()]
+    return {key: value for key, value in pairs}
+
+
+def test_shell_lines_are_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    values = shell([], capsys)
+    assert values["DOVESNAP_PLUGIN_SOCKET"] == str(config.PLUGIN_SOCKET)
+    assert values["FAUCET_CONFIG_DIR"] == "/etc/faucet"
+    assert values["DOVESNAP_RUN_DIR"] == "/run/dovesnap"
+    assert values["FAUCET_OF_PORT"] == "6653" and values["STATUS_PORT"] == "9401"
+    assert values["STATUS_AUTH_IPS"] == "127.0.0.0/8,::1/128"
+    assert values["EXTERNAL_FAUCET"] == "0" and values["MIRROR_BRIDGE_OUT"] == ""
+    assert values["DOCKER_HOST"] == "unix:///var/run/docker.sock"
+
+
+def test_shell_lines_apply_environment_and_flags(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DOVESNAP_LOG_DIR", "/tmp/a dir with 'quotes'")
+    monkeypatch.setenv("EXTERNAL_FAUCET", "yes")
+    values = shell(["--faucet-of-port", "7653", "--debug"], capsys)
+    assert values["DOVESNAP_LOG_DIR"] == "/tmp/a dir with 'quotes'"
+    assert values["EXTERNAL_FAUCET"] == "1" and values["FAUCET_OF_PORT"] == "7653"
+
+
+def test_python_m_config_needs_only_the_standard_library() -> None:
+    # What the scripts run before the venv exists: no site-packages (-S), the checkout on the path.
+    code = f"import sys; sys.path.insert(0, {str(ROOT)!r}); from dovesnap.config import main; main()"
+    out = subprocess.run([sys.executable, "-S", "-c", code, "--shell"], capture_output=True,
+                         text=True, check=True, timeout=30).stdout
+    assert f"DOVESNAP_PLUGIN_SOCKET={config.PLUGIN_SOCKET}\n" in out
+    tree = ast.parse((ROOT / "dovesnap" / "config.py").read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {name for name in imported if name.startswith("dovesnap")}
+
+
+def test_every_command_reads_environment_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAUCET_CONFIG_DIR", "/srv/faucet")
+    monkeypatch.setenv("OVS_DB_SOCK", "/tmp/db.sock")
+    for command in ("serve", "doctor", "cleanup"):
+        args = parse(command)
+        assert args.faucet_config_dir == Path("/srv/faucet"), command
+        assert args.ovs_db_sock == Path("/tmp/db.sock"), command
+    assert parse("serve", "--faucet_config_dir", "/x").faucet_config_dir == Path("/x")
+
+
+def test_serve_flags_become_typed_settings_parsed_once() -> None:
+    settings = serve_settings(parse("serve", "--mirror-bridge-out", "eth9",
+                                    "--default-ofcontrollers", "tcp:10.0.0.1:6653",
+                                    "--status-port", "9999", "--external-faucet"))
+    assert settings.fabric == FabricFlags(mirror=MirrorFlags("eth9"))
+    assert settings.default_ofcontrollers == ("tcp:10.0.0.1:6653",)
+    assert settings.status_port == 9999 and not settings.embedded_faucet
+    assert settings.plugin_socket == config.PLUGIN_SOCKET and settings.driver_name == "dovesnap"
+    assert serve_settings(parse("serve")) == ServeSettings()
+    with pytest.raises(FlagError):
+        serve_settings(parse("serve", "--mirror-bridge-in", "eth1"))
+    with pytest.raises(OptionError):
+        serve_settings(parse("serve", "--default-ofcontrollers", "nonsense"))
+
+
+def test_default_controllers() -> None:
+    assert default_controllers(ServeSettings()) == ("tcp:127.0.0.1:6653", "tcp:127.0.0.1:6654")
+    assert default_controllers(ServeSettings(faucet_of_port=7653, gauge_of_port=7654)) == (
+        "tcp:127.0.0.1:7653", "tcp:127.0.0.1:7654")
+    assert default_controllers(ServeSettings(embedded_faucet=False)) == ()
+    given = ("tcp:10.0.0.1:6653",)
+    assert default_controllers(ServeSettings(default_ofcontrollers=given)) == given
+
+
+def code_lines(path: Path) -> str:
+    """The file without comment lines (shell, Makefile) or docstrings and comments (Python)."""
+    if path.suffix != ".py":
+        return "\n".join(line for line in path.read_text().splitlines()
+                         if not line.lstrip().startswith("#"))
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef |
+                                ast.AsyncFunctionDef)
+                  and node.body and isinstance(node.body[0], ast.Expr)}
+    return "\n".join(node.value for node in ast.walk(tree)
+                     if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                     and id(node) not in docstrings)
+
+
+def test_default_paths_are_spelled_in_config_alone() -> None:
+    files = [p for p in (ROOT / "dovesnap").rglob("*.py") if p.name != "config.py"]
+    files += [*(ROOT / "scripts").glob("*.sh"), ROOT / "Makefile"]
+    for path in files:
+        text = code_lines(path)
+        for literal in DEFAULT_PATHS:
+            # The path itself or a file under it; not e.g. /var/log/dovesnap.log.
+            spelled = re.search(re.escape(literal) + r"(?![\w.-])", text)
+            assert spelled is None, f"{path.relative_to(ROOT)} spells {literal}"
