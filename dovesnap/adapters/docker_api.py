@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 DRIVER_NAME = "dovesnap"
 # The newest Engine API version this client speaks. What dovesnap reads (network and container
 # summaries, network and container inspect, info's ID, network connect events' Actor) is the same
-# from 1.41 to 1.51 in Docker's API version history. 1.51 is Docker 28.3+'s; Docker 29 (1.52, which
-# drops only the events' long-deprecated status/id/from fields) accepts it.
+# from 1.41 to 1.51 in Docker's API version history, and was checked against Docker 28.5 (1.51)
+# and 26.1 (1.45) run by tests/engines. Docker 29 (1.52, which drops only the events' long-deprecated
+# status/id/from fields) accepts 1.51.
 NEWEST_API_VERSION = "1.51"
 NEGOTIATION_TIMEOUT = 10
 
