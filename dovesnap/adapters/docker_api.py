@@ -2,12 +2,19 @@
 
 Only summary calls are used while a container may be starting: ``inspect`` takes the
 container's lock in dockerd and would wait for the start that is waiting for us.
+
+The API version is negotiated with the engine on first contact, not at construction: dovesnap
+starts before dockerd (which needs the plugin up). Docker 29 refuses clients older than 1.44,
+Docker 20.10 refuses clients newer than 1.41, so no fixed version serves both.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+import re
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -15,7 +22,152 @@ from dovesnap.config import DOCKER_URL, DRIVER_NAME
 
 log = logging.getLogger(__name__)
 
-API_VERSION = "1.41"
+# The newest Engine API version this client speaks. What dovesnap reads (network and container
+# summaries, network and container inspect, info's ID, network connect events' Actor) is the same
+# from 1.41 to 1.51 in Docker's API version history, and was checked against Docker 28.5 (1.51)
+# and 26.1 (1.45) run by tests/engines. Docker 29 (1.52, which drops only the events' long-deprecated
+# status/id/from fields) accepts 1.51.
+NEWEST_API_VERSION = "1.51"
+NEGOTIATION_TIMEOUT = 10
+
+# Docker's answer (HTTP 400) to a version outside its range, e.g. "client version 1.41 is too old.
+# Minimum supported API version is 1.44, ..." or "client version 1.51 is too new. Maximum ...".
+_VERSION_REFUSED = re.compile(r"client version \S+ is too (old|new)")
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def choose_api_version(engine_api: str, engine_min: str | None, newest: str = NEWEST_API_VERSION) -> str:
+    """The version to speak: the engine's newest or ours, whichever is older, but never below
+    the engine's minimum (the engine refuses anything older)."""
+    chosen = min(engine_api, newest, key=_version_key)
+    if engine_min and _version_key(chosen) < _version_key(engine_min):
+        chosen = engine_min
+    return chosen
+
+
+def calls_for_renegotiation(err: BaseException) -> bool:
+    """True when a failed call means the engine may have changed under us: it refused our API
+    version, or it could not be reached (dockerd stopped or restarted, maybe upgraded)."""
+    import docker.errors
+    import requests
+
+    if isinstance(err, requests.exceptions.ConnectionError):
+        return True
+    return isinstance(err, docker.errors.APIError) and bool(_VERSION_REFUSED.search(str(err)))
+
+
+class EngineApiVersion:
+    """The API version spoken with one engine, negotiated on first use and after a failure.
+
+    One per Docker URL, shared by every client of that engine (the backend and the event
+    stream) and by their threads.
+    """
+
+    def __init__(self, base_url: str, newest: str = NEWEST_API_VERSION) -> None:
+        self._base_url = base_url
+        self._newest = newest
+        self._lock = threading.Lock()
+        self._version: str | None = None
+
+    def get(self) -> str:
+        """The negotiated version; asks the engine first if there is none (raises if it cannot)."""
+        with self._lock:
+            if self._version is None:
+                self._version = self._negotiate()
+            return self._version
+
+    def forget(self, version: str) -> None:
+        """Renegotiate on next use, unless another thread has already done so since `version`."""
+        with self._lock:
+            if self._version == version:
+                self._version = None
+
+    def _negotiate(self) -> str:
+        import docker.errors  # binds docker too
+
+        # An explicit version makes no request at construction; /version is unversioned.
+        client = docker.APIClient(
+            base_url=self._base_url, timeout=NEGOTIATION_TIMEOUT, version=self._newest
+        )
+        try:
+            found = client.version(api_version=False)
+        finally:
+            client.close()
+        engine_api = found.get("ApiVersion")
+        if not engine_api:
+            raise docker.errors.DockerException(f"no ApiVersion in Docker's /version: {found}")
+        engine_min = found.get("MinAPIVersion")
+        chosen = choose_api_version(str(engine_api), str(engine_min) if engine_min else None,
+                                    self._newest)
+        log.info("Docker %s at %s: Engine API %s..%s, speaking %s", found.get("Version", "?"),
+                 self._base_url, engine_min or "?", engine_api, chosen)
+        return chosen
+
+
+_ENGINES: dict[str, EngineApiVersion] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def engine_api_version(base_url: str) -> EngineApiVersion:
+    """The shared version holder for the engine at `base_url`."""
+    with _ENGINES_LOCK:
+        return _ENGINES.setdefault(base_url, EngineApiVersion(base_url))
+
+
+class EngineApi:
+    """docker.APIClient calls made at the negotiated API version.
+
+    Any APIClient method can be called on it (``api.networks(...)``). A call refused for its
+    API version, or that found no Docker, renegotiates and is made once more.
+    """
+
+    def __init__(self, base_url: str, timeout: int | None = 10,
+                 version: EngineApiVersion | None = None) -> None:
+        self._base_url = base_url
+        self._timeout = timeout
+        self._version = version or engine_api_version(base_url)
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def negotiated(self) -> str:
+        return self._version.get()
+
+    def client(self, version: str) -> Any:
+        """The docker.APIClient for `version` (construction makes no request)."""
+        import docker
+
+        with self._lock:
+            if version not in self._clients:
+                self._clients[version] = docker.APIClient(
+                    base_url=self._base_url, timeout=self._timeout, version=version
+                )
+            return self._clients[version]
+
+    def note_failure(self, version: str, err: BaseException) -> bool:
+        """After a call at `version` failed with `err`: renegotiate on next use if the engine may
+        have changed. True if it may have (the call is worth making again)."""
+        if not calls_for_renegotiation(err):
+            return False
+        log.debug("Docker API %s call failed (%s); renegotiating the version", version, err)
+        self._version.forget(version)
+        return True
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        version = self._version.get()
+        try:
+            return getattr(self.client(version), method)(*args, **kwargs)
+        except Exception as err:
+            if not self.note_failure(version, err):
+                raise
+        return getattr(self.client(self._version.get()), method)(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return functools.partial(self.call, name)
 
 
 @dataclass(frozen=True)
@@ -62,12 +214,8 @@ class DockerSdkBackend:
         timeout: int = 10,
         driver_name: str = DRIVER_NAME,
     ) -> None:
-        import docker
-
-        # A fixed API version: the client must not ask Docker for one at start, because dovesnap
-        # starts before dockerd (which needs the plugin up); 1.41 is Docker 20.10's and newer
-        # engines still serve it.
-        self._client = docker.APIClient(base_url=base_url, timeout=timeout, version=API_VERSION)
+        # No request here: dovesnap starts before dockerd; the version is negotiated on first use.
+        self._client: Any = EngineApi(base_url, timeout)
         # Docker names a plugin after its socket file: dovesnap.sock serves "-d dovesnap".
         self.driver_name = driver_name
 
