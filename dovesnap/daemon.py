@@ -23,6 +23,7 @@ from dovesnap.adapters.netlink_watch import LinkWatch
 from dovesnap.adapters.ovsdb import OvsdbBackend
 from dovesnap.adapters.sysctl import ProcSysctl
 from dovesnap.api.handlers import make_app
+from dovesnap.blocking import run_blocking
 from dovesnap.driver.core import Driver, DriverSettings
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.ovs_changes import OvsChanges
@@ -122,13 +123,13 @@ class Daemon:
             log.info("adopting the Open vSwitch an earlier dovesnap started")
             self.own_ovs = own
             await own.start()
-        elif await asyncio.to_thread(db_answers, sock):
+        elif await run_blocking(db_answers, sock):
             log.info("using the host's Open vSwitch at %s", sock)
         else:
             log.info("no Open vSwitch answers at %s: starting dovesnap's own", sock)
             self.own_ovs = own
             await own.start()
-        return await asyncio.to_thread(
+        return await run_blocking(
             OvsdbBackend, f"unix:{sock}", 10.0, self.ovs_changes.notify
         )
 
@@ -230,7 +231,7 @@ class Daemon:
         if self.controllers is not None:
             await self.controllers.stop()
         if self.ovs is not None:
-            await asyncio.to_thread(self.ovs.close)
+            await run_blocking(self.ovs.close)
         if self.own_ovs is not None:
             await self.own_ovs.stop()
         if self.checker is not None:

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from dovesnap.blocking import run_blocking
 from dovesnap.driver.core import Driver
 from dovesnap.errors import DovesnapError
 from dovesnap.features.events import EventBus, EventHooks, stream_events
@@ -43,7 +44,7 @@ class GraphCache:
         async with self._lock:
             found = self._cache.get(key)
             if found is None:
-                found = await asyncio.to_thread(render, topology, fmt)
+                found = await run_blocking(render, topology, fmt)
                 if len(self._cache) >= self._size:
                     self._cache.pop(next(iter(self._cache)))
                 self._cache[key] = found
@@ -82,7 +83,7 @@ class Observability:
                 return None
 
         async def snapshot() -> tuple[dict[str, Any], Mapping[str, Any] | None]:
-            return get_status(), await asyncio.to_thread(faucet_config)
+            return get_status(), await run_blocking(faucet_config)
 
         async def body() -> str:
             status, faucet = await snapshot()
