@@ -6,34 +6,30 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from dovesnap.adapters.conntrack import PyRoute2Conntrack
 from dovesnap.adapters.docker_api import DockerSdkBackend
 from dovesnap.adapters.docker_events import DockerEventWatcher
 from dovesnap.adapters.faucet_check import FaucetCheckProcess
 from dovesnap.adapters.faucet_config import FaucetConfigStore
-from dovesnap.adapters.iptables import Iptables
 from dovesnap.adapters.netlink import PyRoute2Netlink
-from dovesnap.adapters.netlink_watch import LinkWatch
 from dovesnap.adapters.ovsdb import OvsdbBackend
-from dovesnap.adapters.sysctl import ProcSysctl
 from dovesnap.api.handlers import make_app
 from dovesnap.blocking import run_blocking
+from dovesnap.driver.context import FeatureContext
 from dovesnap.driver.core import Driver, DriverSettings
-from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.ovs_changes import OvsChanges
 from dovesnap.driver.recovery import Recovery
 from dovesnap.driver.restore import restore_from_ovs
 from dovesnap.errors import DovesnapError
-from dovesnap.features.dhcp.hooks import DhcpHooks
-from dovesnap.features.external_ports.hooks import ExternalPortsHooks
-from dovesnap.features.fabric.hooks import fabric_hooks
-from dovesnap.features.nat.hooks import NatHooks
+from dovesnap.features.events import recovery_notifier
+from dovesnap.features.registry import build_features
+from dovesnap.model.fabric_flags import parse_fabric_flags
 from dovesnap.runtime.engine import determine_engine_id
 from dovesnap.runtime.faucet import (
     FAUCET_OF_PORT,
@@ -88,17 +84,6 @@ def default_controllers(settings: ServeSettings) -> tuple[str, ...]:
             f"tcp:127.0.0.1:{settings.gauge_of_port}",
         )
     return ()
-
-
-def build_hooks(settings: ServeSettings, daemon: Daemon) -> list[Hooks]:
-    """The features plugged into the driver, in the order they run (one line each)."""
-    hooks: list[Hooks] = []
-    hooks.append(NatHooks(PyRoute2Netlink(), Iptables(), ProcSysctl(), LinkWatch, PyRoute2Conntrack()))
-    hooks.append(ExternalPortsHooks.for_daemon(daemon))
-    hooks.extend(fabric_hooks(settings, daemon))  # mirror bridge, stacking, stack mirroring
-    hooks.append(DhcpHooks.for_daemon(daemon))  # udhcpc per container on DHCP networks
-    hooks.append(daemon.observe.hooks)  # events: keep last, it reports what the others did
-    return hooks
 
 
 class Daemon:
@@ -168,28 +153,47 @@ class Daemon:
             controllers.start()
         docker = DockerSdkBackend(settings.docker_url, driver_name=settings.plugin_socket.stem)
         self.engine_id = await determine_engine_id(docker)  # daemon bridges are named after it
-        self.driver = Driver(
+        driver = Driver(
             DriverSettings(
                 default_controllers(settings),
                 kernel_datapath=kernel,
                 driver_name=settings.plugin_socket.stem,
             ),
-            self.ovs, PyRoute2Netlink(), docker, store, build_hooks(settings, self),
+            self.ovs, PyRoute2Netlink(), docker, store,
         )
-        for hook in self.driver.hooks:
+        driver.attach_hooks(build_features(self._feature_context(driver)))
+        self.driver = driver
+        for hook in driver.hooks:
             await hook.daemon_started()
-        await restore_from_ovs(self.driver)
+        await restore_from_ovs(driver)
         self.events = DockerEventWatcher(
-            settings.docker_url, asyncio.get_running_loop(), self.driver.note_connect
+            settings.docker_url, asyncio.get_running_loop(), driver.note_connect
         )
         self.events.start()
         self.recovery = Recovery(
-            self.driver, docker, self.ovs_changes,
-            lambda action, data: self.observe.hooks.recovery(action, **data),
+            driver, docker, self.ovs_changes, recovery_notifier(self.observe.bus.publish)
         )
         self.recovery.start()
-        await self._serve_plugin(self.driver)
-        await self._serve_status(self.driver)
+        await self._serve_plugin(driver)
+        await self._serve_status(driver)
+
+    def _feature_context(self, driver: Driver) -> FeatureContext:
+        settings = self.settings
+        return FeatureContext(
+            driver=driver,
+            ovs_changes=self.ovs_changes,
+            publish=self.observe.bus.publish,
+            engine_id=self.engine_id,
+            state_dir=settings.state_dir,
+            docker_url=settings.docker_url,
+            fabric=parse_fabric_flags(
+                settings.mirror_bridge_out, settings.mirror_bridge_in,
+                settings.stacking_interfaces, settings.stack_priority1,
+                settings.stack_mirror_interface, settings.default_ofcontrollers,
+            ),
+            faucet_metrics_url=f"http://127.0.0.1:{settings.faucet_prom_port}/",
+            hostname=socket.gethostname(),
+        )
 
     async def _serve_plugin(self, driver: Driver) -> None:
         sock = self.settings.plugin_socket

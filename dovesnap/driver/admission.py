@@ -1,4 +1,4 @@
-"""Checks made before a network is built: pure, they take data and raise ``ConflictError``.
+"""Checks made before a network is built: pure, they take data and raise dovesnap errors.
 
 - against the other dovesnap networks: dpid, bridge name, one output ACL per VLAN;
 - against FAUCET's config: no other DP with the dpid, every ACL the options name exists.
@@ -38,7 +38,8 @@ def check_other_networks(spec: NetworkSpec, others: Iterable[Network]) -> None:
 
 
 def check_faucet_config(spec: NetworkSpec, config: Mapping[str, Any]) -> None:
-    """Refuse a dpid another FAUCET DP has, or ACLs FAUCET's config does not define."""
+    """Refuse a dpid another FAUCET DP has (ConflictError), or ACLs FAUCET's config does not
+    define (OptionError)."""
     clash = dp_names_with_id(config, spec.dpid)
     if clash:
         raise ConflictError(

@@ -65,6 +65,10 @@ class Driver:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._warned_userspace = False
 
+    def attach_hooks(self, hooks: Sequence[Hooks]) -> None:
+        """Plug in the features, built after the driver; they run in this order."""
+        self.hooks.extend(hooks)  # in place: the DP writer shares the list
+
     # -- helpers -----------------------------------------------------------------------------
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:

@@ -20,12 +20,15 @@ from typing import Any, Protocol
 
 from dovesnap.blocking import run_blocking
 from dovesnap.driver.core import Driver
+from dovesnap.driver.hooks import Notify
 from dovesnap.driver.state import Network
 from dovesnap.errors import DovesnapError
 
 log = logging.getLogger(__name__)
 
-Notify = Callable[[str, Mapping[str, Any]], None]
+
+def _ignore(kind: str, /, **fields: Any) -> None:
+    """The default ``notify``: report nothing."""
 
 
 class ChangeFeed(Protocol):
@@ -69,7 +72,7 @@ class Recovery:
     ) -> None:
         self.driver = driver
         self.docker = docker
-        self.notify = notify or (lambda _kind, _data: None)
+        self.notify: Notify = notify or _ignore
         self.sweep_seconds = sweep_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: set[str] = set()
@@ -135,8 +138,8 @@ class Recovery:
         self.rebuilds += 1
         log.warning("repaired %s: bridge rebuilt=%s, ports re-attached=%s",
                     net.bridge, lost_bridge, reattached)
-        self.notify("bridge repaired", {"bridge": net.bridge, "network": net.name or "",
-                                 "bridge_rebuilt": lost_bridge, "ports": reattached})
+        self.notify("bridge repaired", bridge=net.bridge, network=net.name or "",
+                    bridge_rebuilt=lost_bridge, ports=reattached)
         return True
 
     # -- Docker ---------------------------------------------------------------------------------
@@ -167,7 +170,7 @@ class Recovery:
                 log.error("cannot rebuild network %s from Docker: %s", info.name, err.message)
                 continue
             log.warning("rebuilt network %s from Docker's record (OVS had lost it)", info.name)
-            self.notify("network rebuilt from Docker", {"network": info.name})
+            self.notify("network rebuilt from Docker", network=info.name)
         docker_ids = {info.id for info in networks}
         for net in list(drv.networks.values()):
             if net.network_id not in docker_ids:
@@ -175,7 +178,7 @@ class Recovery:
                 log.warning("network %s is gone from Docker: removing what dovesnap built",
                             net.name or net.network_id[:12])
                 await drv.delete_network(net.network_id)
-                self.notify("stale network removed", {"network": net.name or net.network_id})
+                self.notify("stale network removed", network=net.name or net.network_id)
                 continue
             known = await run_blocking(self.docker.network_endpoints, net.network_id)
             if known is None:
@@ -190,6 +193,6 @@ class Recovery:
             try:
                 await run_blocking(self.docker.start_container, container_id)
                 log.warning("started container %s, which Docker gave up on", container_id[:12])
-                self.notify("container started", {"container": container_id})
+                self.notify("container started", container=container_id)
             except Exception as err:
                 log.error("cannot start container %s: %s", container_id[:12], err)

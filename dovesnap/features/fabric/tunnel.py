@@ -20,6 +20,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from dovesnap.blocking import run_blocking
 from dovesnap.features.fabric.context import FabricContext
 from dovesnap.features.fabric.stack_plan import reload_count
 
@@ -41,7 +42,7 @@ class StackWatch:
 
     async def page(self) -> str:
         try:
-            return await self.ctx.io(self.ctx.metrics)
+            return await run_blocking(self.ctx.metrics)
         except OSError as err:
             log.debug("FAUCET metrics not readable: %s", err)
             return ""
