@@ -6,32 +6,28 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from typing import Any
 
 from aiohttp import web
 
-from dovesnap.adapters.conntrack import PyRoute2Conntrack
 from dovesnap.adapters.docker_api import DockerSdkBackend
 from dovesnap.adapters.docker_events import DockerEventWatcher
 from dovesnap.adapters.faucet_check import FaucetCheckProcess
 from dovesnap.adapters.faucet_config import FaucetConfigStore
-from dovesnap.adapters.iptables import Iptables
 from dovesnap.adapters.netlink import PyRoute2Netlink
-from dovesnap.adapters.netlink_watch import LinkWatch
 from dovesnap.adapters.ovsdb import OvsdbBackend
-from dovesnap.adapters.sysctl import ProcSysctl
 from dovesnap.api.handlers import make_app
-from dovesnap.config import ServeSettings, default_controllers
+from dovesnap.blocking import run_blocking
+from dovesnap.config import CONTROLLER_HOST, ServeSettings, default_controllers
+from dovesnap.driver.context import FeatureContext
 from dovesnap.driver.core import Driver, DriverSettings
-from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.ovs_changes import OvsChanges
 from dovesnap.driver.recovery import Recovery
 from dovesnap.driver.restore import restore_from_ovs
 from dovesnap.errors import DovesnapError
-from dovesnap.features.dhcp.hooks import DhcpHooks
-from dovesnap.features.external_ports.hooks import ExternalPortsHooks
-from dovesnap.features.fabric.hooks import fabric_hooks
-from dovesnap.features.nat.hooks import NatHooks
+from dovesnap.features.events import recovery_notifier
+from dovesnap.features.registry import build_features
 from dovesnap.runtime.engine import determine_engine_id
 from dovesnap.runtime.faucet import EmbeddedControllers, gauge_config, starter_faucet_config
 from dovesnap.runtime.ovs import OwnOvs, db_answers, kernel_datapath_available
@@ -41,15 +37,6 @@ from dovesnap.status.server import make_status_app, parse_auth_ips
 
 log = logging.getLogger(__name__)
 
-def build_hooks(settings: ServeSettings, daemon: Daemon) -> list[Hooks]:
-    """The features plugged into the driver, in the order they run (one line each)."""
-    hooks: list[Hooks] = []
-    hooks.append(NatHooks(PyRoute2Netlink(), Iptables(), ProcSysctl(), LinkWatch, PyRoute2Conntrack()))
-    hooks.append(ExternalPortsHooks.for_daemon(daemon))
-    hooks.extend(fabric_hooks(settings, daemon))  # mirror bridge, stacking, stack mirroring
-    hooks.append(DhcpHooks.for_daemon(daemon))  # udhcpc per container on DHCP networks
-    hooks.append(daemon.observe.hooks)  # events: keep last, it reports what the others did
-    return hooks
 
 
 class Daemon:
@@ -74,13 +61,13 @@ class Daemon:
             log.info("adopting the Open vSwitch an earlier dovesnap started")
             self.own_ovs = own
             await own.start()
-        elif await asyncio.to_thread(db_answers, sock):
+        elif await run_blocking(db_answers, sock):
             log.info("using the host's Open vSwitch at %s", sock)
         else:
             log.info("no Open vSwitch answers at %s: starting dovesnap's own", sock)
             self.own_ovs = own
             await own.start()
-        return await asyncio.to_thread(
+        return await run_blocking(
             OvsdbBackend, f"unix:{sock}", 10.0, self.ovs_changes.notify
         )
 
@@ -119,28 +106,43 @@ class Daemon:
             controllers.start()
         docker = DockerSdkBackend(settings.docker_url, driver_name=settings.plugin_socket.stem)
         self.engine_id = await determine_engine_id(docker)  # daemon bridges are named after it
-        self.driver = Driver(
+        driver = Driver(
             DriverSettings(
                 default_controllers(settings),
                 kernel_datapath=kernel,
                 driver_name=settings.plugin_socket.stem,
             ),
-            self.ovs, PyRoute2Netlink(), docker, store, build_hooks(settings, self),
+            self.ovs, PyRoute2Netlink(), docker, store,
         )
-        for hook in self.driver.hooks:
+        driver.attach_hooks(build_features(self._feature_context(driver)))
+        self.driver = driver
+        for hook in driver.hooks:
             await hook.daemon_started()
-        await restore_from_ovs(self.driver)
+        await restore_from_ovs(driver)
         self.events = DockerEventWatcher(
-            settings.docker_url, asyncio.get_running_loop(), self.driver.note_connect
+            settings.docker_url, asyncio.get_running_loop(), driver.note_connect
         )
         self.events.start()
         self.recovery = Recovery(
-            self.driver, docker, self.ovs_changes,
-            lambda action, data: self.observe.hooks.recovery(action, **data),
+            driver, docker, self.ovs_changes, recovery_notifier(self.observe.bus.publish)
         )
         self.recovery.start()
-        await self._serve_plugin(self.driver)
-        await self._serve_status(self.driver)
+        await self._serve_plugin(driver)
+        await self._serve_status(driver)
+
+    def _feature_context(self, driver: Driver) -> FeatureContext:
+        settings = self.settings
+        return FeatureContext(
+            driver=driver,
+            ovs_changes=self.ovs_changes,
+            publish=self.observe.bus.publish,
+            engine_id=self.engine_id,
+            state_dir=settings.state_dir,
+            docker_url=settings.docker_url,
+            fabric=settings.fabric,  # parsed once, by the command line
+            faucet_metrics_url=f"http://{CONTROLLER_HOST}:{settings.faucet_prom_port}/",
+            hostname=socket.gethostname(),
+        )
 
     async def _serve_plugin(self, driver: Driver) -> None:
         sock = self.settings.plugin_socket
@@ -182,7 +184,7 @@ class Daemon:
         if self.controllers is not None:
             await self.controllers.stop()
         if self.ovs is not None:
-            await asyncio.to_thread(self.ovs.close)
+            await run_blocking(self.ovs.close)
         if self.own_ovs is not None:
             await self.own_ovs.stop()
         if self.checker is not None:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from ruamel.yaml import YAML
 
+from dovesnap.blocking import run_blocking
 from dovesnap.errors import FaucetConfigError
 
 log = logging.getLogger(__name__)
@@ -120,17 +121,17 @@ class FaucetConfigStore:
     async def check(self, edit: Edit) -> None:
         """Raise FaucetConfigError if ``edit`` applied to the current file would be refused."""
         async with self._lock:
-            current = await asyncio.to_thread(self.read)
-            await asyncio.to_thread(self.validate, edit(current))
+            current = await run_blocking(self.read)
+            await run_blocking(self.validate, edit(current))
 
     async def update(self, edit: Edit) -> bool:
         """Apply ``edit``; validate, write and reload. Returns False when nothing changed."""
         async with self._lock:
-            current = await asyncio.to_thread(self.read)
+            current = await run_blocking(self.read)
             new = edit(current)
             if self.render(new) == self.render(current) and self.path.exists():
                 return False
-            await asyncio.to_thread(self._write_validated, new)
+            await run_blocking(self._write_validated, new)
             started = time.monotonic()
             self._reloader()
             self.reloads += 1
@@ -142,5 +143,5 @@ class FaucetConfigStore:
         async with self._lock:
             if self.path.exists():
                 return False
-            await asyncio.to_thread(self._write_validated, initial)
+            await run_blocking(self._write_validated, initial)
             return True

@@ -1,22 +1,39 @@
 """Write a network's FAUCET DP: the plan plus the features' changes, validated by FAUCET.
 
 When FAUCET refuses the result, the containers whose labels caused it are found one by one and
-failed closed, so the rest of the network keeps its ports.
+failed closed, so the rest of the network keeps its ports. Removing a network's DP keeps its
+VLAN while another network on the same VLAN still needs it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Network
 from dovesnap.errors import ConflictError, FaucetConfigError
-from dovesnap.plan.faucet_dp import DpInputs, build_dp, build_vlans, put_dp
+from dovesnap.plan.faucet_dp import (
+    DpInputs,
+    build_dp,
+    build_vlans,
+    egress_vlan_name,
+    put_dp,
+    remove_dp,
+)
 
 log = logging.getLogger(__name__)
+
+
+def vlans_to_remove(net: Network, networks: Iterable[Network]) -> list[str]:
+    """The VLANs that go with ``net``'s DP: its own, unless another network shares it."""
+    shared = any(
+        o is not net and o.spec.vlan == net.spec.vlan and build_vlans(o.dp_inputs())
+        for o in networks
+    )
+    return [egress_vlan_name(net.spec)] if build_vlans(net.dp_inputs()) and not shared else []
 
 
 class DpSync:
@@ -50,6 +67,15 @@ class DpSync:
         for hook in self.hooks:
             config = hook.remove_config(net, config)
         return config
+
+    async def remove(self, net: Network, networks: Iterable[Network]) -> None:
+        """Take the network's DP (and the features' edits) out of FAUCET's config.
+
+        ``networks`` are all the driver's networks, ``net`` among them."""
+        if net.name is None:
+            return
+        name, vlan_names = net.name, vlans_to_remove(net, networks)
+        await self.faucet.update(lambda cfg: self.undo_edits(net, remove_dp(cfg, name, vlan_names)))
 
     async def sync(self, net: Network) -> None:
         """Write the network's DP as its state says; fail containers closed if FAUCET refuses."""

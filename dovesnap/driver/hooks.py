@@ -2,7 +2,7 @@
 
 The driver calls every registered hook at fixed points of a network's and an endpoint's life.
 A feature lives in its own module as a ``Hooks`` subclass and overrides only what it needs, so
-features stay out of ``driver.py``. Hooks run under the network's lock, in registration order.
+features stay out of the driver. Hooks run under the network's lock, in registration order.
 Raising a DovesnapError from ``network_created``/``endpoint_created`` refuses the request; the
 driver then undoes what was built (calling the matching ``*_deleted`` hooks).
 """
@@ -10,10 +10,16 @@ driver then undoes what was built (calling the matching ``*_deleted`` hooks).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from dovesnap.driver.state import Endpoint, Network
 from dovesnap.plan.faucet_dp import DpInputs
+
+
+class Notify(Protocol):
+    """Reports one thing that happened, as an event ``kind`` with fields (``EventBus.publish``)."""
+
+    def __call__(self, kind: str, /, **fields: Any) -> object: ...
 
 
 class Hooks:

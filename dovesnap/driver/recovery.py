@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import ipaddress
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from dovesnap.blocking import run_blocking
 from dovesnap.driver.core import Driver
+from dovesnap.driver.hooks import Notify
 from dovesnap.driver.state import Network
 from dovesnap.errors import DovesnapError
-from dovesnap.model.names import EXT_ENDPOINT_ID, EXT_NETWORK_ID
-from dovesnap.plan.bridge import plan_bridge
 
 log = logging.getLogger(__name__)
 
-Notify = Callable[[str, Mapping[str, Any]], None]
+
+def _ignore(kind: str, /, **fields: Any) -> None:
+    """The default ``notify``: report nothing."""
 
 
 class ChangeFeed(Protocol):
@@ -71,7 +72,7 @@ class Recovery:
     ) -> None:
         self.driver = driver
         self.docker = docker
-        self.notify = notify or (lambda _kind, _data: None)
+        self.notify: Notify = notify or _ignore
         self.sweep_seconds = sweep_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: set[str] = set()
@@ -129,42 +130,16 @@ class Recovery:
         async with net.lock:
             if drv.networks.get(net.network_id) is not net:
                 return False  # deleted meanwhile: its own deletion is what OVS reported
-            bridges = {b.name for b in await asyncio.to_thread(drv.ovs.bridges)}
-            lost_bridge = net.bridge not in bridges
-            plan = plan_bridge(net.spec, net.userspace, net.name, drv.settings.driver_name)
-            if lost_bridge:
-                # Rebuild it unconnected: FAUCET must see every port in its first port list.
-                # Ports added while the switch is still connecting are easily lost by FAUCET.
-                unconnected = dataclasses.replace(plan, controllers=())
-                await asyncio.to_thread(drv.ovs.ensure_bridge, unconnected)
-                await asyncio.to_thread(drv.netlink.set_up, net.bridge, net.spec.mtu)
-            present = {p.name for p in await asyncio.to_thread(drv.ovs.ports, net.bridge)}
-            reattached = []
-            for ep in list(net.endpoints.values()):
-                if ep.host_ifname in present:
-                    continue
-                if not await asyncio.to_thread(drv.netlink.link_exists, ep.host_ifname):
-                    continue  # the veth itself is gone: only the container's restart can help
-                ep.ofport = await asyncio.to_thread(
-                    drv.ovs.add_port, net.bridge, ep.host_ifname, ep.ofport,
-                    {EXT_NETWORK_ID: net.network_id, EXT_ENDPOINT_ID: ep.endpoint_id},
-                )
-                reattached.append(ep.host_ifname)
-            if lost_bridge:
-                await asyncio.to_thread(drv.ovs.ensure_bridge, plan)  # now connect the controllers
+            lost_bridge, reattached = await drv.bridges.repair(net)
             if not lost_bridge and not reattached:
                 return False
-            for hook in drv.hooks:
-                try:
-                    await hook.restored(net)
-                except DovesnapError as err:
-                    log.error("%s: repairing %s: %s", hook.name, net.bridge, err.message)
+            await drv.rerun_restored(net, "repairing")
             await drv.sync_dp(net)
         self.rebuilds += 1
         log.warning("repaired %s: bridge rebuilt=%s, ports re-attached=%s",
                     net.bridge, lost_bridge, reattached)
-        self.notify("bridge repaired", {"bridge": net.bridge, "network": net.name or "",
-                                 "bridge_rebuilt": lost_bridge, "ports": reattached})
+        self.notify("bridge repaired", bridge=net.bridge, network=net.name or "",
+                    bridge_rebuilt=lost_bridge, ports=reattached)
         return True
 
     # -- Docker ---------------------------------------------------------------------------------
@@ -182,7 +157,7 @@ class Recovery:
 
     async def reconcile_with_docker(self) -> None:
         drv = self.driver
-        networks = await asyncio.to_thread(drv.docker.dovesnap_networks)
+        networks = await run_blocking(drv.docker.dovesnap_networks)
         for info in networks:
             if info.id in drv.networks:
                 continue
@@ -195,7 +170,7 @@ class Recovery:
                 log.error("cannot rebuild network %s from Docker: %s", info.name, err.message)
                 continue
             log.warning("rebuilt network %s from Docker's record (OVS had lost it)", info.name)
-            self.notify("network rebuilt from Docker", {"network": info.name})
+            self.notify("network rebuilt from Docker", network=info.name)
         docker_ids = {info.id for info in networks}
         for net in list(drv.networks.values()):
             if net.network_id not in docker_ids:
@@ -203,9 +178,9 @@ class Recovery:
                 log.warning("network %s is gone from Docker: removing what dovesnap built",
                             net.name or net.network_id[:12])
                 await drv.delete_network(net.network_id)
-                self.notify("stale network removed", {"network": net.name or net.network_id})
+                self.notify("stale network removed", network=net.name or net.network_id)
                 continue
-            known = await asyncio.to_thread(self.docker.network_endpoints, net.network_id)
+            known = await run_blocking(self.docker.network_endpoints, net.network_id)
             if known is None:
                 continue
             for ep in list(net.endpoints.values()):
@@ -214,10 +189,10 @@ class Recovery:
                                 ep.endpoint_id[:12])
                     await drv.delete_endpoint(net.network_id, ep.endpoint_id)
         ids = [info.id for info in networks]
-        for container_id in await asyncio.to_thread(self.docker.revivable_containers, ids):
+        for container_id in await run_blocking(self.docker.revivable_containers, ids):
             try:
-                await asyncio.to_thread(self.docker.start_container, container_id)
+                await run_blocking(self.docker.start_container, container_id)
                 log.warning("started container %s, which Docker gave up on", container_id[:12])
-                self.notify("container started", {"container": container_id})
+                self.notify("container started", container=container_id)
             except Exception as err:
                 log.error("cannot start container %s: %s", container_id[:12], err)

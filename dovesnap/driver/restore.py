@@ -6,9 +6,9 @@ its port's external_ids, so Docker's Join/Leave work right after start, before D
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
+from dovesnap.blocking import run_blocking
 from dovesnap.driver.core import Driver
 from dovesnap.driver.state import Endpoint, Network
 from dovesnap.errors import DovesnapError
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 async def restore_from_ovs(driver: Driver) -> list[Network]:
     """Load the networks and ports OVS remembers; return the networks restored."""
     restored: list[Network] = []
-    for bridge in await asyncio.to_thread(driver.ovs.bridges):
+    for bridge in await run_blocking(driver.ovs.bridges):
         ids = bridge.external_ids
         net_id, spec_json = ids.get(EXT_NETWORK_ID), ids.get(EXT_SPEC)
         if ids.get(EXT_DRIVER, "dovesnap") != driver.settings.driver_name:
@@ -45,20 +45,14 @@ async def restore_from_ovs(driver: Driver) -> list[Network]:
         if name:
             net.name = name
             net.named.set()
-        for port in await asyncio.to_thread(driver.ovs.ports, bridge.name):
+        for port in await run_blocking(driver.ovs.ports, bridge.name):
             ep_id = port.external_ids.get(EXT_ENDPOINT_ID)
             if not ep_id or port.ofport is None:
                 continue
             net.endpoints[ep_id] = Endpoint(
                 ep_id, net_id, port.name, container_veth(ep_id), port.ofport, ""
             )
-        driver.networks[net_id] = net
         restored.append(net)
         log.info("restored network %s (%s) from OVS", name or net_id[:12], bridge.name)
-        for hook in driver.hooks:
-            try:
-                await hook.restored(net)
-            except DovesnapError as err:
-                log.error("%s: restoring %s: %s", hook.name, bridge.name, err.message)
-        driver.after_restore(net)
+        await driver.adopt(net)
     return restored

@@ -2,8 +2,9 @@
 
 ``EventBus`` fans events out to subscribers, each with its own bounded ``asyncio.Queue``; a
 subscriber that falls behind is dropped (its stream ends with a ``subscriber_dropped`` event)
-rather than slowing the daemon. ``EventHooks`` turns the driver's hooks into events, and
-``stream_events`` serves them as newline-delimited JSON at ``GET /events``.
+rather than slowing the daemon. ``EventHooks`` turns the driver's hooks into events (published
+through ``EventBus.publish``), and ``stream_events`` serves them as newline-delimited JSON at
+``GET /events``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from dovesnap.driver.hooks import Hooks
+from dovesnap.driver.hooks import Hooks, Notify
 from dovesnap.driver.state import Endpoint, Network
 
 log = logging.getLogger("dovesnap.events")
@@ -89,7 +90,7 @@ class EventBus:
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
 
-    def publish(self, kind: str, **fields: Any) -> Event:
+    def publish(self, kind: str, /, **fields: Any) -> Event:
         event: Event = {"time": round(self._clock(), 3), "event": kind, **fields}
         self.published += 1
         log.info("%s", json.dumps(event, sort_keys=True, default=str))
@@ -147,8 +148,8 @@ class EventHooks(Hooks):
 
     name = "events"
 
-    def __init__(self, bus: EventBus) -> None:
-        self.bus = bus
+    def __init__(self, publish: Notify) -> None:
+        self.publish = publish
         self._tasks: set[asyncio.Task[None]] = set()
         self._fail_closed: dict[str, str] = {}
         self._announced: set[str] = set()
@@ -156,14 +157,14 @@ class EventHooks(Hooks):
     async def network_named(self, net: Network) -> None:
         if net.network_id not in self._announced:  # not for a network restored after a restart
             self._announced.add(net.network_id)
-            self.bus.publish(NETWORK_CREATED, **_network_fields(net), mode=net.spec.mode)
+            self.publish(NETWORK_CREATED, **_network_fields(net), mode=net.spec.mode)
 
     async def network_deleted(self, net: Network) -> None:
         for ep_id in net.endpoints:
             self._fail_closed.pop(ep_id, None)
         if net.network_id in self._announced:  # not for a create that was refused
             self._announced.discard(net.network_id)
-            self.bus.publish(NETWORK_DELETED, **_network_fields(net))
+            self.publish(NETWORK_DELETED, **_network_fields(net))
 
     async def endpoint_attached(self, net: Network, ep: Endpoint) -> None:
         task = asyncio.get_running_loop().create_task(self._after_attach(net, ep))
@@ -174,8 +175,8 @@ class EventHooks(Hooks):
         async with net.lock:
             if ep.container is None or net.endpoints.get(ep.endpoint_id) is not ep:
                 return
-            self.bus.publish(CONTAINER_JOINED, **_port_fields(net, ep),
-                             fail_closed=ep.fail_closed or "")
+            self.publish(CONTAINER_JOINED, **_port_fields(net, ep),
+                         fail_closed=ep.fail_closed or "")
             self.report_fail_closed(net)
 
     def report_fail_closed(self, net: Network) -> None:
@@ -183,7 +184,7 @@ class EventHooks(Hooks):
         for ep in net.endpoints.values():
             reason = ep.fail_closed or ""
             if reason and self._fail_closed.get(ep.endpoint_id) != reason:
-                self.bus.publish(PORT_FAIL_CLOSED, **_port_fields(net, ep), reason=reason)
+                self.publish(PORT_FAIL_CLOSED, **_port_fields(net, ep), reason=reason)
             if reason:
                 self._fail_closed[ep.endpoint_id] = reason
             else:
@@ -191,16 +192,16 @@ class EventHooks(Hooks):
 
     async def endpoint_left(self, net: Network, ep: Endpoint) -> None:
         self._fail_closed.pop(ep.endpoint_id, None)
-        self.bus.publish(CONTAINER_LEFT, **_port_fields(net, ep))
+        self.publish(CONTAINER_LEFT, **_port_fields(net, ep))
 
     async def restored(self, net: Network) -> None:
         self._announced.add(net.network_id)
-        self.bus.publish(RECOVERED, **_network_fields(net), action="network rebuilt after restart",
-                         containers=len(net.endpoints))
+        self.publish(RECOVERED, **_network_fields(net), action="network rebuilt after restart",
+                     containers=len(net.endpoints))
 
-    def recovery(self, action: str, **fields: Any) -> None:
+    def recovery(self, action: str, /, **fields: Any) -> None:
         """For recovery code: report one action taken (bridge rebuilt, FAUCET restarted ...)."""
-        self.bus.publish(RECOVERED, action=action, **fields)
+        self.publish(RECOVERED, action=action, **fields)
 
     async def daemon_stopping(self) -> None:
         await self.close()
@@ -209,6 +210,15 @@ class EventHooks(Hooks):
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def recovery_notifier(publish: Notify) -> Notify:
+    """``Recovery``'s ``notify``: each action taken becomes a ``recovered`` event."""
+
+    def notify(action: str, /, **fields: Any) -> None:
+        publish(RECOVERED, action=action, **fields)
+
+    return notify
 
 
 async def stream_events(

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dovesnap.adapters.docker_api import DockerBackend
+from dovesnap.blocking import run_blocking
 from dovesnap.plan.daemon_bridges import short_engine_id, short_host_id
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ async def determine_engine_id(
     delay = 0.1
     while True:
         try:
-            found = short_engine_id(await asyncio.to_thread(docker.engine_id))
+            found = short_engine_id(await run_blocking(docker.engine_id))
             if found:
                 return found
             problem = "Docker reported an engine id without six hex digits"

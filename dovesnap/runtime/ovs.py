@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from dovesnap import config
+from dovesnap.blocking import run_blocking
 from dovesnap.errors import BackendError
 from dovesnap.runtime.supervisor import Supervised
 
@@ -93,16 +94,16 @@ class OwnOvs:
         logs = self.state_dir
         server = self._server()
         if server.adoptable() is None:
-            await asyncio.to_thread(self._prepare_db)
+            await run_blocking(self._prepare_db)
         server.start()
         self.children.append(server)
         for _ in range(100):
-            if await asyncio.to_thread(db_answers, self.db_sock):
+            if await run_blocking(db_answers, self.db_sock):
                 break
             await asyncio.sleep(0.1)
         else:
             raise BackendError("ovsdb-server did not start", f"see {logs / 'ovsdb-server.log'}")
-        await asyncio.to_thread(
+        await run_blocking(
             subprocess.run,
             ["ovs-vsctl", f"--db=unix:{self.db_sock}", "--no-wait", "init"],
             check=True,

@@ -1,8 +1,9 @@
 """What an operator can watch on the status port besides ``/networks``.
 
-``Observability`` holds one daemon's metrics registry, event bus and event hooks, and adds the
-routes: ``/`` (live page), ``/ui/body`` and ``/ui/page.js`` (its refresh), ``/graph.svg`` and
-``/graph.png`` (the topology picture), ``/metrics`` (Prometheus) and ``/events`` (NDJSON stream).
+``Observability`` holds one daemon's metrics registry and event bus (which the event hooks of
+``features/events.py`` publish to), and adds the routes: ``/`` (live page), ``/ui/body`` and
+``/ui/page.js`` (its refresh), ``/graph.svg`` and ``/graph.png`` (the topology picture),
+``/metrics`` (Prometheus) and ``/events`` (NDJSON stream).
 They sit behind the status server's address check like ``/networks``.
 """
 
@@ -16,9 +17,10 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from dovesnap.blocking import run_blocking
 from dovesnap.driver.core import Driver
 from dovesnap.errors import DovesnapError
-from dovesnap.features.events import EventBus, EventHooks, stream_events
+from dovesnap.features.events import EventBus, stream_events
 from dovesnap.graph.facts import all_network_facts
 from dovesnap.graph.model import Topology, build_topology
 from dovesnap.graph.render import dot_available, render, to_dot
@@ -43,7 +45,7 @@ class GraphCache:
         async with self._lock:
             found = self._cache.get(key)
             if found is None:
-                found = await asyncio.to_thread(render, topology, fmt)
+                found = await run_blocking(render, topology, fmt)
                 if len(self._cache) >= self._size:
                     self._cache.pop(next(iter(self._cache)))
                 self._cache[key] = found
@@ -65,7 +67,6 @@ class Observability:
     def __init__(self, registry: CollectorRegistry | None = None, bus: EventBus | None = None) -> None:
         self.metrics = DovesnapMetrics(registry if registry is not None else CollectorRegistry())
         self.bus = bus if bus is not None else EventBus()
-        self.hooks = EventHooks(self.bus)
         self.graphs = GraphCache()
 
     def routes(
@@ -82,7 +83,7 @@ class Observability:
                 return None
 
         async def snapshot() -> tuple[dict[str, Any], Mapping[str, Any] | None]:
-            return get_status(), await asyncio.to_thread(faucet_config)
+            return get_status(), await run_blocking(faucet_config)
 
         async def body() -> str:
             status, faucet = await snapshot()

@@ -10,6 +10,7 @@ import pytest
 from dovesnap.adapters.faucet_check import FaucetCheckProcess
 from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.driver.core import Driver, DriverSettings
+from tests.unit.factories import make_driver
 from tests.unit.fakes import (
     CONTROLLERS,
     OPERATOR_YAML,
@@ -73,6 +74,6 @@ async def driver(
     settings: DriverSettings, ovs: FakeOvs, netlink: FakeNetlink, docker: FakeDocker,
     store: FaucetConfigStore,
 ) -> AsyncIterator[Driver]:
-    drv = Driver(settings, ovs, netlink, docker, store)
+    drv = make_driver(settings, ovs, netlink, docker, store)
     yield drv
     await drv.close()

@@ -18,6 +18,7 @@ from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.adapters.ovsdb import OvsPort
 from dovesnap.api.handlers import CONTENT_TYPE, ROUTES, make_app
 from dovesnap.driver.core import Driver, DriverSettings
+from tests.unit.factories import make_driver
 from tests.unit.fakes import (
     CONTROLLERS,
     OPERATOR_YAML,
@@ -199,7 +200,7 @@ class CrashingOvs(FakeOvs):
 async def test_unexpected_failure_is_reported_not_raised(
     netlink: FakeNetlink, docker: FakeDocker, store: FaucetConfigStore, settings: DriverSettings,
 ) -> None:
-    drv = Driver(settings, CrashingOvs(netlink), netlink, docker, store)
+    drv = make_driver(settings, CrashingOvs(netlink), netlink, docker, store)
     async with TestClient(TestServer(make_app(drv))) as crash_client:
         await create(crash_client, docker)
         reply = await call(crash_client, "/NetworkDriver.CreateEndpoint",
@@ -243,7 +244,7 @@ def test_no_request_makes_a_500(tmp_path: Path, faucet_check: FaucetCheckProcess
     docker = FakeDocker()
     docker.add_network(NET, "fuzz")
     fast = DriverSettings(CONTROLLERS, attach_timeout=0.05, name_timeout=0.05)
-    drv = Driver(fast, FakeOvs(netlink), netlink, docker, store)
+    drv = make_driver(fast, FakeOvs(netlink), netlink, docker, store)
     loop = asyncio.new_event_loop()
 
     async def start() -> TestClient[Any, Any]:

@@ -19,6 +19,7 @@ from dovesnap.errors import (
 )
 from dovesnap.model.names import EXT_DRIVER, EXT_NETWORK_ID, EXT_NETWORK_NAME, EXT_SPEC, LOCAL_OFPORT
 from dovesnap.plan.bridge import BridgePlan
+from tests.unit.factories import make_driver
 from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
 from tests.unit.scenario import EP, IPV4, NET, NET2, attach, dps, iface, make_net
 
@@ -50,7 +51,7 @@ async def test_datapath_type(
     settings: DriverSettings, kernel: bool, userspace: str, datapath: str,
 ) -> None:
     settings = replace(settings, kernel_datapath=kernel)
-    drv = Driver(settings, ovs, netlink, docker, store)
+    drv = make_driver(settings, ovs, netlink, docker, store)
     try:
         await make_net(drv, docker, userspace=userspace)
         assert ovs.bridges_by_name["odsbra1b2c"].plan.datapath_type == datapath
@@ -120,7 +121,7 @@ async def test_bridge_is_removed_when_it_cannot_be_brought_up(
     netlink: FakeNetlink, docker: FakeDocker, store: FaucetConfigStore, settings: DriverSettings
 ) -> None:
     ovs = FakeOvs()  # not wired to netlink: the bridge's interface never appears
-    drv = Driver(settings, ovs, netlink, docker, store)
+    drv = make_driver(settings, ovs, netlink, docker, store)
     with pytest.raises(BackendError, match="does not exist"):
         await drv.create_network(NET, {"ovs.bridge.dpid": "1"}, [], [], False)
     assert ovs.bridges_by_name == {} and drv.networks == {}
@@ -171,7 +172,7 @@ async def test_nameless_network_writes_no_dp(
     ovs: FakeOvs, netlink: FakeNetlink, docker: FakeDocker, store: FaucetConfigStore,
     settings: DriverSettings,
 ) -> None:
-    drv = Driver(replace(settings, name_timeout=0.1), ovs, netlink, docker, store)
+    drv = make_driver(replace(settings, name_timeout=0.1), ovs, netlink, docker, store)
     try:
         await drv.create_network(NET, {"ovs.bridge.dpid": "1"}, [], [], False)
         net = drv.networks[NET]
@@ -247,7 +248,7 @@ async def test_restore_from_ovs(
     del ovs.bridges_by_name["odsbrf0e1d"].external_ids[EXT_NETWORK_NAME]
     await driver.close()
 
-    again = Driver(settings, ovs, netlink, docker, store)
+    again = make_driver(settings, ovs, netlink, docker, store)
     try:
         restored = await restore_from_ovs(again)
         assert sorted(n.network_id for n in restored) == sorted([NET, NET2])

@@ -12,6 +12,7 @@ from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.driver.core import Driver, DriverSettings
 from dovesnap.features import events as ev
 from dovesnap.features.events import EventBus, EventHooks
+from tests.unit.factories import make_driver
 from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs
 from tests.unit.scenario import EP, NET, attach, make_net
 
@@ -64,8 +65,8 @@ async def hooked(
     settings: DriverSettings,
 ) -> AsyncIterator[tuple[Driver, ev.Subscription, EventHooks]]:
     bus = EventBus()
-    hooks = EventHooks(bus)
-    drv = Driver(settings, ovs, netlink, docker, store, [hooks])
+    hooks = EventHooks(bus.publish)
+    drv = make_driver(settings, ovs, netlink, docker, store, [hooks])
     sub = bus.subscribe()
     yield drv, sub, hooks
     await hooks.close()

@@ -19,6 +19,7 @@ from dovesnap.features.external_ports.plan import attach_plan, attached_requests
 from dovesnap.model.names import EXT_ENDPOINT_ID, EXT_ROLE
 from dovesnap.model.options import PortRequest
 from dovesnap.plan.faucet_dp import ExternalPort
+from tests.unit.factories import make_driver
 from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
 from tests.unit.scenario import EP, NET, attach, dps, make_net
 
@@ -106,11 +107,9 @@ async def ports_driver(
     settings: DriverSettings, broken_ovs: BrokenOvs, netlink: FakeNetlink, docker: FakeDocker,
     store: FaucetConfigStore, changes: OvsChanges,
 ) -> AsyncIterator[Driver]:
-    holder: list[Driver] = []
-    hook = ExternalPortsHooks(broken_ovs, netlink, lambda: holder[0] if holder else None, changes,
-                              delay=0.01)
-    drv = Driver(settings, broken_ovs, netlink, docker, store, [hook])
-    holder.append(drv)
+    drv = make_driver(settings, broken_ovs, netlink, docker, store, lambda driver: [
+        ExternalPortsHooks(broken_ovs, netlink, driver, changes, delay=0.01),
+    ])
     yield drv
     await drv.close()
 

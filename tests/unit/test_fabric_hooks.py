@@ -31,6 +31,7 @@ from dovesnap.plan.daemon_bridges import NETWORK_STACK_OFPORT, patch_end
 from dovesnap.plan.faucet_dp import MIRROR_DESCRIPTION
 from dovesnap.status.report import status
 from tests.unit.fabric_fakes import FakeMetrics, FakeOpenFlow, forward
+from tests.unit.factories import make_driver
 from tests.unit.fakes import (
     CONTROLLERS,
     OPERATOR_YAML,
@@ -68,19 +69,15 @@ class Rig:
         self.metrics = FakeMetrics(lambda: store.reloads)
         self.driver: Driver | None = None
 
-    def context(self) -> FabricContext:
-        def driver() -> Driver:
-            assert self.driver is not None
-            return self.driver
-
-        return FabricContext(driver, lambda: ENGINE, self.openflow, self.metrics, "testhost")
+    def context(self, driver: Driver) -> FabricContext:
+        return FabricContext(driver, ENGINE, self.openflow, self.metrics, "testhost")
 
     def build(self, make_hooks: Callable[[FabricContext], Hooks]) -> tuple[Driver, Hooks]:
-        hook = make_hooks(self.context())
         settings = DriverSettings(CONTROLLERS, kernel_datapath=False, attach_timeout=2.0,
                                   name_timeout=2.0)
-        self.driver = Driver(settings, self.ovs, self.netlink, self.docker, self.store, [hook])
-        return self.driver, hook
+        self.driver = make_driver(settings, self.ovs, self.netlink, self.docker, self.store,
+                                  lambda driver: [make_hooks(self.context(driver))])
+        return self.driver, self.driver.hooks[0]
 
     def config(self) -> dict[str, Any]:
         loaded: dict[str, Any] = yaml.safe_load(self.store.path.read_text())

@@ -20,6 +20,7 @@ from dovesnap.features.nat.hooks import NatHooks
 from dovesnap.features.nat.plan import PortMapping, network_rules, publish_rules
 from dovesnap.model.network import NetworkSpec, parse_network
 from dovesnap.plan.firewall import Rule
+from tests.unit.factories import make_driver
 from tests.unit.fake_xtables import FakeXtables
 from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
 from tests.unit.scenario import EP, NET, dps, make_net
@@ -150,7 +151,7 @@ async def nat_driver(
     store: FaucetConfigStore, xtables: FakeXtables, sysctl: FakeSysctl,
 ) -> AsyncIterator[Driver]:
     hooks = [NatHooks(netlink, xtables.iptables(), sysctl)]
-    drv = Driver(settings, ovs, netlink, docker, store, hooks)
+    drv = make_driver(settings, ovs, netlink, docker, store, hooks)
     yield drv
     await drv.close()
 
@@ -234,13 +235,15 @@ async def test_restore_puts_gateway_back_and_adds_no_duplicates(
 ) -> None:
     from dovesnap.driver.restore import restore_from_ovs
 
-    first = Driver(settings, ovs, netlink, docker, store, [NatHooks(netlink, xtables.iptables(), sysctl)])
+    first = make_driver(settings, ovs, netlink, docker, store,
+                        [NatHooks(netlink, xtables.iptables(), sysctl)])
     await make_net(first, docker, ipv4=IPV4, mode="nat")
     await first.close()
     before = xtables.tagged("nft")
     bridge = first.networks[NET].bridge
     netlink.links[bridge].addresses.clear()  # someone removed the address while we were away
-    second = Driver(settings, ovs, netlink, docker, store, [NatHooks(netlink, xtables.iptables(), sysctl)])
+    second = make_driver(settings, ovs, netlink, docker, store,
+                         [NatHooks(netlink, xtables.iptables(), sysctl)])
     await restore_from_ovs(second)
     await asyncio.sleep(0)
     assert netlink.links[bridge].addresses == {("10.9.0.1", 24)}
@@ -263,7 +266,7 @@ async def test_gateway_comes_back_when_it_disappears(
         def close(self) -> None: ...
 
     hook = NatHooks(netlink, xtables.iptables(), sysctl, FakeWatch)
-    drv = Driver(settings, ovs, netlink, docker, store, [hook])
+    drv = make_driver(settings, ovs, netlink, docker, store, [hook])
     await make_net(drv, docker, ipv4=IPV4, mode="nat")
     bridge = drv.networks[NET].bridge
     netlink.links[bridge].addresses.clear()
@@ -280,7 +283,7 @@ async def test_tracked_connections_go_with_network_and_published_container(
     stale = ("10.9.0.2", "198.18.0.9")  # left by an earlier network on the same subnet
     conntrack = FakeConntrack(stale, ("172.17.0.2", "198.18.0.9"))
     hook = NatHooks(netlink, xtables.iptables(), sysctl, None, conntrack)
-    drv = Driver(settings, ovs, netlink, docker, store, [hook])
+    drv = make_driver(settings, ovs, netlink, docker, store, [hook])
     await make_net(drv, docker, ipv4=IPV4, mode="nat")
     assert stale not in conntrack.flows
     await drv.create_endpoint(NET, EP[0], None, "10.9.0.5/24", PORTMAP)

@@ -14,10 +14,12 @@ from prometheus_client import CollectorRegistry
 
 from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.driver.core import Driver, DriverSettings
+from dovesnap.features.events import EventHooks
 from dovesnap.status.metrics import DovesnapMetrics, api_kind
 from dovesnap.status.observe import Observability
 from dovesnap.status.report import status
 from dovesnap.status.server import make_status_app, parse_auth_ips
+from tests.unit.factories import make_driver
 from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs
 from tests.unit.scenario import EP, NET, attach, make_net
 
@@ -30,7 +32,8 @@ async def served(
     settings: DriverSettings,
 ) -> AsyncIterator[tuple[Driver, Observability, TestClient[Any, Any]]]:
     observe = Observability(CollectorRegistry())
-    drv = Driver(settings, ovs, netlink, docker, store, [observe.hooks])
+    events = EventHooks(observe.bus.publish)
+    drv = make_driver(settings, ovs, netlink, docker, store, [events])
 
     def get_status() -> dict[str, Any]:
         return status(drv.networks, "e7e7e7")
@@ -39,7 +42,7 @@ async def served(
                           observe.routes(get_status, drv, lambda: "e7e7e7"))
     async with TestClient(TestServer(app)) as client:
         yield drv, observe, client
-    await observe.hooks.close()
+    await events.close()
     await drv.close()
 
 
@@ -168,7 +171,7 @@ async def test_other_clients_are_refused_everything(
     settings: DriverSettings,
 ) -> None:
     observe = Observability(CollectorRegistry())
-    drv = Driver(settings, ovs, netlink, docker, store, [observe.hooks])
+    drv = make_driver(settings, ovs, netlink, docker, store, [EventHooks(observe.bus.publish)])
     app = make_status_app(dict, parse_auth_ips("10.99.0.0/16"), observe.routes(dict, drv))
     async with TestClient(TestServer(app)) as client:
         for path in ("/", "/metrics", "/events", "/graph.svg", "/ui/body"):

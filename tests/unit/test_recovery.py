@@ -44,7 +44,7 @@ class Feed:
 
 def _recovery(driver: Driver, records: FakeRecords) -> tuple[Recovery, list[str]]:
     seen: list[str] = []
-    rec = Recovery(driver, records, Feed(), lambda action, _data: seen.append(action))
+    rec = Recovery(driver, records, Feed(), lambda action, **_fields: seen.append(action))
     return rec, seen
 
 

@@ -21,14 +21,14 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from dovesnap.driver.hooks import Hooks
+from dovesnap.blocking import run_blocking
+from dovesnap.driver.hooks import Hooks, Notify
 from dovesnap.driver.state import Endpoint, Network
 from dovesnap.errors import BackendError, ConflictError
-from dovesnap.features.dhcp.clients import ClientLauncher, ClientProcess, ProcessLauncher, find_program
-from dovesnap.features.dhcp.container_netns import ContainerNetns, KernelContainerNetns
-from dovesnap.features.dhcp.events import FifoReader, LeaseReports
+from dovesnap.features.dhcp.clients import ClientLauncher, ClientProcess
+from dovesnap.features.dhcp.container_netns import ContainerNetns
+from dovesnap.features.dhcp.events import LeaseReports
 from dovesnap.features.dhcp.plan import (
     LEASE_EVENTS,
     LeaseEvent,
@@ -42,12 +42,8 @@ from dovesnap.features.dhcp.plan import (
     restart_delay,
 )
 
-if TYPE_CHECKING:
-    from dovesnap.daemon import Daemon
-
 log = logging.getLogger(__name__)
 
-Notify = Callable[..., Any]
 STOP_TIMEOUT = 3.0
 STABLE_RUN = 30.0  # a client that ran this long before dying starts again without backoff
 
@@ -112,17 +108,6 @@ class DhcpHooks(Hooks):
         self._sweep: asyncio.TimerHandle | None = None
         self._sweeping: set[asyncio.Task[None]] = set()
         self._started = False
-
-    @classmethod
-    def for_daemon(cls, daemon: Daemon) -> DhcpHooks:
-        return cls(
-            RunPaths(daemon.settings.state_dir / "dhcp"),
-            ProcessLauncher(),
-            KernelContainerNetns(daemon.settings.docker_url),
-            FifoReader(),
-            find_program(),
-            daemon.observe.bus.publish,
-        )
 
     # -- daemon ------------------------------------------------------------------------------
 
@@ -285,10 +270,10 @@ class DhcpHooks(Hooks):
                 raise BackendError("the endpoint is gone")
             netns_path = ep.sandbox_key or netns_path
             if netns_path is None and ep.container is not None:  # restored: no Join told us
-                netns_path = await asyncio.to_thread(self.netns.sandbox_key, ep.container.id)
+                netns_path = await run_blocking(self.netns.sandbox_key, ep.container.id)
             ifname = None
             if netns_path is not None:
-                ifname = await asyncio.to_thread(self.netns.peer_ifname, ep.host_ifname, netns_path)
+                ifname = await run_blocking(self.netns.peer_ifname, ep.host_ifname, netns_path)
             # Docker renames the veth (ethcXXXXX -> ethN) once it is in the namespace.
             if netns_path is not None and ifname is not None and ifname != ep.container_ifname:
                 break

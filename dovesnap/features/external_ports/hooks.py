@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.adapters.ovsdb import OvsBackend
+from dovesnap.blocking import run_blocking
 from dovesnap.driver.debounce import Debounced
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.ovs_changes import OvsChanges
@@ -30,9 +31,6 @@ from dovesnap.features.external_ports.plan import (
 )
 from dovesnap.model.names import EXT_NETWORK_ID, EXT_ROLE
 from dovesnap.plan.faucet_dp import ExternalPort
-
-if TYPE_CHECKING:
-    from dovesnap.daemon import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +50,7 @@ class ExternalPortsHooks(Hooks):
         self,
         ovs: OvsBackend,
         netlink: NetlinkBackend,
-        writer: Callable[[], DpWriter | None],
+        writer: DpWriter,
         changes: OvsChanges | None = None,
         delay: float = RECONCILE_DELAY,
     ) -> None:
@@ -66,27 +64,17 @@ class ExternalPortsHooks(Hooks):
         if changes is not None:
             changes.subscribe(self._ovs_changed)
 
-    @classmethod
-    def for_daemon(cls, daemon: Daemon) -> ExternalPortsHooks:
-        assert daemon.ovs is not None, "OVS must be connected before features are built"
-        from dovesnap.adapters.netlink import PyRoute2Netlink
-
-        return cls(daemon.ovs, PyRoute2Netlink(), lambda: daemon.driver, daemon.ovs_changes)
-
     # -- add_ports / add_copro_ports ---------------------------------------------------------
-
-    async def _io(self, func: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.to_thread(func, *args)
 
     async def _check_free(self, net: Network) -> None:
         """Refuse an interface that is already a port of some bridge."""
         wanted = {p.ifname for p in net.spec.add_ports + net.spec.add_copro_ports}
         if not wanted:
             return
-        for bridge in await self._io(self.ovs.bridges):
+        for bridge in await run_blocking(self.ovs.bridges):
             if bridge.name == net.bridge:
                 continue
-            for port in await self._io(self.ovs.ports, bridge.name):
+            for port in await run_blocking(self.ovs.ports, bridge.name):
                 if port.name in wanted:
                     raise ConflictError(
                         f"interface {port.name} (from add_ports) is already on OVS bridge {bridge.name}",
@@ -97,7 +85,7 @@ class ExternalPortsHooks(Hooks):
         requests = net.spec.add_ports + net.spec.add_copro_ports
         if not requests:
             return
-        ports = await self._io(self.ovs.ports, net.bridge)
+        ports = await run_blocking(self.ovs.ports, net.bridge)
         present = attached_requests(ports, requests)
         used = [p.ofport for p in ports if p.ofport and p.name not in present]
         missing = [r for r in requests if r.ifname not in present]
@@ -108,22 +96,22 @@ class ExternalPortsHooks(Hooks):
             reserved = [net.spec.lbport, *range(1, net.spec.preallocate_ports + 1)]
             for request, ofport in attach_plan(missing, used, reserved):
                 ids = {EXT_NETWORK_ID: net.network_id, EXT_ROLE: role_of(request)}
-                got = await self._io(self.ovs.add_port, net.bridge, request.ifname, ofport, ids)
+                got = await run_blocking(self.ovs.add_port, net.bridge, request.ifname, ofport, ids)
                 attached.append(request.ifname)
-                await self._io(self.netlink.set_up, request.ifname, None)
+                await run_blocking(self.netlink.set_up, request.ifname, None)
                 present[request.ifname] = as_external(request, got)
                 if got != ofport:
                     log.info("%s got OpenFlow port %d (asked for %d)", request.ifname, got, ofport)
         except DovesnapError:
             for ifname in attached:
-                await self._io(self.ovs.delete_port, net.bridge, ifname)
+                await run_blocking(self.ovs.delete_port, net.bridge, ifname)
             raise
         net.externals.update(present)
 
     async def _detach_requested(self, net: Network) -> None:
         for request in net.spec.add_ports + net.spec.add_copro_ports:
             try:
-                await self._io(self.ovs.delete_port, net.bridge, request.ifname)
+                await run_blocking(self.ovs.delete_port, net.bridge, request.ifname)
             except BackendError as err:
                 log.warning("cannot detach %s from %s: %s", request.ifname, net.bridge, err.what)
             net.externals.pop(request.ifname, None)
@@ -176,7 +164,7 @@ class ExternalPortsHooks(Hooks):
                 log.debug("bridge %s not reconciled: %s", net.bridge, err.what)
 
     async def _hand_added_now(self, net: Network) -> dict[str, ExternalPort]:
-        ports = await self._io(self.ovs.ports, net.bridge)
+        ports = await run_blocking(self.ovs.ports, net.bridge)
         if any(p.ofport is None for p in ports):
             self._awaiting_ofport = True
         return hand_added(ports, net.bridge)
@@ -202,6 +190,4 @@ class ExternalPortsHooks(Hooks):
                              name, net.bridge, port.ofport)
             net.externals.update(found)
             net.extras[EXTRA_KEY] = found
-            writer = self._writer()
-            if writer is not None:
-                await writer.sync_dp(net)
+            await self._writer.sync_dp(net)

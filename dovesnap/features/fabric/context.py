@@ -3,67 +3,65 @@ building or removing one of the daemon's own bridges."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from dovesnap.adapters.openflow import OpenFlowBackend
-from dovesnap.errors import ConflictError, DovesnapError
+from dovesnap.blocking import run_blocking
+from dovesnap.driver.core import Driver
+from dovesnap.errors import BackendError, ConflictError, DovesnapError
 from dovesnap.features.fabric.patching import Patcher
 from dovesnap.model.names import EXT_DRIVER, EXT_ROLE
 from dovesnap.plan.bridge import BridgePlan
 from dovesnap.plan.daemon_bridges import ROLE_UPLINK
 
-if TYPE_CHECKING:
-    from dovesnap.driver.core import Driver
-
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
-@dataclass
+@dataclass(frozen=True)
 class FabricContext:
-    """Built before the driver; ``driver`` and ``engine_id`` are read when hooks run."""
-
-    driver: Callable[[], Driver]
-    engine_id: Callable[[], str]
+    driver: Driver
+    engine_id: str  # "" if none was found: the daemon's bridges cannot be named then
     openflow: OpenFlowBackend
     metrics: Callable[[], str]
     hostname: str = "this host"
 
+    def engine(self) -> str:
+        """The engine id the daemon's bridges are named after."""
+        if not self.engine_id:
+            raise BackendError("no engine id to name the mirror/stacking bridges after",
+                               "start Docker before dovesnap")
+        return self.engine_id
+
     @property
     def patcher(self) -> Patcher:
-        drv = self.driver()
+        drv = self.driver
         return Patcher(drv.ovs, drv.netlink, drv.settings.driver_name)
 
     @property
     def userspace(self) -> bool:
         """Daemon bridges follow network bridges: netdev without the kernel datapath."""
-        return not self.driver().settings.kernel_datapath
-
-    async def io(self, func: Callable[..., T], *args: Any) -> T:
-        return await asyncio.to_thread(func, *args)
+        return not self.driver.settings.kernel_datapath
 
     async def build_bridge(self, plan: BridgePlan, uplinks: Sequence[tuple[str, int]]) -> list[int]:
         """Make ``plan``'s bridge afresh with host interfaces ``(ifname, ofport request)``;
         return the ports they got. On failure nothing is left."""
-        drv = self.driver()
+        drv = self.driver
         for ifname, _ in uplinks:
-            if not await self.io(drv.netlink.link_exists, ifname):
+            if not await run_blocking(drv.netlink.link_exists, ifname):
                 raise ConflictError(
                     f"interface {ifname} for bridge {plan.name} does not exist",
                     "create it (or fix the flag) before starting dovesnap",
                 )
-        await self.io(drv.ovs.delete_bridge, plan.name)  # stale, from a daemon that crashed
+        await run_blocking(drv.ovs.delete_bridge, plan.name)  # stale, from a daemon that crashed
         ids = {EXT_DRIVER: drv.settings.driver_name, EXT_ROLE: ROLE_UPLINK}
         try:
-            await self.io(drv.ovs.ensure_bridge, plan)
+            await run_blocking(drv.ovs.ensure_bridge, plan)
             ports = []
             for ifname, request in uplinks:
-                await self.io(drv.netlink.set_up, ifname, None)
-                ports.append(await self.io(drv.ovs.add_port, plan.name, ifname, request, ids))
+                await run_blocking(drv.netlink.set_up, ifname, None)
+                ports.append(await run_blocking(drv.ovs.add_port, plan.name, ifname, request, ids))
         except DovesnapError:
             await self.remove_bridge(plan.name)
             raise
@@ -74,6 +72,6 @@ class FabricContext:
 
     async def remove_bridge(self, name: str) -> None:
         try:
-            await self.io(self.driver().ovs.delete_bridge, name)
+            await run_blocking(self.driver.ovs.delete_bridge, name)
         except DovesnapError as err:
             log.warning("removing bridge %s: %s", name, err.message)

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from dovesnap.blocking import run_blocking
 from dovesnap.config import MirrorFlags
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Network
@@ -52,13 +53,13 @@ class MirrorBridgeHooks(Hooks):
 
     @property
     def bridge(self) -> str:
-        return mirror_bridge_name(self.ctx.engine_id())
+        return mirror_bridge_name(self.ctx.engine())
 
     async def daemon_started(self) -> None:
-        engine = self.ctx.engine_id()
+        engine = self.ctx.engine()
         plan = daemon_bridge_plan(
             self.bridge, mirror_dpid(engine), ROLE_MIRROR_BRIDGE, self.ctx.userspace,
-            self.ctx.driver().settings.driver_name,
+            self.ctx.driver.settings.driver_name,
         )
         uplinks = [(self.flags.out_ifname, MIRROR_OUT_OFPORT)]
         if self.flags.in_ifname:
@@ -76,13 +77,13 @@ class MirrorBridgeHooks(Hooks):
         assert self.out_port is not None
         taps = [MirrorTap(link.remote_port, vlan) for link, vlan in self.taps.values()]
         flows = mirror_bridge_flows(self.out_port, taps, self.in_port)
-        await self.ctx.io(self.ctx.openflow.replace_flows, self.bridge, flows)
+        await run_blocking(self.ctx.openflow.replace_flows, self.bridge, flows)
 
     async def _tap(self, net: Network) -> None:
         patcher = self.ctx.patcher
         async with self._lock:
-            free = await self.ctx.io(patcher.free_port, self.bridge, FIRST_PATCH_OFPORT)
-            link = await self.ctx.io(
+            free = await run_blocking(patcher.free_port, self.bridge, FIRST_PATCH_OFPORT)
+            link = await run_blocking(
                 patcher.connect, net.bridge, net.spec.lbport, self.bridge, free, net.spec.mtu,
                 ROLE_MIRROR_PATCH,
             )
@@ -97,7 +98,7 @@ class MirrorBridgeHooks(Hooks):
         tapped = self.taps.pop(network_id, None)
         if tapped is not None:
             link = tapped[0]
-            await self.ctx.io(self.ctx.patcher.disconnect, link.local_bridge, link.remote_bridge)
+            await run_blocking(self.ctx.patcher.disconnect, link.local_bridge, link.remote_bridge)
 
     async def network_created(self, net: Network) -> None:
         await self._tap(net)

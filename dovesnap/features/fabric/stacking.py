@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dovesnap.adapters.faucet_metrics import parse_stack_states
+from dovesnap.blocking import run_blocking
 from dovesnap.config import StackFlags
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Network
@@ -70,16 +71,16 @@ class StackHooks(Hooks):
     @property
     def stack_dp(self) -> str:
         """The stacking bridge's name, which is also its FAUCET DP's name."""
-        return stack_bridge_name(self.ctx.engine_id())
+        return stack_bridge_name(self.ctx.engine())
 
     @property
     def loopback(self) -> str:
-        return loopback_bridge_name(self.ctx.engine_id())
+        return loopback_bridge_name(self.ctx.engine())
 
     # -- the daemon's bridges ---------------------------------------------------------------
 
     async def daemon_started(self) -> None:
-        engine, drv = self.ctx.engine_id(), self.ctx.driver()
+        engine, drv = self.ctx.engine(), self.ctx.driver
         name, dp_id = self.stack_dp, stack_dpid(engine)
         plan = daemon_bridge_plan(name, dp_id, ROLE_STACK_BRIDGE, self.ctx.userspace,
                                   drv.settings.driver_name, self.flags.controllers)
@@ -101,7 +102,7 @@ class StackHooks(Hooks):
                                              ROLE_LOOPBACK_BRIDGE, self.ctx.userspace,
                                              drv.settings.driver_name)
                 await self.ctx.build_bridge(lb_plan, [])
-                await self.ctx.io(self.ctx.openflow.replace_flows, self.loopback, loopback_flows())
+                await run_blocking(self.ctx.openflow.replace_flows, self.loopback, loopback_flows())
         except DovesnapError:
             await self.ctx.remove_bridge(self.loopback)
             await self.ctx.remove_bridge(name)
@@ -118,7 +119,7 @@ class StackHooks(Hooks):
             await self.ctx.remove_bridge(self.loopback)
             await self.ctx.remove_bridge(self.stack_dp)
             name = self.stack_dp
-            await self.ctx.driver().faucet.update(lambda cfg: strip_stack(cfg, name))
+            await self.ctx.driver.faucet.update(lambda cfg: strip_stack(cfg, name))
         except Exception:  # stopping goes on whatever happens here
             log.exception("removing the stacking bridge failed")
 
@@ -127,16 +128,16 @@ class StackHooks(Hooks):
     async def _patch(self, net: Network) -> None:
         patcher = self.ctx.patcher
         async with self._lock:
-            free = await self.ctx.io(patcher.free_port, self.stack_dp, len(self.uplinks) + 1)
-            self.links[net.network_id] = await self.ctx.io(
+            free = await run_blocking(patcher.free_port, self.stack_dp, len(self.uplinks) + 1)
+            self.links[net.network_id] = await run_blocking(
                 patcher.connect, net.bridge, NETWORK_STACK_OFPORT, self.stack_dp, free,
                 net.spec.mtu, ROLE_STACK_PATCH,
             )
             if self.flags.mirror is None:
                 return
             try:
-                free = await self.ctx.io(patcher.free_port, self.loopback)
-                self.loops[net.network_id] = await self.ctx.io(
+                free = await run_blocking(patcher.free_port, self.loopback)
+                self.loops[net.network_id] = await run_blocking(
                     patcher.connect, net.bridge, net.spec.lbport, self.loopback, free,
                     net.spec.mtu, ROLE_LOOPBACK_PATCH,
                 )
@@ -149,8 +150,8 @@ class StackHooks(Hooks):
         for links in (self.loops, self.links):
             link = links.pop(network_id, None)
             if link is not None:
-                await self.ctx.io(self.ctx.patcher.disconnect, link.local_bridge,
-                                  link.remote_bridge)
+                await run_blocking(self.ctx.patcher.disconnect, link.local_bridge,
+                                   link.remote_bridge)
 
     async def network_created(self, net: Network) -> None:
         await self._patch(net)
@@ -162,7 +163,7 @@ class StackHooks(Hooks):
         await self._patch(net)
         if net.name is not None:
             async with net.lock:
-                await self.ctx.driver().sync_dp(net)  # the stacking bridge's ports are new
+                await self.ctx.driver.sync_dp(net)  # the stacking bridge's ports are new
             self._start_waiter(net)
 
     async def network_deleted(self, net: Network) -> None:
@@ -202,7 +203,7 @@ class StackHooks(Hooks):
                 if network_id not in self.links:
                     return False
                 self.tunnel_ready[network_id] = loop.time() - started
-                await self.ctx.driver().sync_dp(net)
+                await self.ctx.driver.sync_dp(net)
                 if net.error:
                     log.error("network %s: FAUCET refused the mirror tunnel: %s", net.name,
                               net.error)

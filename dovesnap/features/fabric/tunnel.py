@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from dovesnap.adapters.faucet_metrics import reload_count
+from dovesnap.blocking import run_blocking
 from dovesnap.features.fabric.context import FabricContext
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class StackWatch:
 
     async def page(self) -> str:
         try:
-            return await self.ctx.io(self.ctx.metrics)
+            return await run_blocking(self.ctx.metrics)
         except OSError as err:
             log.debug("FAUCET metrics not readable: %s", err)
             return ""

@@ -19,6 +19,7 @@ from dovesnap.adapters.conntrack import ConntrackBackend
 from dovesnap.adapters.iptables import IptablesBackend
 from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.adapters.sysctl import SysctlBackend
+from dovesnap.blocking import run_blocking
 from dovesnap.driver.debounce import Debounced
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Endpoint, Network
@@ -71,7 +72,7 @@ class NatHooks(Hooks):
     async def _apply_network(self, net: Network) -> None:
         for address, prefix in gateway_addresses(net.spec):
             try:
-                await asyncio.to_thread(self.netlink.ensure_address, net.bridge, address, prefix)
+                await run_blocking(self.netlink.ensure_address, net.bridge, address, prefix)
             except DovesnapError:
                 raise
             except Exception as err:  # netlink's own errors: say what failed, undo the network
@@ -81,7 +82,7 @@ class NatHooks(Hooks):
                 ) from None
         rules = network_rules(net.spec)
         if rules:
-            flavour = await asyncio.to_thread(self.iptables.ensure, rules)
+            flavour = await run_blocking(self.iptables.ensure, rules)
             net.extras[EXTRA_KEY] = {"flavour": flavour}
         if gateway_addresses(net.spec):
             self._gateways[net.bridge] = net
@@ -91,7 +92,7 @@ class NatHooks(Hooks):
         if self.conntrack is None or network is None:
             return
         try:
-            await asyncio.to_thread(self.conntrack.forget, network)
+            await run_blocking(self.conntrack.forget, network)
         except Exception as err:  # stale entries are a nuisance, not a reason to fail
             log.warning("cannot clear tracked connections of %s: %s", network, err)
 
@@ -105,7 +106,7 @@ class NatHooks(Hooks):
 
     async def network_deleted(self, net: Network) -> None:
         self._gateways.pop(net.bridge, None)
-        await asyncio.to_thread(self.iptables.remove_owned, network_tag(net.network_id))
+        await run_blocking(self.iptables.remove_owned, network_tag(net.network_id))
         if gateway_addresses(net.spec):
             await self._forget_connections(net.spec.subnet)
 
@@ -115,12 +116,12 @@ class NatHooks(Hooks):
         mappings: tuple[PortMapping, ...] = ep.extras.get(EXTRA_KEY, ())
         rules = publish_rules(net.spec, ep.endpoint_id, ep.address, mappings)
         if rules:
-            await asyncio.to_thread(self.iptables.ensure, rules)
+            await run_blocking(self.iptables.ensure, rules)
 
     async def _unpublish(self, net: Network, ep: Endpoint) -> None:
         if ep.extras.get(EXTRA_KEY) or net.spec.mode == "nat":
             tag = endpoint_tag(net.network_id, ep.endpoint_id)
-            await asyncio.to_thread(self.iptables.remove_owned, tag)
+            await run_blocking(self.iptables.remove_owned, tag)
             if ep.extras.get(EXTRA_KEY) and ep.address:
                 # A UDP flow would keep its DNAT to this container after it is gone.
                 await self._forget_connections(str(ipaddress.ip_interface(ep.address).ip))
@@ -133,7 +134,7 @@ class NatHooks(Hooks):
         and route its traffic around FAUCET.
         """
         for family, key, value in (("ipv4", "arp_ignore", "8"), ("ipv6", "disable_ipv6", "1")):
-            await asyncio.to_thread(self.sysctl.set_interface, family, ep.host_ifname, key, value)
+            await run_blocking(self.sysctl.set_interface, family, ep.host_ifname, key, value)
 
     async def endpoint_created(self, net: Network, ep: Endpoint, options: Mapping[str, Any]) -> None:
         if net.userspace:  # flat networks too: no host address may answer a container
@@ -189,7 +190,7 @@ class NatHooks(Hooks):
                     continue
                 for address, prefix in gateway_addresses(net.spec):
                     try:
-                        await asyncio.to_thread(
+                        await run_blocking(
                             self.netlink.ensure_address, net.bridge, address, prefix
                         )
                     except (BackendError, OSError) as err:

@@ -1,0 +1,36 @@
+"""The features plugged into the driver, in the order their hooks run (one line each).
+
+``build_features`` is called once the driver exists; the daemon then attaches the list with
+``Driver.attach_hooks``.
+"""
+
+from __future__ import annotations
+
+from dovesnap.adapters.conntrack import PyRoute2Conntrack
+from dovesnap.adapters.iptables import Iptables
+from dovesnap.adapters.netlink_watch import LinkWatch
+from dovesnap.adapters.sysctl import ProcSysctl
+from dovesnap.driver.context import FeatureContext
+from dovesnap.driver.hooks import Hooks
+from dovesnap.features.dhcp.clients import ProcessLauncher, find_program
+from dovesnap.features.dhcp.container_netns import KernelContainerNetns
+from dovesnap.features.dhcp.events import FifoReader
+from dovesnap.features.dhcp.hooks import DhcpHooks
+from dovesnap.features.dhcp.plan import RunPaths
+from dovesnap.features.events import EventHooks
+from dovesnap.features.external_ports.hooks import ExternalPortsHooks
+from dovesnap.features.fabric.hooks import fabric_hooks
+from dovesnap.features.nat.hooks import NatHooks
+
+
+def build_features(ctx: FeatureContext) -> list[Hooks]:
+    hooks: list[Hooks] = []
+    hooks.append(NatHooks(ctx.netlink, Iptables(), ProcSysctl(), LinkWatch, PyRoute2Conntrack()))
+    hooks.append(ExternalPortsHooks(ctx.ovs, ctx.netlink, ctx.driver, ctx.ovs_changes))
+    hooks.extend(fabric_hooks(ctx))  # mirror bridge, stacking, stack mirroring
+    hooks.append(DhcpHooks(  # udhcpc per container on DHCP networks
+        RunPaths(ctx.state_dir / "dhcp"), ProcessLauncher(), KernelContainerNetns(ctx.docker_url),
+        FifoReader(), find_program(), ctx.publish,
+    ))
+    hooks.append(EventHooks(ctx.publish))  # events: keep last, it reports what the others did
+    return hooks
