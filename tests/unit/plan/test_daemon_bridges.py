@@ -1,4 +1,4 @@
-"""Pure planning for the daemon's bridges: engine id, names, mirror/loopback rules, flags."""
+"""Pure planning for the daemon's own bridges: engine id, names, patch ends, the bridge plan."""
 
 from __future__ import annotations
 
@@ -6,13 +6,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dovesnap.errors import FlagError
-from dovesnap.model.fabric_flags import (
-    MirrorFlags,
-    StackLinkRequest,
-    StackMirrorTarget,
-    parse_fabric_flags,
-)
 from dovesnap.model.names import EXT_DRIVER, EXT_ROLE
 from dovesnap.plan.daemon_bridges import (
     ROLE_MIRROR_BRIDGE,
@@ -25,10 +18,6 @@ from dovesnap.plan.daemon_bridges import (
     stack_bridge_name,
     stack_dpid,
 )
-from dovesnap.plan.mirror import Flow, MirrorTap, loopback_flows, mirror_bridge_flows
-from tests.unit.fabric_fakes import forward
-
-CTRL = "tcp:127.0.0.1:6653,tcp:127.0.0.1:6654"
 
 # --- engine id and names ---------------------------------------------------------------------
 
@@ -76,111 +65,3 @@ def test_daemon_bridge_plan_follows_the_datapath_and_marks_its_role() -> None:
     kernel = daemon_bridge_plan("x", 1, ROLE_MIRROR_BRIDGE, False, "d", ("tcp:127.0.0.1:1",))
     assert kernel.datapath_type == "system"
     assert kernel.controllers == ("tcp:127.0.0.1:1",)
-
-
-# --- mirror and loopback rules -----------------------------------------------------------------
-
-
-def test_mirror_bridge_tags_each_networks_copies_and_drops_the_rest() -> None:
-    flows = mirror_bridge_flows(1, [MirrorTap(3, 100), MirrorTap(4, 200)])
-    assert forward(flows, 3) == [(1, 100)]
-    assert forward(flows, 4) == [(1, 200)]
-    assert forward(flows, 4, vlan=7) == [(1, 200)]
-    assert forward(flows, 1) == []  # nothing comes back in from the capture port
-    assert forward(flows, 2) == []  # no river configured
-    assert forward(flows, 0xFFFFFFFE) == []
-
-
-def test_mirror_river_passes_upstream_traffic_unchanged() -> None:
-    flows = mirror_bridge_flows(1, [MirrorTap(3, 100)], river_port=2)
-    assert forward(flows, 2, vlan=356) == [(1, 356)]
-    assert forward(flows, 2) == [(1, None)]
-    assert forward(flows, 3) == [(1, 100)]
-    assert forward(flows, 1) == []
-
-
-def test_mirror_bridge_without_networks_drops_everything() -> None:
-    flows = mirror_bridge_flows(1, [])
-    assert all(forward(flows, port) == [] for port in (1, 2, 3))
-
-
-def test_loopback_sends_everything_back_where_it_came_from() -> None:
-    flows = loopback_flows()
-    assert forward(flows, 1, vlan=None) == [(1, None)]
-    assert forward(flows, 7, vlan=100) == [(7, 100)]
-
-
-def test_rules_render_as_ovs_ofctl_syntax() -> None:
-    assert Flow(0).render() == "priority=0,actions=drop"
-    assert Flow(2, in_port=3, set_vlan=100, output=1).render() == (
-        "priority=2,in_port=3,actions=mod_vlan_vid:100,output:1"
-    )
-    assert Flow(1, hairpin=True).render() == "priority=1,actions=in_port"
-
-
-# --- flags ---------------------------------------------------------------------------------------
-
-
-def test_no_flags_no_features() -> None:
-    flags = parse_fabric_flags()
-    assert flags.mirror is None and flags.stack is None
-
-
-def test_mirror_flags() -> None:
-    flags = parse_fabric_flags(mirror_bridge_out="odsmirrori", mirror_bridge_in="eth77")
-    assert flags.mirror == MirrorFlags("odsmirrori", "eth77")
-    assert flags.stack is None
-
-
-def test_stack_flags() -> None:
-    flags = parse_fabric_flags(
-        stacking_interfaces="odsrootsw:7:rootext, other:0x10:eth2", stack_priority1="odsrootsw",
-        stack_mirror_interface="odsrootsw:88", default_ofcontrollers=CTRL,
-    )
-    assert flags.stack is not None
-    assert flags.stack.links == (StackLinkRequest("odsrootsw", 7, "rootext"),
-                                 StackLinkRequest("other", 16, "eth2"))
-    assert flags.stack.priority1 == "odsrootsw"
-    assert flags.stack.mirror == StackMirrorTarget("odsrootsw", 88)
-    assert flags.stack.controllers == tuple(CTRL.split(","))
-
-
-@pytest.mark.parametrize(("kwargs", "flag", "words"), [
-    ({"mirror_bridge_in": "eth1"}, "mirror-bridge-in", "needs --mirror-bridge-out"),
-    ({"mirror_bridge_out": "eth1", "mirror_bridge_in": "eth1"}, "mirror-bridge-in", "differ"),
-    ({"mirror_bridge_out": "eth1; rm"}, "mirror-bridge-out", "not an interface name"),
-    ({"stacking_interfaces": "root:7:eth1"}, "default-ofcontrollers", "required"),
-    ({"stacking_interfaces": "root:7", "default_ofcontrollers": CTRL},
-     "stacking-interfaces", "DP:PORT:IF"),
-    ({"stacking_interfaces": "root:x:eth1", "default_ofcontrollers": CTRL},
-     "stacking-interfaces", "not a port number"),
-    ({"stacking_interfaces": "root:0:eth1", "default_ofcontrollers": CTRL},
-     "stacking-interfaces", "out of range"),
-    ({"stacking_interfaces": "root:7:eth1,r2:8:eth1", "default_ofcontrollers": CTRL},
-     "stacking-interfaces", "listed twice"),
-    ({"stacking_interfaces": "ro ot:7:eth1", "default_ofcontrollers": CTRL},
-     "stacking-interfaces", "not a FAUCET DP name"),
-    ({"stacking_interfaces": "root:7:eth1", "default_ofcontrollers": "tcp:nowhere"},
-     "default-ofcontrollers", "not a controller"),
-    ({"stack_priority1": "root"}, "stack-priority1", "needs --stacking-interfaces"),
-    ({"stack_mirror_interface": "root:88"}, "stack-mirror-interface", "needs --stacking"),
-    ({"stacking_interfaces": "root:7:eth1", "default_ofcontrollers": CTRL,
-      "stack_mirror_interface": "root"}, "stack-mirror-interface", "DP:PORT"),
-    ({"stacking_interfaces": "root:7:eth1", "default_ofcontrollers": CTRL,
-      "stack_mirror_interface": "root:88", "mirror_bridge_out": "eth2"},
-     "stack-mirror-interface", "cannot be used with --mirror-bridge-out"),
-    ({"stacking_interfaces": "root:7:eth1", "default_ofcontrollers": CTRL,
-      "mirror_bridge_out": "eth1"}, "stacking-interfaces", "also a mirror bridge interface"),
-])
-def test_bad_flags_name_the_flag(kwargs: dict[str, str], flag: str, words: str) -> None:
-    with pytest.raises(FlagError) as caught:
-        parse_fabric_flags(**kwargs)
-    assert caught.value.flag == flag
-    assert f"--{flag}" in caught.value.message
-    assert words in caught.value.message
-
-
-def test_mirror_bridge_and_plain_stacking_go_together() -> None:
-    flags = parse_fabric_flags(mirror_bridge_out="eth2", stacking_interfaces="root:7:eth1",
-                               default_ofcontrollers=CTRL)
-    assert flags.mirror is not None and flags.stack is not None
