@@ -34,6 +34,7 @@ from tests.integration.rig import (
     Docker,
     docker_objects,
     ensure_image,
+    instance_for,
     ovs_bridges,
     plugin_answers,
     run,
@@ -47,16 +48,16 @@ DPID_HAND = "0x7e8001"
 DPID_CONTAINER = "0x7e8002"
 PLUGIN_IMAGE = f"dovesnap-test-plugin{INSTANCE or ''}:latest"
 # The dovesnaps started here are not the session's (which may be running): they get the plugin
-# name, socket and ports of test instance N + 20.
-OWN = INSTANCE + 20
-DRIVER = f"dovesnap-t{OWN}"
-PLUGIN_SOCKET = Path(f"/run/docker/plugins/{DRIVER}.sock")
-FAUCET_OF_PORT = 6653 + 100 * OWN
-GAUGE_OF_PORT = FAUCET_OF_PORT + 1
-FAUCET_PROM_PORT = 19302 + 10 * OWN
-GAUGE_PROM_PORT = FAUCET_PROM_PORT + 1
-STATUS_PORT = 9401 + OWN
-PROMETHEUS_PORT = 29090 + OWN
+# name, socket and ports of this module's own instance.
+OWN = instance_for(__name__)
+DRIVER = OWN.driver
+PLUGIN_SOCKET = OWN.socket
+FAUCET_OF_PORT = OWN.faucet_of_port
+GAUGE_OF_PORT = OWN.gauge_of_port
+FAUCET_PROM_PORT = OWN.faucet_prom_port
+GAUGE_PROM_PORT = OWN.gauge_prom_port
+STATUS_PORT = OWN.status_port
+PROMETHEUS_PORT = OWN.prometheus_port
 
 
 def systemd_is_pid1() -> bool:

@@ -23,15 +23,15 @@ import pytest
 from tests.integration.rig import (
     Daemon,
     Docker,
-    Instance,
     host_links,
+    instance_for,
     run,
     wait_until,
 )
 
 pytestmark = pytest.mark.integration
 
-INSTANCE = Instance(21 + int(os.environ.get("DOVESNAP_TEST_INSTANCE", "0") or 0))
+INSTANCE = instance_for(__name__)
 
 
 class OwnOvsDaemon(Daemon):
