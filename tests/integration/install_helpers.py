@@ -8,19 +8,19 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from dovesnap import config
-from tests.integration.rig import DOCKER, IMAGE, INSTANCE, ROOT, Docker, run, unique, wait_until
+from tests.integration.rig import DOCKER, IMAGE, ROOT, Docker, instance_for, run, unique, wait_until
 
 # The dovesnaps started here are not the session's (which may be running): they get the plugin
-# name, socket and ports of test instance N + 20.
-OWN = INSTANCE + 20
-DRIVER = f"dovesnap-t{OWN}"
-PLUGIN_SOCKET = config.PLUGIN_DIR / f"{DRIVER}.sock"
-FAUCET_OF_PORT = config.FAUCET_OF_PORT + 100 * OWN
-GAUGE_OF_PORT = FAUCET_OF_PORT + 1
-FAUCET_PROM_PORT = 19302 + 10 * OWN
-GAUGE_PROM_PORT = FAUCET_PROM_PORT + 1
-STATUS_PORT = config.STATUS_PORT + OWN
+# name, socket and ports of this module's own instance.
+OWN = instance_for(__name__)
+DRIVER = OWN.driver
+PLUGIN_SOCKET = OWN.socket
+FAUCET_OF_PORT = OWN.faucet_of_port
+GAUGE_OF_PORT = OWN.gauge_of_port
+FAUCET_PROM_PORT = OWN.faucet_prom_port
+GAUGE_PROM_PORT = OWN.gauge_prom_port
+STATUS_PORT = OWN.status_port
+PROMETHEUS_PORT = OWN.prometheus_port
 
 
 def script(name: str, *args: str, env: dict[str, str] | None = None,

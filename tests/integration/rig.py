@@ -24,17 +24,21 @@ from dovesnap.tools import service_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "dovesnap-test-busybox:latest"
-# DOVESNAP_TEST_INSTANCE=N runs the suite against its own plugin "dovesnap-tN" with its own
-# FAUCET/Gauge/status ports, so several suites can share one dockerd and OVS.
-INSTANCE = int(os.environ.get("DOVESNAP_TEST_INSTANCE", "0") or 0)
-DRIVER = f"dovesnap-t{INSTANCE}" if INSTANCE else "dovesnap"
-PLUGIN_SOCKET = Path(f"/run/docker/plugins/{DRIVER}.sock")
-FAUCET_OF_PORT = 6653 + 100 * INSTANCE
-GAUGE_OF_PORT = 6654 + 100 * INSTANCE
-FAUCET_PROM_PORT = 19302 + 10 * INSTANCE if INSTANCE else 9302
-GAUGE_PROM_PORT = FAUCET_PROM_PORT + 1
-STATUS_PORT = 9401 + INSTANCE
-TEST_PREFIX = f"dstest{INSTANCE or ''}-"
+
+# Every dovesnap the integration tests start is an Instance: its number gives its plugin name, socket
+# and ports. Numbers come only from instance_for(), so that none is shared: a run of the suite
+# (DOVESNAP_TEST_INSTANCE=N; several runs may share one dockerd and OVS) owns the numbers
+# N*RUN_BLOCK ... N*RUN_BLOCK + RUN_BLOCK-1, the first for the session's dovesnap, the others for
+# the modules that run a dovesnap of their own, one each.
+OWN_DAEMONS = ("install_helpers", "test_resilience", "test_cleanup", "test_mirror", "test_stack",
+               "test_reboot")
+RUN_BLOCK = 10
+RUNS = 100
+# Instance 0 (run 0's session) is the real "dovesnap" on the daemon's default ports; every other
+# instance has PORTS_EACH ports of its own from PORT_BASE up, below Linux's ephemeral ports.
+PORT_BASE = 20000
+PORTS_EACH = 8
+DEFAULT_PORTS = (6653, 6654, 9302, 9303, 9401, 9090)
 
 
 @dataclass(frozen=True)
@@ -51,24 +55,64 @@ class Instance:
     def socket(self) -> Path:
         return Path(f"/run/docker/plugins/{self.driver}.sock")
 
+    def _port(self, index: int) -> int:
+        return PORT_BASE + PORTS_EACH * self.number + index if self.number else DEFAULT_PORTS[index]
+
     @property
     def faucet_of_port(self) -> int:
-        return 6653 + 100 * self.number
+        return self._port(0)
 
     @property
     def gauge_of_port(self) -> int:
-        return 6654 + 100 * self.number
+        return self._port(1)
 
     @property
     def faucet_prom_port(self) -> int:
-        return 19302 + 10 * self.number if self.number else 9302
+        return self._port(2)
+
+    @property
+    def gauge_prom_port(self) -> int:
+        return self._port(3)
 
     @property
     def status_port(self) -> int:
-        return 9401 + self.number
+        return self._port(4)
+
+    @property
+    def prometheus_port(self) -> int:
+        """For a Prometheus the tests run beside this instance."""
+        return self._port(5)
+
+    @property
+    def ports(self) -> tuple[int, ...]:
+        return tuple(self._port(i) for i in range(len(DEFAULT_PORTS)))
 
 
-SUITE = Instance(INSTANCE)
+def instance_for(module: str | None = None, run: int | None = None) -> Instance:
+    """The instance of a run's session dovesnap (no module), or of the dovesnap a module in
+    OWN_DAEMONS runs itself (pass its ``__name__``). The run is DOVESNAP_TEST_INSTANCE by default."""
+    run = INSTANCE if run is None else run
+    if not 0 <= run < RUNS:
+        raise ValueError(f"DOVESNAP_TEST_INSTANCE must be 0 to {RUNS - 1}, not {run}")
+    if module is None:
+        return Instance(run * RUN_BLOCK)
+    name = module.rsplit(".", 1)[-1]
+    if name not in OWN_DAEMONS:
+        raise ValueError(f"{name} runs its own dovesnap: add it to OWN_DAEMONS in rig.py")
+    return Instance(run * RUN_BLOCK + 1 + OWN_DAEMONS.index(name))
+
+
+# The number of this run of the suite (not an instance number: see instance_for).
+INSTANCE = int(os.environ.get("DOVESNAP_TEST_INSTANCE", "0") or 0)
+SUITE = instance_for()
+DRIVER = SUITE.driver
+PLUGIN_SOCKET = SUITE.socket
+FAUCET_OF_PORT = SUITE.faucet_of_port
+GAUGE_OF_PORT = SUITE.gauge_of_port
+FAUCET_PROM_PORT = SUITE.faucet_prom_port
+GAUGE_PROM_PORT = SUITE.gauge_prom_port
+STATUS_PORT = SUITE.status_port
+TEST_PREFIX = f"dstest{INSTANCE or ''}-"
 VENV_BIN = Path(sys.executable).parent
 # The docker CLI that came with the engine (Debian's docker.io) speaks the engine's API version;
 # a newer CLI elsewhere on PATH may refuse options such as --mac-address against an older engine.
@@ -180,7 +224,7 @@ class Daemon:
              "--faucet-of-port", str(self.instance.faucet_of_port),
              "--gauge-of-port", str(self.instance.gauge_of_port),
              "--faucet-prom-port", str(self.instance.faucet_prom_port),
-             "--gauge-prom-port", str(self.instance.faucet_prom_port + 1), *extra_args],
+             "--gauge-prom-port", str(self.instance.gauge_prom_port), *extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +12,8 @@ from tests.integration.rig import (
     DOCKER,
     Daemon,
     Docker,
-    Instance,
     host_links,
+    instance_for,
     ovs_bridges,
     own_daemon,
     run,
@@ -23,7 +22,7 @@ from tests.integration.rig import (
 
 pytestmark = pytest.mark.integration
 
-INSTANCE = Instance(23 + int(os.environ.get("DOVESNAP_TEST_INSTANCE", "0") or 0))
+INSTANCE = instance_for(__name__)
 
 
 @pytest.fixture

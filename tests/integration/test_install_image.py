@@ -22,8 +22,8 @@ from tests.integration.install_helpers import (
     FAUCET_PROM_PORT,
     GAUGE_OF_PORT,
     GAUGE_PROM_PORT,
-    OWN,
     PLUGIN_SOCKET,
+    PROMETHEUS_PORT,
     STATUS_PORT,
     two_containers_ping,
 )
@@ -44,7 +44,6 @@ from tests.integration.rig import (
 # dpid of this module, in the range of test instance 8 (any instance works; it is unique).
 DPID_CONTAINER = "0x7e8002"
 PLUGIN_IMAGE = f"dovesnap-test-plugin{INSTANCE or ''}:latest"
-PROMETHEUS_PORT = 29090 + OWN
 
 
 def compose_command() -> list[str]:

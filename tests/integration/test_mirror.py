@@ -24,8 +24,8 @@ from tests.integration.rig import (
     DOCKER,
     Daemon,
     Docker,
-    Instance,
     bridge_of,
+    instance_for,
     ovs_bridges,
     plugin_answers,
     run,
@@ -34,9 +34,10 @@ from tests.integration.rig import (
 
 pytestmark = pytest.mark.integration
 
-MIRROR = Instance(25)
-OUT, CAPTURE = "dst25mirout", "dst25mircap"  # daemon's end, tcpdump's end
-IN, FEED = "dst25mirin", "dst25mirfeed"  # daemon's end (the river), the upstream host's end
+MIRROR = instance_for(__name__)
+DST = f"dst{MIRROR.number}"  # host interface names of this instance start so
+OUT, CAPTURE = f"{DST}mirout", f"{DST}mircap"  # daemon's end, tcpdump's end
+IN, FEED = f"{DST}mirin", f"{DST}mirfeed"  # daemon's end (the river), the upstream host's end
 
 
 @pytest.fixture(scope="module")

@@ -27,9 +27,9 @@ from tests.integration.rig import (
     ROOT,
     Daemon,
     Docker,
-    Instance,
     docker_answers,
     host_links,
+    instance_for,
     own_daemon,
     run,
     wait_until,
@@ -37,7 +37,7 @@ from tests.integration.rig import (
 
 pytestmark = pytest.mark.integration
 
-INSTANCE = Instance(28 + int(os.environ.get("DOVESNAP_TEST_INSTANCE", "0") or 0))
+INSTANCE = instance_for(__name__)
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ import pytest
 from tests.integration.rig import (
     Daemon,
     Docker,
-    Instance,
     host_links,
+    instance_for,
     plugin_answers,
     run,
     wait_until,
@@ -32,7 +32,7 @@ from tests.integration.rig import (
 
 pytestmark = pytest.mark.integration
 
-INSTANCE = Instance(21 + int(os.environ.get("DOVESNAP_TEST_INSTANCE", "0") or 0))
+INSTANCE = instance_for(__name__)
 
 
 class OwnOvsDaemon(Daemon):

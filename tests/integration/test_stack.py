@@ -32,8 +32,8 @@ from tests.integration.rig import (
     OPERATOR_CONFIG,
     Daemon,
     Docker,
-    Instance,
     bridge_of,
+    instance_for,
     ovs_bridges,
     plugin_answers,
     run,
@@ -42,10 +42,11 @@ from tests.integration.rig import (
 
 pytestmark = pytest.mark.integration
 
-STACKING = Instance(26)
-ROOT_BRIDGE, ROOT_DP = "dst26root", "odsrootsw"
-ROOT_END, STACK_END = "dst26root7", "dst26stack7"  # the stack link's two ends
-ROOT_OUT, ROOT_CAPTURE = "dst26root88", "dst26cap88"  # the root's port 88 and its far end
+STACKING = instance_for(__name__)
+DST = f"dst{STACKING.number}"  # host interface names of this instance start so
+ROOT_BRIDGE, ROOT_DP = f"{DST}root", "odsrootsw"
+ROOT_END, STACK_END = f"{DST}root7", f"{DST}stack7"  # the stack link's two ends
+ROOT_OUT, ROOT_CAPTURE = f"{DST}root88", f"{DST}cap88"  # the root's port 88 and its far end
 VLAN, TUNNEL_VLAN, LBPORT = 100, 356, 99
 
 

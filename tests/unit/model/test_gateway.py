@@ -1,17 +1,11 @@
-"""Small shared helpers of dovesnap/model: gateway arithmetic, name patterns, list splitting."""
+"""Gateway arithmetic (model/gateway.py) and the gateway interfaces of a network."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from dovesnap.errors import FlagError, OptionError
-from dovesnap.model.fabric_flags import parse_stack_mirror_interface, parse_stacking_interfaces
 from dovesnap.model.gateway import address_and_prefix, address_of, ipv4_netmask, with_netmask
-from dovesnap.model.names import ACL_NAME_RE, DP_NAME_RE, IFNAME_RE
 from dovesnap.model.network import gateway_interfaces, parse_network
-from dovesnap.model.options import parse_ifname, split_items
 
 
 @pytest.mark.parametrize(("gateway", "expected"), [
@@ -48,25 +42,3 @@ def test_gateway_interfaces_ignore_mode() -> None:
     assert spec.mode == "flat"
     assert gateway_interfaces(spec) == (("10.9.0.1", 16), ("fd00::1", 64))
     assert (spec.gateway, spec.gateway_prefixlen) == ("10.9.0.1", 16)
-
-
-@pytest.mark.parametrize("pattern", [IFNAME_RE, DP_NAME_RE, ACL_NAME_RE])
-def test_name_patterns_refuse_a_trailing_newline(pattern: re.Pattern[str]) -> None:
-    assert pattern.match("eth0")
-    assert not pattern.match("eth0\n")
-
-
-def test_flags_and_options_refuse_a_trailing_newline() -> None:
-    with pytest.raises(OptionError):
-        parse_ifname("ovs.bridge.name", "eth0\n")
-    with pytest.raises(FlagError, match="not a FAUCET DP name"):
-        parse_stack_mirror_interface("sw1\n:88")
-    with pytest.raises(FlagError, match="not a FAUCET DP name"):
-        parse_stacking_interfaces("sw1\n:1:eth1")
-
-
-@pytest.mark.parametrize(("value", "sep", "expected"), [
-    ("", ",", []), (" a, ,b ,", ",", ["a", "b"]), ("n1:a,b / n2:c/", "/", ["n1:a,b", "n2:c"]),
-])
-def test_split_items(value: str, sep: str, expected: list[str]) -> None:
-    assert split_items(value, sep) == expected

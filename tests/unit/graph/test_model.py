@@ -9,14 +9,7 @@ import pytest
 from dovesnap.graph import model as m
 from dovesnap.graph.facts import all_network_facts, find_dp
 from dovesnap.graph.model import Topology, build_topology, merge_faucet_configs
-from tests.unit.graph_samples import (
-    NET_A,
-    container,
-    lab_faucet,
-    lab_status,
-    network,
-    second_host_status,
-)
+from tests.unit.graph_samples import NET_A, container, lab_faucet, lab_status, network, second_host_status
 
 
 def lab() -> Topology:

@@ -175,34 +175,3 @@ async def test_planned_dps_pass_faucet(
     assert await store.update(lambda c: put_dp(c, "net1", build_dp(inputs), build_vlans(inputs)))
     written = yaml.safe_load(store.path.read_text())["dps"]["net1"]
     assert written["dp_id"] == 0x77
-
-
-# --- the FAUCET checker process -------------------------------------------------------------------
-
-
-def test_checker_answers_for_good_and_bad_files(tmp_path: Path, faucet_check: FaucetCheckProcess) -> None:
-    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
-    good.write_text("dps:\n  a:\n    dp_id: 1\n    interfaces:\n      1:\n        native_vlan: 100\n")
-    bad.write_text(good.read_text() + "        acls_in: [nope]\n")
-    faucet_check(str(good))
-    with pytest.raises(FaucetConfigError, match="nope"):
-        faucet_check(str(bad))
-    with pytest.raises(FaucetConfigError):
-        faucet_check(str(tmp_path / "missing.yaml"))
-
-
-def test_checker_restarts_after_it_dies(tmp_path: Path) -> None:
-    good = tmp_path / "good.yaml"
-    good.write_text("dps:\n  a:\n    dp_id: 1\n    interfaces:\n      1:\n        native_vlan: 100\n")
-    check = FaucetCheckProcess()
-    try:
-        check(str(good))
-        first = check._proc
-        assert first is not None
-        first.kill()
-        first.wait()
-        check(str(good))  # answered by a fresh checker
-        assert check._proc is not None and check._proc is not first
-    finally:
-        check.close()
-    assert check._proc is None

@@ -1,28 +1,13 @@
-"""Pure planning: names, OpenFlow ports, the bridge plan, its JSON codec and the FAUCET DP."""
+"""The FAUCET DP planned for a network: its interfaces, VLANs and ACLs, and how it is put into
+and taken out of the operator's FAUCET config."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from dovesnap.errors import BackendError
-from dovesnap.model.codec import spec_from_json
-from dovesnap.model.names import (
-    EXT_DRIVER,
-    EXT_NETWORK_ID,
-    EXT_NETWORK_NAME,
-    EXT_SPEC,
-    LOCAL_OFPORT,
-    container_description,
-    container_veth,
-    host_veth,
-    patch_name,
-)
-from dovesnap.model.network import NetworkSpec, parse_network
-from dovesnap.plan.bridge import plan_bridge, spec_to_json
+from dovesnap.model.names import LOCAL_OFPORT
 from dovesnap.plan.faucet_dp import (
     HARDWARE,
     MIRROR_DESCRIPTION,
@@ -40,130 +25,7 @@ from dovesnap.plan.faucet_dp import (
     remove_dp,
     section,
 )
-from dovesnap.plan.ports import choose_ofport, lowest_free_ofport
-
-CTRL = ("tcp:127.0.0.1:6653",)
-IPV4 = [{"Pool": "10.1.0.0/24", "Gateway": "10.1.0.1/24"}]
-
-
-def spec(ipv4: Any = (), **options: str) -> NetworkSpec:
-    opts = {"ovs.bridge." + k: v for k, v in ({"dpid": "0x5"} | options).items()}
-    return parse_network("feedface0123456789", opts, ipv4, (), CTRL)
-
-
-# --- names ---------------------------------------------------------------------------------------
-
-
-@given(st.text(alphabet="0123456789abcdef", min_size=5, max_size=64))
-def test_veth_names_fit_ifnamsiz(endpoint_id: str) -> None:
-    assert host_veth(endpoint_id) == "odsve" + endpoint_id[:5]
-    assert container_veth(endpoint_id) == "ethc" + endpoint_id[:5]
-    assert len(host_veth(endpoint_id)) <= 15
-    assert len(container_veth(endpoint_id)) <= 15
-
-
-@given(st.text(min_size=1, max_size=40))
-def test_patch_name_is_short_and_stable(bridge: str) -> None:
-    name = patch_name(bridge)
-    assert name.startswith("ods") and len(name) <= 15
-    assert patch_name(bridge) == name
-
-
-def test_patch_names_differ_between_bridges() -> None:
-    assert patch_name("odsbr12345") != patch_name("odsbr12346")
-
-
-@pytest.mark.parametrize(
-    ("name", "cid", "expected"),
-    [("/web", "0123456789", "web 01234"), ("db", "abcdefabcdef", "db abcde")],
-)
-def test_container_description(name: str, cid: str, expected: str) -> None:
-    assert container_description(name, cid) == expected
-
-
-# --- ports ---------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("used", "reserved", "start", "expected"),
-    [
-        ([], [], 1, 1),
-        ([1, 2, 3], [], 1, 4),
-        ([1, 3], [], 1, 2),
-        ([1], [2, 99], 1, 3),
-        ([2], [], 2, 3),
-        ([], [], 10, 10),
-    ],
-)
-def test_lowest_free_ofport(used: list[int], reserved: list[int], start: int, expected: int) -> None:
-    assert lowest_free_ofport(used, reserved, start) == expected
-
-
-def test_lowest_free_ofport_when_full() -> None:
-    with pytest.raises(ValueError):
-        lowest_free_ofport(range(1, 65280))
-
-
-@pytest.mark.parametrize(
-    ("requested", "used", "reserved", "expected"),
-    [
-        (None, [1], [], 2),
-        (7, [1], [], 7),
-        (7, [7], [], 1),
-        (7, [], [7], 1),
-        (1, [1, 2], [3], 4),
-    ],
-)
-def test_choose_ofport(requested: int | None, used: list[int], reserved: list[int], expected: int) -> None:
-    assert choose_ofport(requested, used, reserved) == expected
-
-
-# --- bridge plan and codec -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("userspace", "datapath"), [(False, "system"), (True, "netdev")])
-def test_plan_bridge(userspace: bool, datapath: str) -> None:
-    s = spec(dpid="0xab", mtu="9000", ovs_local_mac="0e:00:00:00:00:01", name="br7")
-    plan = plan_bridge(s, userspace, "net7")
-    assert plan.name == "br7"
-    assert plan.datapath_type == datapath
-    assert plan.datapath_id == "00000000000000ab"
-    assert plan.controllers == CTRL
-    assert plan.mtu == 9000
-    assert plan.hwaddr == "0e:00:00:00:00:01"
-    ids = dict(plan.external_ids)
-    assert ids[EXT_NETWORK_ID] == s.network_id
-    assert ids[EXT_NETWORK_NAME] == "net7"
-    assert ids[EXT_DRIVER] == "dovesnap"
-    assert dict(plan_bridge(s, userspace, "net7", "dovesnap2").external_ids)[EXT_DRIVER] == "dovesnap2"
-    assert spec_from_json(ids[EXT_SPEC]) == s
-
-
-def test_plan_bridge_without_name_has_no_name_id() -> None:
-    assert EXT_NETWORK_NAME not in dict(plan_bridge(spec(), False, None).external_ids)
-
-
-@pytest.mark.parametrize(
-    "options",
-    [
-        {},
-        {"mode": "nat", "nat_acl": "n1:a,b/n2:c", "default_acl": "d", "vlan_out_acl": "o"},
-        {"add_ports": "eth1/5/acl1/200,eth2", "add_copro_ports": "eth3/7/x"},
-        {"controller": "tcp:10.0.0.1:1,ssl:[::1]:2", "userspace": "1", "dhcp": "0"},
-    ],
-)
-def test_spec_json_round_trip(options: dict[str, str]) -> None:
-    original = spec(IPV4, **options)
-    assert spec_from_json(spec_to_json(original)) == original
-
-
-@pytest.mark.parametrize("text", ["", "{}", "[]", '{"controllers": 1}', "not json"])
-def test_spec_from_bad_json_is_a_backend_error(text: str) -> None:
-    with pytest.raises(BackendError):
-        spec_from_json(text)
-
-
-# --- FAUCET DP -----------------------------------------------------------------------------------
+from tests.unit.specs import IPV4, spec
 
 
 def test_preallocated_ports_carry_default_acl() -> None:

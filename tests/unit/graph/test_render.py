@@ -12,7 +12,6 @@ import pytest
 from dovesnap.errors import BackendError
 from dovesnap.graph.model import Edge, Node, Topology, build_topology
 from dovesnap.graph.render import render, to_dot
-from dovesnap.tools.graph_cli import main as graph_main
 from tests.unit.graph_samples import lab_faucet, lab_status, second_host_status
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz not installed")
@@ -68,11 +67,3 @@ def test_empty_topology_still_draws() -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(BackendError, match="unknown graph format"):
         render(Topology(), "gif")
-
-
-def test_graph_command_without_any_status_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "g.png"
-    code = graph_main(["-o", str(out), "--status-addrs", "127.0.0.1:1",
-                       "--faucet-config", str(tmp_path / "none.yaml")])
-    assert code == 1 and not out.exists()
-    assert "cannot read http://127.0.0.1:1/networks" in capsys.readouterr().err

@@ -1,18 +1,12 @@
-"""Pure parts of the real adapters: Docker summaries, OVSDB values, the FAUCET checker loop."""
+"""The Docker adapter's pure parts: network and container summaries from the API's answers."""
 
 from __future__ import annotations
 
-import io
-import json
-import warnings
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from dovesnap.adapters.docker_api import ContainerInfo, DockerSdkBackend, NetworkInfo
-from dovesnap.adapters.faucet_check import _serve
-from dovesnap.adapters.ovsdb import _int_or_none
 
 
 class FakeDockerApi:
@@ -95,27 +89,3 @@ def test_dovesnap_networks_and_engine(backend: DockerSdkBackend) -> None:
         ({"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"},), False,
     )
     assert backend.engine_id() == "ABCD:EFGH:1234"
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [(3, 3), ([5], 5), ([], None), (-1, None), ([-1], None), ("7", None), (None, None), (0, 0)],
-)
-def test_int_or_none(value: Any, expected: int | None) -> None:
-    assert _int_or_none(value) == expected
-
-
-def test_checker_loop_answers_one_line_per_request(tmp_path: Path) -> None:
-    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
-    good.write_text("dps:\n  a:\n    dp_id: 1\n    interfaces:\n      1:\n        native_vlan: 100\n")
-    bad.write_text(good.read_text() + "        acls_in: [nope]\n")
-    requests = [json.dumps({"path": str(good)}), json.dumps({"path": str(bad)}), "not json",
-                json.dumps({"no": "path"})]
-    out = io.StringIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # FAUCET's eventlet import warns
-        _serve(io.StringIO("\n".join(requests) + "\n"), out)
-    answers = [json.loads(line) for line in out.getvalue().splitlines()]
-    assert [a["ok"] for a in answers] == [True, False, False, False]
-    assert "nope" in answers[1]["error"]
-    assert answers[2]["error"] and answers[3]["error"]

@@ -10,7 +10,6 @@ import pytest
 
 from dovesnap.cli import build_parser
 from dovesnap.tools import doctor as d
-from dovesnap.tools.probes import SystemProbes, iptables_flavour
 
 SETTINGS = d.DoctorSettings(plugin_socket=Path("/run/docker/plugins/dovesnap-t9.sock"),
                             faucet_of_port=7553, gauge_of_port=7554)
@@ -153,33 +152,8 @@ def test_iptables_flavours(seen: d.IptablesSeen, ok: bool) -> None:
     assert d.check_iptables(seen).ok is ok
 
 
-@pytest.mark.parametrize(("text", "flavour"), [
-    ("iptables v1.8.9 (nf_tables)", "nf_tables"), ("iptables v1.8.7 (legacy)", "legacy"),
-    ("iptables v1.6.1", "legacy"), ("", ""),
-])
-def test_iptables_flavour_parsing(text: str, flavour: str) -> None:
-    assert iptables_flavour(text) == flavour
-
-
 def test_missing_faucet_config_is_fine_before_first_start() -> None:
     assert d.check_faucet_config(d.FaucetConfigSeen(False), Path("/etc/faucet/faucet.yaml")).ok
-
-
-def test_system_probes_on_files_and_ports_nobody_uses(tmp_path: Path) -> None:
-    probes = SystemProbes()
-    assert probes.plugin(tmp_path / "none.sock") == d.PluginSeen(exists=False)
-    assert probes.config_dir(tmp_path / "none") == d.DirSeen(exists=False)
-    assert probes.config_dir(tmp_path).writable and list(tmp_path.iterdir()) == []
-    assert not probes.ovs(tmp_path / "db.sock").answers
-    assert not probes.openflow("127.0.0.1", 1).listening
-    assert probes.faucet_config(tmp_path / "faucet.yaml") == d.FaucetConfigSeen(exists=False)
-    (tmp_path / "faucet.yaml").write_text("acls: {}\n")
-    assert probes.faucet_config(tmp_path / "faucet.yaml") == d.FaucetConfigSeen(True, False)
-    (tmp_path / "faucet.yaml").write_text(
-        "dps: {x: {dp_id: 1, interfaces: {1: {native_vlan: 100, acls_in: [nope]}}}}\n")
-    seen = probes.faucet_config(tmp_path / "faucet.yaml")
-    assert seen.exists and seen.has_dps and "nope" in seen.error
-    assert not seen.error.startswith("FAUCET")  # the check says who refused
 
 
 def test_doctor_command_line_and_exit_status(capsys: pytest.CaptureFixture[str]) -> None:

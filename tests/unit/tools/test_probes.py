@@ -1,0 +1,35 @@
+"""The probes ``dovesnap doctor`` looks through: parsing what tools say, and a host with nothing running."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dovesnap.tools import doctor as d
+from dovesnap.tools.probes import SystemProbes, iptables_flavour
+
+
+@pytest.mark.parametrize(("text", "flavour"), [
+    ("iptables v1.8.9 (nf_tables)", "nf_tables"), ("iptables v1.8.7 (legacy)", "legacy"),
+    ("iptables v1.6.1", "legacy"), ("", ""),
+])
+def test_iptables_flavour_parsing(text: str, flavour: str) -> None:
+    assert iptables_flavour(text) == flavour
+
+
+def test_system_probes_on_files_and_ports_nobody_uses(tmp_path: Path) -> None:
+    probes = SystemProbes()
+    assert probes.plugin(tmp_path / "none.sock") == d.PluginSeen(exists=False)
+    assert probes.config_dir(tmp_path / "none") == d.DirSeen(exists=False)
+    assert probes.config_dir(tmp_path).writable and list(tmp_path.iterdir()) == []
+    assert not probes.ovs(tmp_path / "db.sock").answers
+    assert not probes.openflow("127.0.0.1", 1).listening
+    assert probes.faucet_config(tmp_path / "faucet.yaml") == d.FaucetConfigSeen(exists=False)
+    (tmp_path / "faucet.yaml").write_text("acls: {}\n")
+    assert probes.faucet_config(tmp_path / "faucet.yaml") == d.FaucetConfigSeen(True, False)
+    (tmp_path / "faucet.yaml").write_text(
+        "dps: {x: {dp_id: 1, interfaces: {1: {native_vlan: 100, acls_in: [nope]}}}}\n")
+    seen = probes.faucet_config(tmp_path / "faucet.yaml")
+    assert seen.exists and seen.has_dps and "nope" in seen.error
+    assert not seen.error.startswith("FAUCET")  # the check says who refused
