@@ -25,6 +25,7 @@ from tests.unit.fakes import (
 def faucet_check() -> Iterator[FaucetCheckProcess]:
     """The real validator: FAUCET's own parser, in the helper process the daemon uses."""
     check = FaucetCheckProcess()
+    check._ensure()  # start it (it imports FAUCET: seconds on a busy machine) before any test's clock runs
     yield check
     check.close()
 
