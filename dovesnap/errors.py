@@ -50,6 +50,10 @@ class ConflictError(DovesnapError):
     """The request clashes with existing state (for example a duplicate dpid)."""
 
 
+class NameTakenError(ConflictError):
+    """An interface name dovesnap wanted is already in use on the host."""
+
+
 FAUCET_REJECTS = "FAUCET rejects the configuration: "
 
 

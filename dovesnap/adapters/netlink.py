@@ -19,7 +19,7 @@ from typing import Protocol, TypeVar
 
 from pyroute2 import IPRoute, NetlinkError
 
-from dovesnap.errors import BackendError
+from dovesnap.errors import BackendError, NameTakenError
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ _ETHTOOL_STXCSUM = 0x00000017
 
 
 class NetlinkBackend(Protocol):
-    def create_veth(self, host: str, peer: str, mtu: int, peer_mac: str | None) -> None: ...
+    def create_veth(self, host: str, peer: str, mtu: int, peer_mac: str | None,
+                    exist_ok: bool = False) -> None: ...
     def delete_link(self, name: str) -> None: ...
     def link_exists(self, name: str) -> bool: ...
     def set_up(self, name: str, mtu: int | None = None) -> None: ...
@@ -81,13 +82,18 @@ def _index(ipr: IPRoute, name: str) -> int | None:
 class PyRoute2Netlink:
     """The real kernel, through pyroute2."""
 
-    def create_veth(self, host: str, peer: str, mtu: int, peer_mac: str | None) -> None:
+    def create_veth(self, host: str, peer: str, mtu: int, peer_mac: str | None,
+                    exist_ok: bool = False) -> None:
+        """Make the pair; NameTakenError when either name is in use, unless ``exist_ok``
+        (then the existing pair is set up as asked)."""
         with IPRoute() as ipr:
             try:
                 ipr.link("add", ifname=host, kind="veth", peer={"ifname": peer}, mtu=mtu)
             except NetlinkError as err:
                 if err.code != errno.EEXIST:
                     raise BackendError(f"cannot create veth {host}/{peer}: {err}") from None
+                if not exist_ok:
+                    raise NameTakenError(f"interface {host} or {peer} already exists") from None
             peer_index = _index(ipr, peer)
             host_index = _index(ipr, host)
             if peer_index is None or host_index is None:

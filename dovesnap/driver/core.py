@@ -25,8 +25,9 @@ from dovesnap.driver.bridges import Bridges, endpoint_port_ids
 from dovesnap.driver.dp_sync import DpSync
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Endpoint, Network
+from dovesnap.driver.veths import make_veth
 from dovesnap.errors import ConflictError, DovesnapError, NotFoundError
-from dovesnap.model.names import EXT_NETWORK_NAME, container_veth, host_veth
+from dovesnap.model.names import EXT_NETWORK_NAME
 from dovesnap.model.network import NetworkSpec, parse_network
 from dovesnap.plan.ports import lowest_free_ofport
 
@@ -212,7 +213,6 @@ class Driver:
     ) -> str:
         """Make the veth and OVS port; return the container side's MAC."""
         net = self.network(network_id)
-        host, peer = host_veth(endpoint_id), container_veth(endpoint_id)
         async with net.lock:
             if endpoint_id in net.endpoints:
                 return net.endpoints[endpoint_id].mac
@@ -221,8 +221,9 @@ class Driver:
             reserved.append(net.spec.lbport)
             used.extend(ep.ofport for ep in net.endpoints.values())
             ofport = lowest_free_ofport(used, reserved)
+            host, peer = await make_veth(
+                self.netlink, endpoint_id, net.spec.mtu, mac, self._veth_names())
             try:
-                await run_blocking(self.netlink.create_veth, host, peer, net.spec.mtu, mac)
                 if net.userspace:
                     await run_blocking(self.netlink.tx_checksum_off, peer)
                 actual_mac = mac or await run_blocking(self.netlink.link_mac, peer) or ""
@@ -244,6 +245,11 @@ class Driver:
                 await self._remove_endpoint(net, ep)
                 raise
             return actual_mac
+
+    def _veth_names(self) -> set[str]:
+        """Interface names of every endpoint dovesnap knows, on every network."""
+        return {name for net in self.networks.values() for ep in net.endpoints.values()
+                for name in (ep.host_ifname, ep.container_ifname)}
 
     def join(self, network_id: str, endpoint_id: str, sandbox_key: str) -> Endpoint:
         log.debug("join %s", endpoint_id[:12])

@@ -19,7 +19,7 @@ from dovesnap.model.names import (
     EXT_NETWORK_ID,
     EXT_NETWORK_NAME,
     EXT_SPEC,
-    container_veth,
+    container_veth_of,
 )
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ async def restore_from_ovs(driver: Driver) -> list[Network]:
             if not ep_id or port.ofport is None:
                 continue
             net.endpoints[ep_id] = Endpoint(
-                ep_id, net_id, port.name, container_veth(ep_id), port.ofport, ""
+                ep_id, net_id, port.name, container_veth_of(port.name), port.ofport, ""
             )
         restored.append(net)
         log.info("restored network %s (%s) from OVS", name or net_id[:12], bridge.name)

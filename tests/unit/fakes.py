@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from dovesnap.adapters.docker_api import ContainerInfo, NetworkInfo
 from dovesnap.adapters.ovsdb import OvsBridge, OvsPort
-from dovesnap.errors import BackendError
+from dovesnap.errors import BackendError, NameTakenError
 from dovesnap.plan.bridge import BridgePlan
 from dovesnap.plan.ports import choose_ofport
 
@@ -72,11 +72,14 @@ class FakeNetlink:
         self.links[name] = link
         return link
 
-    def create_veth(self, host: str, peer: str, mtu: int, peer_mac: str | None) -> None:
+    def create_veth(self, host: str, peer: str, mtu: int, peer_mac: str | None,
+                    exist_ok: bool = False) -> None:
         if host in self.fail_create:
             raise BackendError(f"cannot create veth {host}/{peer}: injected failure")
-        if host in self.links:
-            return  # EEXIST is tolerated, as by the real adapter
+        if host in self.links or peer in self.links:  # the kernel's EEXIST
+            if exist_ok and host in self.links:
+                return
+            raise NameTakenError(f"interface {host} or {peer} already exists")
         self.links[host] = FakeLink(host, self._mac(), mtu, up=True, peer=peer)
         self.links[peer] = FakeLink(peer, peer_mac or self._mac(), mtu, peer=host)
 
