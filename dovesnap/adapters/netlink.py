@@ -187,3 +187,15 @@ class PyRoute2Netlink:
         with IPRoute() as ipr:
             names = [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()]
         return [n for n in names if isinstance(n, str) and n.startswith(prefix)]
+
+    def link_kinds(self) -> dict[str, str]:
+        """Every interface's name and kind (``veth``, ``bridge``...; "" for a physical NIC)."""
+        kinds: dict[str, str] = {}
+        with IPRoute() as ipr:
+            for link in ipr.get_links():
+                name = link.get_attr("IFLA_IFNAME")
+                info = link.get_attr("IFLA_LINKINFO")
+                kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+                if isinstance(name, str):
+                    kinds[name] = kind if isinstance(kind, str) else ""
+        return kinds

@@ -1,8 +1,10 @@
 """``dovesnap cleanup``: remove everything dovesnap made on this host.
 
 Bridges (network, mirror, stacking, loopback) that carry dovesnap's external_ids, the veths and
-patch links attached to them or left orphaned, the FAUCET DPs of those networks, and dovesnap's
-iptables rules. Containers and Docker networks are touched only with ``--docker``.
+patch links attached to them or left orphaned (only interfaces of kind veth whose names match
+dovesnap's patterns exactly: ``odsve``/``ethc`` + 5-10 hex digits, ``ods`` + 12), the FAUCET DPs
+of those networks, and dovesnap's iptables rules. Containers and Docker networks are touched
+only with ``--docker``.
 The plan is computed first (pure, printable with ``--dry-run``), then applied.
 """
 
@@ -19,17 +21,19 @@ from typing import Any
 
 from dovesnap import config
 from dovesnap.model.names import (
-    CONTAINER_VETH_PREFIX,
+    CONTAINER_VETH_RE,
     EXT_DRIVER,
     EXT_NETWORK_ID,
     EXT_ROLE,
     EXT_SPEC,
-    HOST_VETH_PREFIX,
-    PATCH_PREFIX,
+    HOST_VETH_RE,
+    PATCH_RE,
 )
 from dovesnap.plan.daemon_bridges import ROLE_STACK_BRIDGE
 
 log = logging.getLogger(__name__)
+
+VETH_KIND = "veth"
 
 
 @dataclass(frozen=True)
@@ -52,10 +56,21 @@ class CleanupPlan:
                 "faucet_dp_ids": [hex(d) for d in self.dp_ids], "stack_dps": self.stack_dps}
 
 
+def is_dovesnap_veth(name: str, kind: str, patch: bool = False) -> bool:
+    """A veth with a name dovesnap gives (container sides; patch links with ``patch``)."""
+    if kind != VETH_KIND:
+        return False
+    patterns = (HOST_VETH_RE, CONTAINER_VETH_RE, PATCH_RE) if patch else (
+        HOST_VETH_RE, CONTAINER_VETH_RE)
+    return any(p.match(name) for p in patterns)
+
+
 def plan_cleanup(
-    bridges: Iterable[BridgeFacts], links: Iterable[str], driver_names: set[str] | None
+    bridges: Iterable[BridgeFacts], links: Mapping[str, str], driver_names: set[str] | None
 ) -> CleanupPlan:
-    """What to remove. ``driver_names`` None means every dovesnap instance's objects."""
+    """What to remove. ``links`` maps the host's interface names to their kind (``veth``...);
+    only veths with dovesnap's exact names are taken. ``driver_names`` None means every
+    dovesnap instance's objects."""
     plan = CleanupPlan()
     attached: set[str] = set()
     for bridge in bridges:
@@ -77,12 +92,12 @@ def plan_cleanup(
                 log.warning("bridge %s has an unreadable spec", bridge.name)
         plan.links.extend(
             p for p in bridge.ports
-            if p.startswith((HOST_VETH_PREFIX, PATCH_PREFIX)) and p != bridge.name
+            if p != bridge.name and is_dovesnap_veth(p, links.get(p, ""), patch=True)
         )
     ours = set(plan.bridges)
-    for link in links:
+    for link, kind in links.items():
         orphan = link not in attached and link not in ours
-        if orphan and link.startswith((HOST_VETH_PREFIX, CONTAINER_VETH_PREFIX)):
+        if orphan and is_dovesnap_veth(link, kind):
             plan.links.append(link)  # a veth end whose port or container is gone
     plan.links = sorted(set(plan.links))
     return plan
@@ -125,8 +140,7 @@ def run(args: argparse.Namespace) -> int:
               "(sudo make down) or pass --force")
         return 1
     netlink = PyRoute2Netlink()
-    links = netlink.links_with_prefix(HOST_VETH_PREFIX) + netlink.links_with_prefix(
-        CONTAINER_VETH_PREFIX) + netlink.links_with_prefix(PATCH_PREFIX)
+    links = netlink.link_kinds()
     facts: list[BridgeFacts] = []
     db_sock: Path = args.ovs_db_sock
     ovs = OvsdbBackend(f"unix:{db_sock}") if db_answers(db_sock) else None

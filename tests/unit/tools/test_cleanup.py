@@ -18,7 +18,8 @@ BRIDGES = [
                                    "dovesnap-role": "stack-bridge"}, ("ods0123456789ab",)),
     BridgeFacts("br-operator", {}, ("odsveccccc",)),
 ]
-LINKS = ["odsveaaaaa", "odsvebbbbb", "odsveccccc", "odsvedddd0", "ethcdddd0", "ods0123456789ab"]
+LINKS = dict.fromkeys(
+    ["odsveaaaaa", "odsvebbbbb", "odsveccccc", "odsvedddd0", "ethcdddd0", "ods0123456789ab"], "veth")
 
 
 @pytest.mark.parametrize(
@@ -44,6 +45,25 @@ def test_plan_takes_only_dovesnaps_objects(
     assert plan.network_ids == networks
     assert plan.dp_ids == dps
     assert plan.stack_dps == stack
+
+
+def test_plan_takes_only_veths_with_dovesnaps_exact_names() -> None:
+    links = {
+        "ethcore0": "",  # a NIC named like a container side: not a veth
+        "ethc12345": "dummy", "odsve12345": "vxlan",  # right names, wrong kind
+        "odsvethernet": "veth", "ethcabcdefg": "veth", "odsve1234": "veth",  # wrong names
+        "odsve0123456789a": "veth", "ods0123456789abc": "veth",  # one character too long
+        "odsveabcdef012": "veth", "ethcabcdef012": "veth",  # longer names dovesnap uses
+        "odsvefffff": "veth",  # dovesnap's, attached to an operator's bridge: stays
+    }
+    bridges = [
+        BridgeFacts("odsbr12345", {"dovesnap-driver": "dovesnap", "dovesnap-network-id": "n1"},
+                    ("odsbr12345", "odsveaaaaa", "odsve_mine", "ods0123456789ab")),
+        BridgeFacts("br-operator", {}, ("odsvefffff",)),
+    ]
+    links |= {"odsveaaaaa": "veth", "odsve_mine": "veth", "ods0123456789ab": "bridge"}
+    plan = plan_cleanup(bridges, links, None)
+    assert plan.links == ["ethcabcdef012", "odsveaaaaa", "odsveabcdef012"]
 
 
 def test_remove_dps_keeps_everything_else() -> None:
