@@ -16,6 +16,14 @@ IFNAME_HINT = "use 1-15 letters, digits, . _ - or @"
 # A FAUCET DP's name; a network's DP is named after the Docker network, so this is that name too.
 DP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}\Z")
 ACL_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}\Z")
+# ACLs dovesnap writes itself (stack links, mirror tunnels, the DHCP guard) are named so; no
+# label or option may pick one (in any case), or a container could take a stack port's rules.
+RESERVED_ACL_PREFIX = "dovesnap-"
+RESERVED_ACL_HINT = "ACL names starting with dovesnap- are dovesnap's own; use one of yours"
+
+
+def is_reserved_acl(name: str) -> bool:
+    return name.lower().startswith(RESERVED_ACL_PREFIX)
 
 # external_ids keys on OVS rows, so OVS itself remembers what dovesnap made.
 EXT_DRIVER = "dovesnap-driver"
