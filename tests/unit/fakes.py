@@ -213,6 +213,7 @@ class FakeDocker:
     def __init__(self, engine: str = "abcdef123456") -> None:
         self.names: dict[str, str] = {}
         self.containers: dict[tuple[str, str], ContainerInfo] = {}
+        self.joining: dict[tuple[str, str], ContainerInfo] = {}
         self.networks: list[NetworkInfo] = []
         self.engine = engine
 
@@ -231,6 +232,20 @@ class FakeDocker:
         self.containers[(network_id, endpoint_id)] = info
         return info
 
+    def connecting(
+        self,
+        network_id: str,
+        endpoint_id: str,
+        container_id: str,
+        name: str,
+        labels: Mapping[str, str] | None = None,
+    ) -> ContainerInfo:
+        """A container just joining: the network lists its endpoint, container lists do not yet
+        (Docker's order: network connect event, then the container's summary)."""
+        info = ContainerInfo(container_id, name, dict(labels or {}))
+        self.joining[(network_id, endpoint_id)] = info
+        return info
+
     def network_name(self, network_id: str) -> str | None:
         return self.names.get(network_id)
 
@@ -238,10 +253,14 @@ class FakeDocker:
         return self.containers.get((network_id, endpoint_id))
 
     def container_by_id(self, container_id: str) -> ContainerInfo | None:
-        for info in self.containers.values():
+        for info in [*self.containers.values(), *self.joining.values()]:
             if info.id == container_id:
                 return info
         return None
+
+    def network_endpoints(self, network_id: str) -> dict[str, str] | None:
+        return {ep: info.id for (net, ep), info in [*self.containers.items(), *self.joining.items()]
+                if net == network_id}
 
     def dovesnap_networks(self) -> list[NetworkInfo]:
         return list(self.networks)

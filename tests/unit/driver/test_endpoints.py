@@ -235,3 +235,34 @@ async def test_a_restart_keeps_longer_veth_names(
         assert again.networks[NET].endpoints["abcde9" + "0" * 58].host_ifname == "odsveabcde9"
     finally:
         await again.close()
+
+
+async def test_a_connect_event_naming_another_container_is_not_believed(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+) -> None:
+    await make_net(driver, docker)
+    docker.add_container(NET2, EP[5], "c-other", "other", {"dovesnap.faucet.portacl": "allowall"})
+    await driver.create_endpoint(NET, EP[0], None, None)
+    ep = driver.join(NET, EP[0], "/var/run/docker/netns/x")
+    driver.note_connect(NET, "c-other")  # stale, or about another endpoint: not EP[0]'s owner
+    await asyncio.sleep(0.2)
+    assert ep.container is None and iface(store, "net1", 1) is None
+    docker.add_container(NET, EP[0], "c-mine", "mine", {"dovesnap.faucet.portacl": "denyall"})
+    await eventually(lambda: ep.container is not None)
+    assert ep.container is not None and ep.container.id == "c-mine"
+    await eventually(lambda: (iface(store, "net1", 1) or {}).get("acls_in") == ["denyall"])
+    assert iface(store, "net1", 1)["description"] == "mine c-min"  # type: ignore[index]
+
+
+async def test_a_connect_event_for_the_endpoints_owner_attaches_before_listings_show_it(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+) -> None:
+    await make_net(driver, docker)
+    await driver.create_endpoint(NET, EP[0], None, None)
+    ep = driver.join(NET, EP[0], "/var/run/docker/netns/x")
+    # Docker's network knows the endpoint's container; container listings do not show it yet.
+    docker.connecting(NET, EP[0], "c-mine", "mine", {"dovesnap.faucet.portacl": "allowall"})
+    await asyncio.sleep(0.2)
+    assert ep.container is None  # no event yet: the listing fallback cannot see it
+    driver.note_connect(NET, "c-mine")
+    await eventually(lambda: (iface(store, "net1", 1) or {}).get("acls_in") == ["allowall"])
