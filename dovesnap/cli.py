@@ -74,8 +74,22 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         gauge_of_port=args.gauge_of_port,
         faucet_prom_port=args.faucet_prom_port,
         gauge_prom_port=args.gauge_prom_port,
+        controller_listen=listen_address("controller-listen", args.controller_listen),
         fabric=fabric,
     )
+
+
+def listen_address(flag: str, text: str) -> str:
+    """An address to listen on (IPv4 or IPv6, no brackets); FlagError if it is not one."""
+    import ipaddress
+
+    from dovesnap.errors import FlagError
+
+    try:
+        return str(ipaddress.ip_address(text.strip().strip("[]")))
+    except ValueError:
+        raise FlagError(flag, f"{text!r} is not an IP address",
+                        "give one address, e.g. 127.0.0.1 or 0.0.0.0 (every address)") from None
 
 
 def _serve(args: argparse.Namespace) -> int:

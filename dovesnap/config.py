@@ -32,7 +32,12 @@ LOG_DIR = Path("/var/log/dovesnap")  # FAUCET, Gauge and own-OVS logs; `make up`
 RUN_DIR = Path("/run/dovesnap")  # pidfiles of what `make up` started (scripts only)
 OVS_RUN_DIR = Path("/var/run/openvswitch")
 OVS_DB_SOCK = OVS_RUN_DIR / "db.sock"
-CONTROLLER_HOST = "127.0.0.1"  # where the embedded FAUCET and Gauge are reached
+# The embedded FAUCET and Gauge listen (OpenFlow and Prometheus) on loopback only: containers
+# on nat/routed networks reach every host address, and whoever connects to 6653 claiming a
+# bridge's dpid takes the switch over. CONTROLLER_LISTEN opens them for remote switches or a
+# remote Prometheus; dovesnap itself reaches them at controller_host().
+CONTROLLER_LISTEN = "127.0.0.1"
+CONTROLLER_HOST = "127.0.0.1"  # where the embedded FAUCET and Gauge are reached by default
 FAUCET_OF_PORT = 6653
 GAUGE_OF_PORT = 6654
 FAUCET_PROM_PORT = 9302
@@ -113,6 +118,9 @@ FLAGS: dict[str, Flag] = {flag.name: flag for flag in (
     Flag("gauge-of-port", "GAUGE_OF_PORT", GAUGE_OF_PORT, "embedded Gauge OpenFlow port"),
     Flag("faucet-prom-port", "FAUCET_PROM_PORT", FAUCET_PROM_PORT, "embedded FAUCET metrics port"),
     Flag("gauge-prom-port", "GAUGE_PROM_PORT", GAUGE_PROM_PORT, "embedded Gauge metrics port"),
+    Flag("controller-listen", "CONTROLLER_LISTEN", CONTROLLER_LISTEN,
+         "address the embedded FAUCET and Gauge listen on, OpenFlow and metrics "
+         "(0.0.0.0 or :: for remote switches or a remote Prometheus)"),
     Flag("debug", "", False, "log at debug level"),
     Flag("trace", "", False, "debug, and the OVSDB library's messages too"),
     Flag("docker-url", "DOCKER_HOST", DOCKER_URL, "Docker API URL"),
@@ -127,10 +135,11 @@ SERVE_FLAGS = (
     "default-ofcontrollers", "mirror-bridge-out", "mirror-bridge-in", "stacking-interfaces",
     "stack-priority1", "stack-mirror-interface", "external-faucet", "plugin-socket",
     "ovs-db-sock", "faucet-of-port", "gauge-of-port", "faucet-prom-port", "gauge-prom-port",
-    "debug", "trace",
+    "controller-listen", "debug", "trace",
 )
 DOCTOR_FLAGS = ("docker-url", "plugin-socket", "ovs-db-sock", "faucet-config-dir",
-                "faucet-of-port", "gauge-of-port", "external-faucet")
+                "faucet-of-port", "gauge-of-port", "faucet-prom-port", "gauge-prom-port",
+                "controller-listen", "external-faucet")
 CLEANUP_FLAGS = ("faucet-config-dir", "ovs-db-sock")
 # `dovesnap config` takes every serve flag (scripts hand it theirs) and the scripts' own.
 CONFIG_FLAGS = (*SERVE_FLAGS, "docker-url", "run-dir", "status-addrs")
@@ -209,6 +218,7 @@ class ServeSettings:
     gauge_of_port: int = GAUGE_OF_PORT
     faucet_prom_port: int = FAUCET_PROM_PORT
     gauge_prom_port: int = GAUGE_PROM_PORT
+    controller_listen: str = CONTROLLER_LISTEN
     docker_url: str = DOCKER_URL
     fabric: FabricFlags = field(default_factory=FabricFlags)  # mirroring and stacking
 
@@ -217,14 +227,30 @@ class ServeSettings:
         return self.plugin_socket.stem
 
 
+def controller_host(listen: str) -> str:
+    """Where dovesnap (OVS, its probes) reaches the embedded controllers listening on ``listen``:
+    loopback when they listen on every address, else that address."""
+    if listen in ("", "0.0.0.0"):
+        return CONTROLLER_HOST
+    if listen == "::":
+        return "::1"
+    return listen
+
+
+def host_port(host: str, port: int) -> str:
+    """``host:port``, an IPv6 address in brackets (URLs and OVS controller targets alike)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def default_controllers(settings: ServeSettings) -> tuple[str, ...]:
     """Controllers of networks that name none: the flag's, else the embedded FAUCET and Gauge."""
     if settings.default_ofcontrollers:
         return settings.default_ofcontrollers
     if settings.embedded_faucet:
+        host = controller_host(settings.controller_listen)
         return (
-            f"tcp:{CONTROLLER_HOST}:{settings.faucet_of_port}",
-            f"tcp:{CONTROLLER_HOST}:{settings.gauge_of_port}",
+            f"tcp:{host_port(host, settings.faucet_of_port)}",
+            f"tcp:{host_port(host, settings.gauge_of_port)}",
         )
     return ()
 

@@ -19,7 +19,7 @@ from dovesnap.adapters.netlink import PyRoute2Netlink
 from dovesnap.adapters.ovsdb import OvsdbBackend
 from dovesnap.api.handlers import make_app
 from dovesnap.blocking import run_blocking
-from dovesnap.config import CONTROLLER_HOST, ServeSettings, default_controllers
+from dovesnap.config import ServeSettings, controller_host, default_controllers, host_port
 from dovesnap.driver.context import FeatureContext
 from dovesnap.driver.core import Driver, DriverSettings
 from dovesnap.driver.ovs_changes import OvsChanges
@@ -29,7 +29,14 @@ from dovesnap.errors import DovesnapError
 from dovesnap.features.events import recovery_notifier
 from dovesnap.features.registry import build_features
 from dovesnap.runtime.engine import determine_engine_id
-from dovesnap.runtime.faucet import EmbeddedControllers, gauge_config, starter_faucet_config
+from dovesnap.runtime.faucet import (
+    EmbeddedControllers,
+    gauge_config,
+    gauge_metrics_addresses,
+    is_loopback,
+    is_starter_gauge_config,
+    starter_faucet_config,
+)
 from dovesnap.runtime.ovs import OwnOvs, db_answers, kernel_datapath_available
 from dovesnap.status.observe import Observability
 from dovesnap.status.report import status
@@ -73,12 +80,25 @@ class Daemon:
 
     async def _prepare_faucet(self, store: FaucetConfigStore) -> None:
         await store.ensure_exists(starter_faucet_config())
-        gauge_yaml = self.settings.faucet_config_dir / "gauge.yaml"
-        if not gauge_yaml.exists():
-            gauge_store = FaucetConfigStore(gauge_yaml, lambda _path: None, lambda: None)
-            await gauge_store.ensure_exists(
-                gauge_config(store.path, self.settings.gauge_prom_port)
-            )
+        settings = self.settings
+        gauge_store = FaucetConfigStore(settings.faucet_config_dir / "gauge.yaml",
+                                        lambda _path: None, lambda: None)
+        wanted = gauge_config(store.path, settings.gauge_prom_port, settings.controller_listen)
+        if await gauge_store.ensure_exists(wanted):
+            return
+        existing = await run_blocking(gauge_store.read)
+        if is_starter_gauge_config(existing, store.path):
+            # dovesnap's own file (older ones served metrics on 0.0.0.0): follow the settings.
+            if await gauge_store.update(lambda _old: wanted):
+                log.info("%s: dovesnap's starter file updated to serve metrics on %s:%d",
+                         gauge_store.path, settings.controller_listen, settings.gauge_prom_port)
+            return
+        for address in gauge_metrics_addresses(existing):
+            if not is_loopback(address):
+                log.warning("%s (yours, left as it is) has Gauge serve metrics on %s: anything "
+                            "that reaches this host, containers on nat and routed networks too, "
+                            "can read them; set prometheus_addr: 127.0.0.1 unless a remote "
+                            "Prometheus needs them", gauge_store.path, address)
 
     async def start(self) -> None:
         settings = self.settings
@@ -91,6 +111,7 @@ class Daemon:
                 (settings.faucet_of_port, settings.gauge_of_port),
                 settings.faucet_prom_port,
                 run_dir=settings.state_dir,
+                listen=settings.controller_listen,
             )
         controllers = self.controllers
 
@@ -132,6 +153,7 @@ class Daemon:
 
     def _feature_context(self, driver: Driver) -> FeatureContext:
         settings = self.settings
+        contact = controller_host(settings.controller_listen)
         return FeatureContext(
             driver=driver,
             ovs_changes=self.ovs_changes,
@@ -140,7 +162,7 @@ class Daemon:
             state_dir=settings.state_dir,
             docker_url=settings.docker_url,
             fabric=settings.fabric,  # parsed once, by the command line
-            faucet_metrics_url=f"http://{CONTROLLER_HOST}:{settings.faucet_prom_port}/",
+            faucet_metrics_url=f"http://{host_port(contact, settings.faucet_prom_port)}/",
             hostname=socket.gethostname(),
         )
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dovesnap import config
+from dovesnap.adapters.host_sockets import BoundSocket
 
 OFPT_HELLO = 0
 
@@ -25,6 +26,7 @@ class CheckResult:
     ok: bool
     detail: str
     fix: str = ""
+    warning: bool = False  # ok, but worth a look: printed as WARN, does not fail the run
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class DoctorSettings:
     faucet_config_dir: Path = config.FAUCET_CONFIG_DIR
     faucet_of_port: int = config.FAUCET_OF_PORT
     gauge_of_port: int = config.GAUGE_OF_PORT
+    faucet_prom_port: int = config.FAUCET_PROM_PORT
+    gauge_prom_port: int = config.GAUGE_PROM_PORT
     controller_host: str = config.CONTROLLER_HOST
     embedded_faucet: bool = True
 
@@ -64,6 +68,7 @@ class BridgeSeen:
     name: str
     driver: str
     controllers: tuple[tuple[str, bool], ...] = ()  # (target, is_connected)
+    mode: str = ""  # the network's ovs.bridge.mode ("" for daemon bridges)
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,7 @@ class Probes(Protocol):
     def iptables(self) -> IptablesSeen: ...
     def config_dir(self, path: Path) -> DirSeen: ...
     def faucet_config(self, path: Path) -> FaucetConfigSeen: ...
+    def listening(self) -> tuple[BoundSocket, ...]: ...
 
 
 # -- checks (pure) -------------------------------------------------------------------------------
@@ -240,6 +246,29 @@ def check_faucet_config(seen: FaucetConfigSeen, path: Path) -> CheckResult:
     return CheckResult("faucet-config", True, f"{path} is {what}")
 
 
+def check_exposure(sockets: Sequence[BoundSocket], ovs: OvsSeen, settings: DoctorSettings
+                   ) -> CheckResult:
+    """Warn when the embedded FAUCET/Gauge listen where containers can reach them."""
+    roles = {settings.faucet_of_port: "FAUCET OpenFlow", settings.gauge_of_port: "Gauge OpenFlow",
+             settings.faucet_prom_port: "FAUCET metrics", settings.gauge_prom_port: "Gauge metrics"}
+    exposed = sorted({f"{roles[s.port]} {s.address}:{s.port}" for s in sockets
+                      if s.proto == "tcp" and s.port in roles and not s.loopback})
+    if not exposed:
+        return CheckResult("exposure", True, "FAUCET and Gauge listen on loopback only")
+    gateways = sorted(b.name for b in ovs.bridges
+                      if b.driver == settings.driver_name and b.mode in ("nat", "routed"))
+    if not gateways:
+        return CheckResult("exposure", True, f"{', '.join(exposed)}: reachable from the network "
+                           "(no dovesnap network has a gateway, so not from containers)")
+    return CheckResult(
+        "exposure", True,
+        f"{', '.join(exposed)}: containers on nat/routed networks ({', '.join(gateways)}) can "
+        "connect; one claiming a bridge's dpid on OpenFlow takes that switch over",
+        "unless remote switches or a remote Prometheus need them, listen on loopback "
+        "(unset CONTROLLER_LISTEN, or --controller-listen 127.0.0.1; for an operator's "
+        "gauge.yaml, prometheus_addr: 127.0.0.1)", warning=True)
+
+
 def run_checks(settings: DoctorSettings, probes: Probes) -> list[CheckResult]:
     ovs = probes.ovs(settings.ovs_db_sock)
     results = [
@@ -251,6 +280,7 @@ def run_checks(settings: DoctorSettings, probes: Probes) -> list[CheckResult]:
         for what, port in (("FAUCET", settings.faucet_of_port), ("Gauge", settings.gauge_of_port)):
             seen = probes.openflow(settings.controller_host, port)
             results.append(check_controller(seen, what, settings.controller_host, port))
+        results.append(check_exposure(probes.listening(), ovs, settings))
     results.append(check_bridges(ovs, settings))
     results.append(check_iptables(probes.iptables()))
     results.append(check_config_dir(probes.config_dir(settings.faucet_config_dir),
@@ -263,9 +293,9 @@ def run_checks(settings: DoctorSettings, probes: Probes) -> list[CheckResult]:
 def format_results(results: Sequence[CheckResult]) -> str:
     lines = []
     for result in results:
-        mark = "ok  " if result.ok else "FAIL"
+        mark = ("WARN" if result.warning else "ok  ") if result.ok else "FAIL"
         lines.append(f"{mark} {result.name:<13} {result.detail}")
-        if not result.ok and result.fix:
+        if (result.warning or not result.ok) and result.fix:
             lines.append(f"     {'':<13} fix: {result.fix}")
     failed = [r.name for r in results if not r.ok]
     lines.append("")
@@ -290,6 +320,9 @@ def settings_from(args: argparse.Namespace) -> DoctorSettings:
         faucet_config_dir=args.faucet_config_dir,
         faucet_of_port=args.faucet_of_port,
         gauge_of_port=args.gauge_of_port,
+        faucet_prom_port=args.faucet_prom_port,
+        gauge_prom_port=args.gauge_prom_port,
+        controller_host=config.controller_host(args.controller_listen),
         embedded_faucet=not args.external_faucet,
     )
 

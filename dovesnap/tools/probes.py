@@ -7,6 +7,7 @@ config-dir probe creates and removes one temporary file to prove the directory i
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -17,8 +18,9 @@ from typing import Any
 
 import yaml
 
+from dovesnap.adapters.host_sockets import BoundSocket, bound_sockets
 from dovesnap.errors import FaucetConfigError
-from dovesnap.model.names import EXT_DRIVER
+from dovesnap.model.names import EXT_DRIVER, EXT_SPEC
 from dovesnap.runtime.ovs import db_answers, kernel_datapath_available
 from dovesnap.tools.doctor import (
     BridgeSeen,
@@ -49,6 +51,15 @@ def iptables_flavour(version_text: str) -> str:
     if "legacy" in version_text or version_text.strip().startswith("iptables v"):
         return "legacy"  # iptables before 1.8 says no flavour: it is legacy
     return ""
+
+
+def network_mode(external_ids: dict[str, str]) -> str:
+    """The ovs.bridge.mode of a network bridge, from the spec OVS keeps ("" if none)."""
+    try:
+        mode = json.loads(external_ids.get(EXT_SPEC, "")).get("mode", "")
+    except (ValueError, AttributeError):
+        return ""
+    return mode if isinstance(mode, str) else ""
 
 
 class SystemProbes:
@@ -102,6 +113,7 @@ class SystemProbes:
                 name=str(b["name"]),
                 driver=str(dict(b["external_ids"]).get(EXT_DRIVER, "")),
                 controllers=tuple(by_uuid[str(u)] for u in b["controller"] if str(u) in by_uuid),
+                mode=network_mode(dict(b["external_ids"])),
             )
             for b in bridges
         ]
@@ -137,6 +149,9 @@ class SystemProbes:
         if len(header) < 8:
             return OpenFlowSeen(listening=True, error="no OpenFlow header")
         return OpenFlowSeen(listening=True, message_type=header[1])
+
+    def listening(self) -> tuple[BoundSocket, ...]:
+        return tuple(bound_sockets(("tcp",)))
 
     def iptables(self) -> IptablesSeen:
         version = _run(["iptables", "--version"])
