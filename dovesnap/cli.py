@@ -68,6 +68,8 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         ovs_db_sock=args.ovs_db_sock,
         status_port=args.status_port,
         status_auth_ips=args.status_auth_ips,
+        status_listen=tuple(listen_address("status-listen", part)
+                            for part in args.status_listen.split(",") if part.strip()),
         default_ofcontrollers=parse_controllers(controllers) if controllers else (),
         embedded_faucet=not args.external_faucet,
         faucet_of_port=args.faucet_of_port,

@@ -45,6 +45,13 @@ GAUGE_PROM_PORT = 9303
 STATUS_PORT = 9401
 STATUS_AUTH_IPS = "127.0.0.0/8,::1/128"
 STATUS_ADDR = f"127.0.0.1:{STATUS_PORT}"
+STATUS_LISTEN = ""  # none given: loopback when STATUS_AUTH_IPS is loopback only, else everywhere
+# What the status server takes (status/gate.py): open connections at once, seconds for a
+# request's headers, seconds a kept-alive connection may idle, bytes of headers.
+STATUS_MAX_CONNECTIONS = 64
+STATUS_HEADER_TIMEOUT = 10.0
+STATUS_IDLE_TIMEOUT = 30.0
+STATUS_MAX_HEADER_BYTES = 16384
 TRUE_WORDS = ("1", "true", "yes")  # how the environment turns a switch on
 
 # -- flags and environment -----------------------------------------------------------------------
@@ -101,6 +108,9 @@ FLAGS: dict[str, Flag] = {flag.name: flag for flag in (
     Flag("log-dir", "DOVESNAP_LOG_DIR", LOG_DIR, "FAUCET/Gauge/OVS logs"),
     Flag("status-port", "STATUS_PORT", STATUS_PORT, "status server port"),
     Flag("status-auth-ips", "STATUS_AUTH_IPS", STATUS_AUTH_IPS, "networks allowed to read status"),
+    Flag("status-listen", "STATUS_LISTEN", STATUS_LISTEN,
+         "comma list of addresses the status server listens on (default: loopback if only "
+         "loopback may read it, else every address)"),
     Flag("default-ofcontrollers", "DEFAULT_OFCONTROLLERS", "",
          "controllers for networks that set none"),
     Flag("mirror-bridge-out", "MIRROR_BRIDGE_OUT", "", "mirror output interface"),
@@ -131,7 +141,7 @@ FLAGS: dict[str, Flag] = {flag.name: flag for flag in (
 
 # Which settings each command takes, in --help order.
 SERVE_FLAGS = (
-    "faucet-config-dir", "state-dir", "log-dir", "status-port", "status-auth-ips",
+    "faucet-config-dir", "state-dir", "log-dir", "status-port", "status-auth-ips", "status-listen",
     "default-ofcontrollers", "mirror-bridge-out", "mirror-bridge-in", "stacking-interfaces",
     "stack-priority1", "stack-mirror-interface", "external-faucet", "plugin-socket",
     "ovs-db-sock", "faucet-of-port", "gauge-of-port", "faucet-prom-port", "gauge-prom-port",
@@ -212,6 +222,7 @@ class ServeSettings:
     ovs_db_sock: Path = OVS_DB_SOCK
     status_port: int = STATUS_PORT
     status_auth_ips: str = STATUS_AUTH_IPS
+    status_listen: tuple[str, ...] = ()  # () when none given
     default_ofcontrollers: tuple[str, ...] = ()  # () when none given
     embedded_faucet: bool = True
     faucet_of_port: int = FAUCET_OF_PORT

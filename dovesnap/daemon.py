@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import socket
 from typing import Any
@@ -19,7 +20,16 @@ from dovesnap.adapters.netlink import PyRoute2Netlink
 from dovesnap.adapters.ovsdb import OvsdbBackend
 from dovesnap.api.handlers import make_app
 from dovesnap.blocking import run_blocking
-from dovesnap.config import ServeSettings, controller_host, default_controllers, host_port
+from dovesnap.config import (
+    STATUS_HEADER_TIMEOUT,
+    STATUS_IDLE_TIMEOUT,
+    STATUS_MAX_CONNECTIONS,
+    STATUS_MAX_HEADER_BYTES,
+    ServeSettings,
+    controller_host,
+    default_controllers,
+    host_port,
+)
 from dovesnap.driver.context import FeatureContext
 from dovesnap.driver.core import Driver, DriverSettings
 from dovesnap.driver.ovs_changes import OvsChanges
@@ -38,11 +48,16 @@ from dovesnap.runtime.faucet import (
     starter_faucet_config,
 )
 from dovesnap.runtime.ovs import OwnOvs, db_answers, kernel_datapath_available
+from dovesnap.status.gate import Limits
 from dovesnap.status.observe import Observability
 from dovesnap.status.report import status
-from dovesnap.status.server import make_status_app, parse_auth_ips
+from dovesnap.status.server import listen_hosts, make_status_app, parse_auth_ips, serve_gated
 
 log = logging.getLogger(__name__)
+
+FD_LIMIT_CAP = 1 << 20  # the soft limit when the hard one is unlimited (Linux's nr_open)
+STATUS_LIMITS = Limits(STATUS_MAX_CONNECTIONS, STATUS_HEADER_TIMEOUT, STATUS_IDLE_TIMEOUT,
+                       STATUS_MAX_HEADER_BYTES)
 
 
 
@@ -55,6 +70,7 @@ class Daemon:
         self.ovs_changes = OvsChanges()  # OVSDB notifications, for features to subscribe
         self.driver: Driver | None = None
         self.runners: list[web.AppRunner] = []
+        self.status_servers: list[asyncio.AbstractServer] = []
         self.engine_id = ""
         self.checker: FaucetCheckProcess | None = None
         self.observe = Observability()  # metrics, events, status page
@@ -177,20 +193,33 @@ class Daemon:
         log.info("plugin listening on %s", sock)
 
     async def _serve_status(self, driver: Driver) -> None:
-        auth = parse_auth_ips(self.settings.status_auth_ips)
+        """The status server; if it cannot listen, dovesnap says so and serves Docker anyway."""
+        settings = self.settings
+        auth = parse_auth_ips(settings.status_auth_ips)
 
         def get_status() -> dict[str, Any]:
             return status(driver.networks, self.engine_id, driver.hooks)
 
         routes = self.observe.routes(get_status, driver, lambda: self.engine_id)
         app = make_status_app(get_status, auth, routes)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, keepalive_timeout=STATUS_IDLE_TIMEOUT)
         await runner.setup()
-        await web.TCPSite(runner, None, self.settings.status_port).start()
         self.runners.append(runner)
-        log.info("status on port %d", self.settings.status_port)
+        hosts = listen_hosts(settings.status_listen, auth)
+        where = ", ".join(hosts) if hosts else "every address"
+        try:
+            _gate, self.status_servers = await serve_gated(
+                runner, hosts, settings.status_port, auth, STATUS_LIMITS)
+        except OSError as err:
+            log.error("no status server: cannot listen on port %d (%s): %s; the plugin serves "
+                      "Docker all the same", settings.status_port, where, err.strerror or err)
+            return
+        log.info("status on port %d (%s)", settings.status_port, where)
 
     async def stop(self) -> None:
+        for server in self.status_servers:
+            server.close()
+        self.status_servers.clear()
         for runner in self.runners:
             await runner.cleanup()
         self.runners.clear()
@@ -213,7 +242,22 @@ class Daemon:
             self.checker.close()
 
 
+def raise_fd_limit() -> int:
+    """Raise the soft open-files limit to the hard one (the unit sets LimitNOFILE), so bursts
+    of Docker calls, OVS and FAUCET connections and status clients never run out; the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = FD_LIMIT_CAP if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError) as err:
+            log.warning("cannot raise the open-files limit from %d to %d: %s", soft, wanted, err)
+    return soft
+
+
 async def serve(settings: ServeSettings) -> int:
+    log.info("open-files limit %d", raise_fd_limit())
     daemon = Daemon(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

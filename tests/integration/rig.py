@@ -31,7 +31,7 @@ IMAGE = "dovesnap-test-busybox:latest"
 # N*RUN_BLOCK ... N*RUN_BLOCK + RUN_BLOCK-1, the first for the session's dovesnap, the others for
 # the modules that run a dovesnap of their own, one each.
 OWN_DAEMONS = ("install_helpers", "test_resilience", "test_cleanup", "test_mirror", "test_stack",
-               "test_reboot")
+               "test_reboot", "test_listen")
 RUN_BLOCK = 10
 RUNS = 100
 # Instance 0 (run 0's session) is the real "dovesnap" on the daemon's default ports; every other
@@ -189,6 +189,14 @@ def ensure_image() -> None:
         tar.wait()
 
 
+def _limit_files(count: int) -> Callable[[], None]:
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+    return limit
+
+
 @dataclass
 class Daemon:
     """A ``dovesnap serve`` started by the tests, with its own FAUCET config dir."""
@@ -209,7 +217,8 @@ class Daemon:
     def log_file(self) -> Path:
         return self.workdir / "dovesnap.log"
 
-    def start(self, extra_args: Sequence[str] = ()) -> None:
+    def start(self, extra_args: Sequence[str] = (), nofile: int | None = None) -> None:
+        """Start it; ``nofile`` caps its open files (soft and hard limit)."""
         self.config_dir.mkdir(parents=True, exist_ok=True)
         if not self.faucet_yaml.exists():
             self.faucet_yaml.write_text(yaml.safe_dump(OPERATOR_CONFIG, sort_keys=False))
@@ -226,7 +235,7 @@ class Daemon:
              "--faucet-prom-port", str(self.instance.faucet_prom_port),
              "--gauge-prom-port", str(self.instance.gauge_prom_port), *extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=None if nofile is None else _limit_files(nofile),
         )
         log.close()
         try:
