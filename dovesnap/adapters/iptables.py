@@ -32,6 +32,7 @@ class IptablesBackend(Protocol):
     def ensure(self, rules: Sequence[Rule]) -> str: ...
     def remove_owned(self, owner_tag: str) -> int: ...
     def owned(self, owner_tag: str) -> list[Rule]: ...
+    def tagged(self, prefix: str) -> list[Rule]: ...
 
 
 def run_argv(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
@@ -149,6 +150,14 @@ class Iptables:
         found: list[Rule] = []
         for flavour, binary in self._present().items():
             found.extend(r for r in self._listing(binary, flavour) if belongs_to(r.tag, owner_tag))
+        return found
+
+    def tagged(self, prefix: str) -> list[Rule]:
+        """Every rule, in any flavour, whose comment starts with ``prefix`` (all of dovesnap's,
+        every instance's, with ``dovesnap:``)."""
+        found: list[Rule] = []
+        for flavour, binary in self._present().items():
+            found.extend(r for r in self._listing(binary, flavour) if r.tag.startswith(prefix))
         return found
 
     def remove_owned(self, owner_tag: str) -> int:

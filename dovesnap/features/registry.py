@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dovesnap.adapters.conntrack import PyRoute2Conntrack
+from dovesnap.adapters.host_sockets import bound_sockets
 from dovesnap.adapters.iptables import Iptables
 from dovesnap.adapters.netlink_watch import LinkWatch
 from dovesnap.adapters.sysctl import ProcSysctl
@@ -25,7 +26,8 @@ from dovesnap.features.nat.hooks import NatHooks
 
 def build_features(ctx: FeatureContext) -> list[Hooks]:
     hooks: list[Hooks] = []
-    hooks.append(NatHooks(ctx.netlink, Iptables(), ProcSysctl(), LinkWatch, PyRoute2Conntrack()))
+    hooks.append(NatHooks(ctx.netlink, Iptables(), ProcSysctl(), LinkWatch, PyRoute2Conntrack(),
+                          host_sockets=bound_sockets))
     hooks.append(ExternalPortsHooks(ctx.ovs, ctx.netlink, ctx.driver, ctx.ovs_changes))
     hooks.extend(fabric_hooks(ctx))  # mirror bridge, stacking, stack mirroring
     hooks.append(DhcpHooks(  # udhcpc per container on DHCP networks

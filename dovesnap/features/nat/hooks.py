@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from dovesnap.adapters.conntrack import ConntrackBackend
+from dovesnap.adapters.host_sockets import BoundSocket
 from dovesnap.adapters.iptables import IptablesBackend
 from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.adapters.sysctl import SysctlBackend
@@ -23,7 +24,8 @@ from dovesnap.blocking import run_blocking
 from dovesnap.driver.debounce import Debounced
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Endpoint, Network
-from dovesnap.errors import BackendError, DovesnapError
+from dovesnap.errors import BackendError, ConflictError, DovesnapError
+from dovesnap.features.nat.claims import conflict, published_ports
 from dovesnap.features.nat.plan import (
     PortMapping,
     gateway_addresses,
@@ -31,7 +33,7 @@ from dovesnap.features.nat.plan import (
     parse_port_mappings,
     publish_rules,
 )
-from dovesnap.plan.firewall import endpoint_tag, network_tag
+from dovesnap.plan.firewall import TAG_PREFIX, endpoint_tag, network_tag
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ class Watch(Protocol):
 
 
 WatchFactory = Callable[[Callable[[str | None], None]], Watch]
+HostSockets = Callable[[], Sequence[BoundSocket]]
 
 
 class NatHooks(Hooks):
@@ -57,8 +60,12 @@ class NatHooks(Hooks):
         sysctl: SysctlBackend,
         watch_factory: WatchFactory | None = None,
         conntrack: ConntrackBackend | None = None,
+        *,
+        host_sockets: HostSockets,
     ) -> None:
         self.conntrack = conntrack
+        self.host_sockets = host_sockets  # the host's bound ports, for -p conflicts
+        self._claiming = asyncio.Lock()  # one -p check-and-publish at a time, across networks
         self.netlink = netlink
         self.iptables = iptables
         self.sysctl = sysctl
@@ -143,7 +150,20 @@ class NatHooks(Hooks):
         if ep.extras[EXTRA_KEY] and net.spec.mode != "nat":
             log.warning("network %s is %s: published ports only work on nat networks",
                         net.name or net.network_id[:12], net.spec.mode)
-        await self._publish(net, ep)
+        async with self._claiming:
+            if publish_rules(net.spec, ep.endpoint_id, ep.address, ep.extras[EXTRA_KEY]):
+                await self._refuse_taken_ports(net, ep)
+            await self._publish(net, ep)
+
+    async def _refuse_taken_ports(self, net: Network, ep: Endpoint) -> None:
+        """ConflictError, as Docker's "port is already allocated", for a host port in use."""
+        sockets = await run_blocking(self.host_sockets)
+        published = published_ports(await run_blocking(self.iptables.tagged, TAG_PREFIX))
+        own = endpoint_tag(net.network_id, ep.endpoint_id)
+        for mapping in ep.extras[EXTRA_KEY]:
+            why = conflict(mapping, sockets, published, own)
+            if why:
+                raise ConflictError(why, "publish another host port (-p OTHER:INSIDE), or free it")
 
     async def endpoint_attached(self, net: Network, ep: Endpoint) -> None:
         await self._publish(net, ep)  # idempotent; puts rules back after a Leave/Join
