@@ -18,6 +18,7 @@ from dovesnap.features.dhcp.container_netns import KernelContainerNetns
 from dovesnap.features.dhcp.events import FifoReader
 from dovesnap.features.dhcp.hooks import DhcpHooks
 from dovesnap.features.dhcp.plan import RunPaths
+from dovesnap.features.dhcp_guard.hooks import DhcpGuardHooks
 from dovesnap.features.events import EventHooks
 from dovesnap.features.external_ports.hooks import ExternalPortsHooks
 from dovesnap.features.fabric.hooks import fabric_hooks
@@ -34,5 +35,6 @@ def build_features(ctx: FeatureContext) -> list[Hooks]:
         RunPaths(ctx.state_dir / "dhcp"), ProcessLauncher(), KernelContainerNetns(ctx.docker_url),
         FifoReader(), find_program(), ctx.publish,
     ))
+    hooks.append(DhcpGuardHooks())  # ovs.bridge.dhcp_guard: container ports drop DHCP offers
     hooks.append(EventHooks(ctx.publish))  # events: keep last, it reports what the others did
     return hooks

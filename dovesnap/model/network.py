@@ -64,6 +64,7 @@ class NetworkSpec:
     mirror_tunnel_vid: int = DEFAULT_VLAN + 256
     lbport: int = DEFAULT_LBPORT
     dhcp: bool = False
+    dhcp_guard: bool = False  # drop DHCP server replies sent from container ports
     bridge_name: str = ""
     bind_interface: str | None = None
     internal: bool = False
@@ -133,7 +134,7 @@ def default_bridge_name(network_id: str) -> str:
 _KNOWN = (
     "dpid", "controller", "mode", "vlan", "mtu", "userspace", "ovs_local_mac", "nat_acl",
     "default_acl", "vlan_out_acl", "preallocate_ports", "add_ports", "add_copro_ports",
-    "mirror_tunnel_vid", "lbport", "dhcp", "name", "bind_interface",
+    "mirror_tunnel_vid", "lbport", "dhcp", "dhcp_guard", "name", "bind_interface",
 )
 
 
@@ -234,6 +235,7 @@ def parse_network(
             else DEFAULT_LBPORT
         ),
         dhcp=parse_bool(opt("dhcp"), opts.get("dhcp", "false")),
+        dhcp_guard=parse_bool(opt("dhcp_guard"), opts.get("dhcp_guard", "false")),
         bridge_name=(
             parse_ifname(opt("name"), opts["name"]) if "name" in opts
             else default_bridge_name(network_id)

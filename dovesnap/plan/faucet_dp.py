@@ -56,10 +56,22 @@ class DpInputs:
     externals: tuple[ExternalPort, ...] = ()
     mirror_port: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # ACLs put before the own ACLs of every container and preallocated port (a feature's rules
+    # no label can skip); a port with no ACL of its own gets ``guard_open_acls`` instead: the
+    # same rules, then allow the rest.
+    guard_acls: tuple[str, ...] = ()
+    guard_open_acls: tuple[str, ...] = ()
 
 
 def _acl_list(acls: Iterable[str]) -> list[str]:
     return list(acls)
+
+
+def _guarded(inputs: DpInputs, acls: tuple[str, ...]) -> tuple[str, ...]:
+    """A container or preallocated port's ``acls_in``, the guard's first."""
+    if not inputs.guard_acls:
+        return acls
+    return (*inputs.guard_acls, *acls) if acls else inputs.guard_open_acls
 
 
 def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
@@ -79,8 +91,8 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
             "description": PREALLOCATED_DESCRIPTION,
             "native_vlan": vlan,
         }
-        if default_acls:
-            iface["acls_in"] = _acl_list(default_acls)
+        if _guarded(inputs, default_acls):
+            iface["acls_in"] = _acl_list(_guarded(inputs, default_acls))
         result[port] = iface
     for container in sorted(inputs.containers, key=lambda c: c.ofport):
         if container.fail_closed:
@@ -88,7 +100,7 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
         if not container.labels_known:
             continue
         iface = {"description": container.description, "native_vlan": vlan}
-        acls = container.acls or default_acls
+        acls = _guarded(inputs, container.acls or default_acls)
         if acls:
             iface["acls_in"] = _acl_list(acls)
         result[container.ofport] = iface
