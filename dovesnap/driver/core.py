@@ -209,6 +209,7 @@ class Driver:
         mac: str | None,
         address: str | None,
         options: Mapping[str, Any] | None = None,
+        address_ipv6: str | None = None,
     ) -> str:
         """Make the veth and OVS port; return the container side's MAC."""
         net = self.network(network_id)
@@ -234,7 +235,8 @@ class Driver:
                 await run_blocking(self.ovs.delete_port, net.bridge, host)
                 await run_blocking(self.netlink.delete_link, host)
                 raise
-            ep = Endpoint(endpoint_id, network_id, host, peer, ofport, actual_mac, address)
+            ep = Endpoint(endpoint_id, network_id, host, peer, ofport, actual_mac, address,
+                          address_ipv6)
             ep.options = dict(options or {})
             net.endpoints[endpoint_id] = ep
             try:
@@ -377,5 +379,6 @@ class Driver:
             "OFPort": ep.ofport,
             "MacAddress": ep.mac,
             "Address": ep.address or "",
+            "AddressIPv6": ep.address_ipv6 or "",
             "FailClosed": ep.fail_closed or "",
         }
