@@ -20,7 +20,7 @@ from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.adapters.ovsdb import OvsBackend
 from dovesnap.blocking import run_blocking
 from dovesnap.driver.admission import check_faucet_config, check_other_networks
-from dovesnap.driver.attach import find_container, read_labels, set_mac_prefix
+from dovesnap.driver.attach import find_container, learn_addresses, read_labels, set_mac_prefix
 from dovesnap.driver.bridges import Bridges, endpoint_port_ids
 from dovesnap.driver.dp_sync import DpSync
 from dovesnap.driver.hooks import Hooks
@@ -274,6 +274,7 @@ class Driver:
             if ep.endpoint_id not in net.endpoints:
                 return
             ep.container = container
+            learn_addresses(ep, container)
             read_labels(ep, container, net.name)
             if ep.labels and ep.labels.mac_prefix and ep.sandbox_key:
                 await set_mac_prefix(self.netlink, ep)

@@ -248,8 +248,11 @@ class FakeDocker:
         container_id: str,
         name: str,
         labels: Mapping[str, str] | None = None,
+        addresses: tuple[str, str] | None = None,
     ) -> ContainerInfo:
-        info = ContainerInfo(container_id, name, dict(labels or {}))
+        """``addresses``: Docker's (IPv4, IPv6) of the endpoint, as ``a.b.c.d/len``, ``x::y/len``."""
+        info = ContainerInfo(container_id, name, dict(labels or {}),
+                             addresses={endpoint_id: addresses} if addresses else {})
         self.containers[(network_id, endpoint_id)] = info
         return info
 

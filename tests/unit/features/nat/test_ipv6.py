@@ -16,7 +16,7 @@ from dovesnap.features.nat.hooks import NatHooks
 from dovesnap.status.report import status
 from tests.unit.factories import make_driver
 from tests.unit.fake_xtables import FakeXtables
-from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, FakeSysctl
+from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, FakeSysctl, eventually
 from tests.unit.scenario import EP, NET, NET2
 
 IPV4 = [{"Pool": "10.9.0.0/24", "Gateway": "10.9.0.1/24"}]
@@ -126,3 +126,25 @@ async def test_userspace_veth_keeps_ipv6_off(rig: Rig) -> None:
     await rig.driver.create_endpoint(NET, EP[0], None, "10.9.0.5/24", {}, "fd42:9::5/64")
     host = rig.driver.networks[NET].endpoints[EP[0]].host_ifname
     assert rig.sysctl.get_interface("ipv6", host, "disable_ipv6") == "1"
+
+
+async def test_a_restart_learns_the_addresses_from_docker(
+    rig: Rig, settings: DriverSettings, store: FaucetConfigStore,
+) -> None:
+    from dovesnap.driver.restore import restore_from_ovs
+
+    await rig.network(IPV4, IPV6)
+    await rig.driver.create_endpoint(NET, EP[0], None, "10.9.0.5/24", PORTMAP, "fd42:9::5/64")
+    rig.docker.add_container(NET, EP[0], "c" * 64, "web", addresses=("10.9.0.5/24", "fd42:9::5/64"))
+    await rig.driver.close()
+    before = (rig.xtables.tagged("nft"), rig.rules6())
+    second = make_driver(settings, rig.ovs, rig.netlink, rig.docker, store,
+                         [NatHooks(rig.netlink, rig.xtables.iptables(), rig.sysctl)])
+    await restore_from_ovs(second)
+    ep = second.networks[NET].endpoints[EP[0]]
+    await eventually(lambda: ep.attach_task is not None and ep.attach_task.done())
+    report = status(second.networks, "abc", second.hooks)[NET]["DynamicNetworkStates"]
+    assert (report["Containers"][EP[0]]["HostIP"], report["Containers"][EP[0]]["HostIPv6"]) == (
+        "10.9.0.5", "fd42:9::5")
+    assert (rig.xtables.tagged("nft"), rig.rules6()) == before  # nothing added twice
+    await second.close()
