@@ -9,8 +9,11 @@ container subnets: only masqueraded traffic can get an answer from it.
 from __future__ import annotations
 
 import ipaddress
+import json
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.netns_hosts import NetnsHost, netns_host, tcp_reply
+from tests.integration.netns_hosts import NetnsHost, elapsed_until, netns_host, tcp_reply
 from tests.integration.rig import DOCKER, DRIVER, INSTANCE, Daemon, Docker, run, unique, wait_until
 
 pytestmark = pytest.mark.integration
@@ -135,6 +138,13 @@ def test_dual_stack_nat_masquerades_ipv6(dovesnap: Daemon, outside: NetnsHost,
     assert reply.strip() == f"peer {HOST_SIDE}"
     assert ping6(docker, c, FAR_SIDE)
     assert container_status(dovesnap, net, c)["HostIPv6"] == ipv6_of(c)
+    # The IPv6 gateway comes back when someone deletes it, usable at once (no DAD).
+    bridge = status["BridgeName"]
+    run(["ip", "-6", "addr", "del", f"{gateway6}/64", "dev", bridge])
+    took = elapsed_until(
+        lambda: f"inet6 {gateway6}/64" in run(["ip", "-6", "addr", "show", bridge]).stdout, 5)
+    print(f"IPv6 gateway address restored after {took * 1000:.0f} ms")
+    assert ping6(docker, c, FAR_SIDE)
     tag = "dovesnap:" + net_id[:12]
     assert any("MASQUERADE" in r and subnets(1)[1] in r for r in rules("nft", tag))
     assert rules("legacy", tag) == []  # with Docker's IPv4 rules, in nft on this host
@@ -300,7 +310,10 @@ def test_slaac_address_on_a_dhcp_network(dovesnap: Daemon, ipv6_router: NetnsHos
         v4, v6 = entry.get("HostIP", ""), entry.get("HostIPv6", "")
         return (v4, v6) if v4 and v6 else None
 
+    started = time.monotonic()
     v4, v6 = wait_until(addresses, 40, 0.2, "an IPv4 lease and a SLAAC address in the status")
+    print(f"IPv4 lease and SLAAC address in the status {time.monotonic() - started:.1f} s "
+          "after docker run returned")
     assert ipaddress.ip_address(v4) in ipaddress.ip_network(v4_subnet)
     assert ipaddress.ip_address(v6) in ipaddress.ip_network(v6_subnet)
     # The container has that address and a route from the router's advertisements.
@@ -309,3 +322,38 @@ def test_slaac_address_on_a_dhcp_network(dovesnap: Daemon, ipv6_router: NetnsHos
     assert ping6(docker, c, first_host(v6_subnet), count=2)
     docker.remove_container(c)
     docker.remove_network(name)
+
+
+NO_IPV6_PROBE = """
+import json, sys
+from dovesnap.adapters.netlink import PyRoute2Netlink
+from dovesnap.adapters.sysctl import ProcSysctl
+from dovesnap.errors import DovesnapError
+from dovesnap.features.nat.plan import ipv6_unavailable
+
+ifname = sys.argv[1]
+result = {"refusal": ipv6_unavailable(ProcSysctl().get_interface("ipv6", ifname, "disable_ipv6"))}
+for address, prefix in (("10.%s.250.1", 24), ("%s", 64)):
+    try:
+        PyRoute2Netlink().ensure_address(ifname, address, prefix)
+        result[address] = "added"
+    except Exception as err:
+        result[address] = type(err).__name__
+print(json.dumps(result))
+"""
+
+
+def test_a_host_without_ipv6_is_told_so(tmp_path: Path) -> None:
+    """In a namespace with IPv6 turned off by sysctl (a host without IPv6), the check dovesnap
+    makes before building an IPv6 gateway reads the real /proc and refuses, and the kernel would
+    indeed refuse the address; IPv4 addresses still go on."""
+    v6_gateway = first_host(f"fd42:{INSTANCE}:250::/64")
+    probe = NO_IPV6_PROBE % (V4, v6_gateway)
+    with netns_host() as host:
+        host.exec("sysctl", "-w", "net.ipv6.conf.all.disable_ipv6=1", check=True)
+        outcome = host.exec(sys.executable, "-c", probe, host.ns_ifname, check=True).stdout
+    result = json.loads(outcome)
+    why, fix = result["refusal"]
+    assert "IPv6 is disabled" in why and "disable_ipv6=0" in fix and "without --ipv6" in fix
+    assert result[f"10.{V4}.250.1"] == "added"
+    assert result[v6_gateway] != "added"
