@@ -267,7 +267,7 @@ _KEYS = st.sampled_from([
     "ovs.bridge." + k for k in (
         "dpid", "controller", "mode", "vlan", "mtu", "userspace", "ovs_local_mac", "nat_acl",
         "default_acl", "vlan_out_acl", "preallocate_ports", "add_ports", "add_copro_ports",
-        "mirror_tunnel_vid", "lbport", "dhcp", "name", "bind_interface", "bogus",
+        "mirror_tunnel_vid", "lbport", "dhcp", "dhcp_ipv6", "name", "bind_interface", "bogus",
     )
 ])
 _VALUES = st.one_of(
@@ -283,20 +283,25 @@ _VALUES = st.one_of(
     dpid=st.one_of(st.none(), _VALUES),
     pools=st.lists(st.fixed_dictionaries({"Pool": st.text(max_size=20),
                                           "Gateway": st.text(max_size=20)}), max_size=2),
+    pools6=st.lists(st.fixed_dictionaries({"Pool": st.text(alphabet="0123456789abcdef:/.",
+                                                           max_size=20),
+                                           "Gateway": st.text(max_size=20)}), max_size=2),
     internal=st.booleans(),
 )
 def test_parse_network_raises_only_dovesnap_errors(
-    options: dict[str, str], dpid: str | None, pools: list[dict[str, str]], internal: bool
+    options: dict[str, str], dpid: str | None, pools: list[dict[str, str]],
+    pools6: list[dict[str, str]], internal: bool,
 ) -> None:
     if dpid is not None:
         options["ovs.bridge.dpid"] = dpid
     try:
-        spec = parse_network(NET_ID, options, pools, (), CTRL, internal)
+        spec = parse_network(NET_ID, options, pools, pools6, CTRL, internal)
     except DovesnapError:
         return
     assert 0 < spec.dpid < 2**64
     assert 1 <= spec.vlan <= 4094
     assert spec.mode in ("flat", "nat", "routed")
+    assert spec.subnet_ipv6 is None or ":" in spec.subnet_ipv6
 
 
 # --- IPv6 ---------------------------------------------------------------------------------------
