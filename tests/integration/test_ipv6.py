@@ -116,6 +116,20 @@ def all_rules(net_id: str) -> list[str]:
     return [r for flavour in ("nft", "legacy") for family in (4, 6) for r in rules(flavour, tag, family)]
 
 
+FORWARDING = Path("/proc/sys/net/ipv6/conf/all/forwarding")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def host_ipv6_forwarding() -> Iterator[None]:
+    """dovesnap turns IPv6 forwarding on for IPv6 gateways (as Docker does, for good); the tests
+    put the host's setting back as they found it."""
+    before = FORWARDING.read_text()
+    try:
+        yield
+    finally:
+        FORWARDING.write_text(before)
+
+
 @pytest.fixture
 def outside() -> Iterator[NetnsHost]:
     with netns_host(f"{FAR_SIDE}/64", f"{HOST_SIDE}/64") as host:
@@ -137,6 +151,7 @@ def test_dual_stack_nat_masquerades_ipv6(dovesnap: Daemon, outside: NetnsHost,
     reply = docker.exec(c, "nc", "-w", "3", FAR_SIDE, str(PEER_PORT)).stdout
     assert reply.strip() == f"peer {HOST_SIDE}"
     assert ping6(docker, c, FAR_SIDE)
+    assert FORWARDING.read_text().strip() == "1"
     assert container_status(dovesnap, net, c)["HostIPv6"] == ipv6_of(c)
     # The IPv6 gateway comes back when someone deletes it, usable at once (no DAD).
     bridge = status["BridgeName"]
