@@ -30,7 +30,7 @@ from tests.integration.netns_hosts import (
     outside_subnet,
     tcp_reply,
 )
-from tests.integration.rig import DOCKER, DRIVER, Daemon, Docker, run, unique, wait_until
+from tests.integration.rig import DOCKER, DRIVER, INSTANCE, Daemon, Docker, run, unique, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -192,7 +192,7 @@ def test_gateway_comes_back_and_restart_adds_nothing(dovesnap: Daemon, outside: 
 def test_dual_stack_nat(dovesnap: Daemon, outside: NetnsHost, docker: Docker) -> None:
     name = unique("net6")
     created = run([DOCKER, "network", "create", "-d", DRIVER, "--internal", "--ipv6",
-                   "--subnet", "fd00:7e3::/64", "-o", "ovs.bridge.dpid=0x7e3005",
+                   "--subnet", f"fd42:{INSTANCE}:7e3::/64", "-o", "ovs.bridge.dpid=0x7e3005",
                    "-o", "ovs.bridge.mode=nat", name], check=False)
     assert created.returncode == 0, created.stderr
     docker.networks.append(name)
@@ -201,8 +201,8 @@ def test_dual_stack_nat(dovesnap: Daemon, outside: NetnsHost, docker: Docker) ->
     _container_ready(dovesnap, docker, name, c)
     assert wait_until(lambda: docker.ping(c, status["Gateway"]), 20, 0.2, "IPv4 gateway")
     routes6 = docker.exec(c, "ip", "-6", "route").stdout
-    assert "default via fd00:7e3::1" in routes6
-    assert wait_until(lambda: docker.exec(c, "ping6", "-c", "1", "-W", "1", "fd00:7e3::1")
+    assert f"default via fd42:{INSTANCE}:7e3::1" in routes6
+    assert wait_until(lambda: docker.exec(c, "ping6", "-c", "1", "-W", "1", f"fd42:{INSTANCE}:7e3::1")
                       .returncode == 0, 20, 0.2, "IPv6 gateway")
     reply = docker.exec(c, "nc", "-w", "3", outside.ip, str(PEER_PORT)).stdout
     assert reply.strip() == f"peer {_host_side_ip()}"

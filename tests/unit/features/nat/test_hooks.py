@@ -22,7 +22,7 @@ from dovesnap.model.network import NetworkSpec, parse_network
 from dovesnap.plan.firewall import Rule
 from tests.unit.factories import make_driver
 from tests.unit.fake_xtables import FakeXtables
-from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
+from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, FakeSysctl, eventually
 from tests.unit.scenario import EP, NET, dps, make_net
 
 IPV4 = [{"Pool": "10.9.0.0/24", "Gateway": "10.9.0.1/24"}]
@@ -33,14 +33,6 @@ PORTMAP = {"com.docker.network.portmap": [
 ]}
 RULE = Rule("filter", "FORWARD", ("-i", "br0", "-m", "comment", "--comment", "dovesnap:abc", "-j", "ACCEPT"))
 OTHER = Rule("filter", "FORWARD", ("-i", "br1", "-m", "comment", "--comment", "dovesnap:abd", "-j", "ACCEPT"))
-
-
-class FakeSysctl:
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str, str], str] = {}
-
-    def set_interface(self, family: str, ifname: str, key: str, value: str) -> None:
-        self.values[(family, ifname, key)] = value
 
 
 class FakeConntrack:
