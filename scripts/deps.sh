@@ -49,7 +49,7 @@ install_packages() {
 
     local -a wanted=(openvswitch-switch iptables ethtool iproute2 procps python3-venv udhcpc ca-certificates graphviz fonts-dejavu-core)
     if ((with_test)); then
-        wanted+=(busybox-static tcpdump psmisc curl chromium debootstrap docker-compose prometheus)
+        wanted+=(busybox-static tcpdump psmisc curl chromium debootstrap docker-compose prometheus dnsmasq-base)
     else
         # curl: the README's examples read the status port with it.
         wanted+=(curl)

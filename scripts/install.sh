@@ -42,7 +42,7 @@ while (($#)); do
             ;;
         --prefix=*) PREFIX="${1#--prefix=}" ;;
         -h | --help)
-            awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
+            print_header_help "${BASH_SOURCE[0]}"
             exit 0
             ;;
         *) die "unknown argument: $1 (see --help)" ;;
@@ -50,11 +50,7 @@ while (($#)); do
     shift
 done
 
-for var in PREFIX SYSCONFDIR UNITDIR; do
-    value="${!var}"
-    [[ "${value}" == /* ]] || die "${var} must be an absolute path, not '${value}'"
-    [[ "${value}" != *[[:space:]]* ]] || die "${var} must not contain spaces: '${value}'"
-done
+require_absolute_paths PREFIX SYSCONFDIR UNITDIR
 PREFIX="${PREFIX%/}"
 case "${PREFIX}" in
     "" | /usr | /usr/local | /opt | /etc | /var | /home | /root)

@@ -124,3 +124,18 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     shift
     "$@"
 fi
+
+# The script's header comment (every "#" line after the shebang) as its --help text.
+print_header_help() {
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$1"
+}
+
+# die unless each named variable holds an absolute path without white space.
+require_absolute_paths() {
+    local var value
+    for var in "$@"; do
+        value="${!var}"
+        [[ "${value}" == /* ]] || die "${var} must be an absolute path, not '${value}'"
+        [[ "${value}" != *[[:space:]]* ]] || die "${var} must not contain spaces: '${value}'"
+    done
+}

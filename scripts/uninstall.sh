@@ -38,7 +38,7 @@ while (($#)); do
             ;;
         --prefix=*) PREFIX="${1#--prefix=}" ;;
         -h | --help)
-            awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
+            print_header_help "${BASH_SOURCE[0]}"
             exit 0
             ;;
         *) die "unknown argument: $1 (see --help)" ;;
@@ -46,10 +46,7 @@ while (($#)); do
     shift
 done
 
-for var in PREFIX SYSCONFDIR UNITDIR; do
-    value="${!var}"
-    [[ "${value}" == /* ]] || die "${var} must be an absolute path, not '${value}'"
-done
+require_absolute_paths PREFIX SYSCONFDIR UNITDIR
 PREFIX="${PREFIX%/}"
 if [[ -n "${DESTDIR}" ]]; then
     [[ "${DESTDIR}" == /* ]] || die "DESTDIR must be an absolute path, not '${DESTDIR}'"

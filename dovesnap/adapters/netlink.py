@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from pyroute2 import IPRoute, NetlinkError
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
 from dovesnap.errors import BackendError, NameTakenError
 
@@ -181,7 +182,10 @@ class PyRoute2Netlink:
                 a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=family)
             }
             if address not in present:
-                ipr.addr("add", index=index, address=address, prefixlen=prefixlen)
+                # No duplicate address detection on a gateway: it would leave the address
+                # unusable (tentative) for a second or two after each (re)start.
+                flags = IFA_F_NODAD if family == socket.AF_INET6 else 0
+                ipr.addr("add", index=index, address=address, prefixlen=prefixlen, flags=flags)
 
     def links_with_prefix(self, prefix: str) -> list[str]:
         with IPRoute() as ipr:

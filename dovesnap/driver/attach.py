@@ -62,6 +62,14 @@ async def _owner(docker: DockerBackend, network_id: str, ep: Endpoint) -> Contai
     return await run_blocking(docker.container_by_id, owner)
 
 
+def learn_addresses(ep: Endpoint, container: ContainerInfo) -> None:
+    """Take the endpoint's addresses from Docker when dovesnap has none (after a restart, an
+    endpoint restored from OVS has none until Docker names them)."""
+    ipv4, ipv6 = container.addresses.get(ep.endpoint_id, ("", ""))
+    ep.address = ep.address or ipv4 or None
+    ep.address_ipv6 = ep.address_ipv6 or ipv6 or None
+
+
 def read_labels(ep: Endpoint, container: ContainerInfo, network_name: str | None) -> None:
     """Set ``ep.labels`` from the container's labels; bad labels fail the port closed."""
     try:

@@ -20,7 +20,7 @@ from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.adapters.ovsdb import OvsBackend
 from dovesnap.blocking import run_blocking
 from dovesnap.driver.admission import check_faucet_config, check_other_networks
-from dovesnap.driver.attach import find_container, read_labels, set_mac_prefix
+from dovesnap.driver.attach import find_container, learn_addresses, read_labels, set_mac_prefix
 from dovesnap.driver.bridges import Bridges, endpoint_port_ids
 from dovesnap.driver.dp_sync import DpSync
 from dovesnap.driver.hooks import Hooks
@@ -210,6 +210,7 @@ class Driver:
         mac: str | None,
         address: str | None,
         options: Mapping[str, Any] | None = None,
+        address_ipv6: str | None = None,
     ) -> str:
         """Make the veth and OVS port; return the container side's MAC."""
         net = self.network(network_id)
@@ -235,7 +236,8 @@ class Driver:
                 await run_blocking(self.ovs.delete_port, net.bridge, host)
                 await run_blocking(self.netlink.delete_link, host)
                 raise
-            ep = Endpoint(endpoint_id, network_id, host, peer, ofport, actual_mac, address)
+            ep = Endpoint(endpoint_id, network_id, host, peer, ofport, actual_mac, address,
+                          address_ipv6)
             ep.options = dict(options or {})
             net.endpoints[endpoint_id] = ep
             try:
@@ -278,6 +280,7 @@ class Driver:
             if ep.endpoint_id not in net.endpoints:
                 return
             ep.container = container
+            learn_addresses(ep, container)
             read_labels(ep, container, net.name)
             if ep.labels and ep.labels.mac_prefix and ep.sandbox_key:
                 await set_mac_prefix(self.netlink, ep)
@@ -383,5 +386,6 @@ class Driver:
             "OFPort": ep.ofport,
             "MacAddress": ep.mac,
             "Address": ep.address or "",
+            "AddressIPv6": ep.address_ipv6 or "",
             "FailClosed": ep.fail_closed or "",
         }

@@ -25,7 +25,8 @@ class Endpoint:
     container_ifname: str
     ofport: int
     mac: str
-    address: str | None = None
+    address: str | None = None  # IPv4, "a.b.c.d/len"
+    address_ipv6: str | None = None  # "x::y/len": Docker's IPAM, or SLAAC on a DHCP network
     sandbox_key: str | None = None
     joined: bool = False
     container: ContainerInfo | None = None

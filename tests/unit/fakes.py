@@ -37,6 +37,31 @@ acls:
 """
 
 
+# --- sysctl ------------------------------------------------------------------------------------
+
+
+class FakeSysctl:
+    """``/proc/sys/net/{ipv4,ipv6}/conf``: every setting reads "0" until set. A kernel booted
+    without IPv6 has none of the ipv6 settings; a host with IPv6 turned off by sysctl reads
+    ``disable_ipv6`` as 1 on every interface (``all`` and ``default`` included)."""
+
+    def __init__(self, ipv6: bool = True, ipv6_disabled: bool = False) -> None:
+        self.values: dict[tuple[str, str, str], str] = {}
+        self.ipv6 = ipv6
+        self.ipv6_disabled = ipv6_disabled
+
+    def set_interface(self, family: str, ifname: str, key: str, value: str) -> None:
+        if family == "ipv6" and not self.ipv6:
+            raise BackendError(f"cannot set net.{family}.conf.{ifname}.{key}: no such file")
+        self.values[(family, ifname, key)] = value
+
+    def get_interface(self, family: str, ifname: str, key: str) -> str | None:
+        if family == "ipv6" and not self.ipv6:
+            return None
+        off = (family, key) == ("ipv6", "disable_ipv6") and self.ipv6_disabled
+        return self.values.get((family, ifname, key), "1" if off else "0")
+
+
 # --- netlink -----------------------------------------------------------------------------------
 
 
@@ -227,8 +252,11 @@ class FakeDocker:
         container_id: str,
         name: str,
         labels: Mapping[str, str] | None = None,
+        addresses: tuple[str, str] | None = None,
     ) -> ContainerInfo:
-        info = ContainerInfo(container_id, name, dict(labels or {}))
+        """``addresses``: Docker's (IPv4, IPv6) of the endpoint, as ``a.b.c.d/len``, ``x::y/len``."""
+        info = ContainerInfo(container_id, name, dict(labels or {}),
+                             addresses={endpoint_id: addresses} if addresses else {})
         self.containers[(network_id, endpoint_id)] = info
         return info
 

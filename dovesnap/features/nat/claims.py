@@ -15,21 +15,24 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from dovesnap.adapters.host_sockets import BoundSocket
+from dovesnap.config import host_port
 from dovesnap.features.nat.plan import PortMapping
-from dovesnap.plan.firewall import TAG_PREFIX, Rule
+from dovesnap.plan.firewall import IPV4, IPV6, TAG_PREFIX, Rule
 
 ALLOCATED = "port is already allocated"  # Docker's words, so scripts that look for them work
 
 
 @dataclass(frozen=True)
 class Published:
-    """A port a dovesnap DNAT rule publishes (``host_ip`` None: every local address)."""
+    """A port a dovesnap DNAT rule publishes in one address family (``host_ip`` None: every
+    local address of that family)."""
 
     proto: str
     first: int
     last: int
     host_ip: str | None
     tag: str
+    family: int = IPV4
 
 
 def _after(spec: Sequence[str], flag: str) -> str | None:
@@ -56,21 +59,29 @@ def published_ports(rules: Iterable[Rule]) -> list[Published]:
         except ValueError:
             continue
         host_ip = destination.split("/")[0] if destination else None
-        found.append(Published(proto, low, high, host_ip, rule.tag))
+        found.append(Published(proto, low, high, host_ip, rule.tag, rule.family))
     return found
 
 
-def _catches(mapping_ip: str | None, socket_ip: str) -> bool:
-    """Would a rule for ``mapping_ip`` (None: every local address but loopback) take traffic
-    that a socket bound to ``socket_ip`` serves?"""
+def _mapping_address(mapping: PortMapping, family: int) -> str | None:
+    """The one address of ``family`` the mapping publishes on; None for every local one."""
+    if mapping.host_ip is None or ipaddress.ip_address(mapping.host_ip).is_unspecified:
+        return None
+    return mapping.host_ip
+
+
+def _catches(family: int, mapping_ip: str | None, socket_ip: str) -> bool:
+    """Would a ``family`` rule for ``mapping_ip`` (None: every local address but loopback) take
+    traffic that a socket bound to ``socket_ip`` serves?"""
     address = ipaddress.ip_address(socket_ip)
     if address.is_unspecified:
-        return True  # 0.0.0.0, and :: (which takes IPv4 too unless IPV6_V6ONLY)
-    if address.version != 4:
-        return False  # the rules are IPv4 only
+        # :: takes IPv4 too (unless IPV6_V6ONLY, which /proc/net does not show)
+        return address.version == IPV6 or family == IPV4
+    if address.version != family:
+        return False
     if mapping_ip is None:
         return not address.is_loopback  # loopback is never DNATed
-    return socket_ip == mapping_ip
+    return address == ipaddress.ip_address(mapping_ip)
 
 
 def _in_range(port: int, mapping: PortMapping) -> bool:
@@ -78,22 +89,27 @@ def _in_range(port: int, mapping: PortMapping) -> bool:
 
 
 def conflict(
-    mapping: PortMapping, sockets: Iterable[BoundSocket], published: Iterable[Published],
-    own_tag: str,
+    mapping: PortMapping, families: Iterable[int], sockets: Iterable[BoundSocket],
+    published: Iterable[Published], own_tag: str,
 ) -> str | None:
-    """Why ``mapping``'s host port cannot be had, or None when it is free."""
-    where = f"{mapping.host_ip or '0.0.0.0'}:{mapping.host_ports}/{mapping.proto}"
-    for sock in sockets:
-        if (sock.proto == mapping.proto and _in_range(sock.port, mapping)
-                and _catches(mapping.host_ip, sock.address)):
-            return (f"Bind for {where} failed: {ALLOCATED} (a program on this host listens on "
-                    f"{sock.address}:{sock.port}/{sock.proto})")
-    for other in published:
-        if other.tag == own_tag or other.proto != mapping.proto:
-            continue
-        overlap = other.first <= mapping.host_port_end and mapping.host_port <= other.last
-        same_address = None in (other.host_ip, mapping.host_ip) or other.host_ip == mapping.host_ip
-        if overlap and same_address:
-            return (f"Bind for {where} failed: {ALLOCATED} (another container publishes it: "
-                    f"iptables rule {other.tag})")
+    """Why ``mapping``'s host port cannot be had in ``families`` (those it gets rules in), or
+    None when it is free."""
+    sockets, published = list(sockets), list(published)
+    for family in families:
+        where = mapping.describe(family).split("->")[0] + f"/{mapping.proto}"
+        mine = _mapping_address(mapping, family)
+        for sock in sockets:
+            if (sock.proto == mapping.proto and _in_range(sock.port, mapping)
+                    and _catches(family, mine, sock.address)):
+                return (f"Bind for {where} failed: {ALLOCATED} (a program on this host listens "
+                        f"on {host_port(sock.address, sock.port)}/{sock.proto})")
+        for other in published:
+            if other.tag == own_tag or other.proto != mapping.proto or other.family != family:
+                continue
+            overlap = other.first <= mapping.host_port_end and mapping.host_port <= other.last
+            same_address = None in (other.host_ip, mine) or (
+                ipaddress.ip_address(other.host_ip or "::") == ipaddress.ip_address(mine or "::"))
+            if overlap and same_address:
+                return (f"Bind for {where} failed: {ALLOCATED} (another container publishes it: "
+                        f"iptables rule {other.tag})")
     return None

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from dovesnap.adapters.host_sockets import BoundSocket
+from dovesnap.config import host_port
 from dovesnap.features.nat.claims import Published, conflict, published_ports
 from dovesnap.features.nat.plan import PortMapping, publish_rules
 from dovesnap.model.network import parse_network
-from dovesnap.plan.firewall import Rule
+from dovesnap.plan.firewall import IPV4, IPV6, Rule
 
 NET_ID, EP_ID = "a" * 64, "b" * 64
 TAG = f"dovesnap:{'a' * 12}:{'b' * 12}"
@@ -41,7 +42,7 @@ RANGE = PortMapping("tcp", 80, 8000, 8010, "192.0.2.1")
     (RANGE, Published("tcp", 8005, 8005, "192.0.2.1", "dovesnap:x:y"), True),
 ])
 def test_a_port_published_twice_clashes(mapping: PortMapping, other: Published, clash: bool) -> None:
-    assert (conflict(mapping, [], [other], TAG) is not None) is clash
+    assert (conflict(mapping, (IPV4,), [], [other], TAG) is not None) is clash
 
 
 @pytest.mark.parametrize(("mapping", "sock", "clash"), [
@@ -58,7 +59,31 @@ def test_a_port_published_twice_clashes(mapping: PortMapping, other: Published, 
 def test_a_socket_the_rule_would_steal_from_clashes(
     mapping: PortMapping, sock: BoundSocket, clash: bool
 ) -> None:
-    why = conflict(mapping, [sock], [], TAG)
+    why = conflict(mapping, (IPV4,), [sock], [], TAG)
     assert (why is not None) is clash
     if why:
-        assert "port is already allocated" in why and f"{sock.address}:{sock.port}/tcp" in why
+        assert "port is already allocated" in why and f"{host_port(sock.address, sock.port)}/tcp" in why
+
+
+V6_WEB = PortMapping("tcp", 80, 8080, 8080, "::")
+V6_ONE = PortMapping("tcp", 80, 8080, 8080, "fd00:9::1")
+
+
+@pytest.mark.parametrize(("mapping", "families", "sock", "clash"), [
+    (WEB, (IPV4, IPV6), BoundSocket("tcp", "fd00:9::5", 8080), True),  # published on both
+    (WEB, (IPV4,), BoundSocket("tcp", "fd00:9::5", 8080), False),  # the network has no IPv6
+    (WEB, (IPV6,), BoundSocket("tcp", "0.0.0.0", 8080), False),
+    (WEB, (IPV6,), BoundSocket("tcp", "::", 8080), True),
+    (V6_WEB, (IPV6,), BoundSocket("tcp", "::1", 8080), False),  # ::1 is never forwarded
+    (V6_ONE, (IPV6,), BoundSocket("tcp", "fd00:9:0::1", 8080), True),  # the same address
+    (V6_ONE, (IPV6,), BoundSocket("tcp", "fd00:9::2", 8080), False),
+])
+def test_ipv6_bindings(mapping: PortMapping, families: tuple[int, ...], sock: BoundSocket,
+                       clash: bool) -> None:
+    assert (conflict(mapping, families, [sock], [], TAG) is not None) is clash
+
+
+def test_a_port_published_in_the_other_family_only_is_free() -> None:
+    v6 = Published("tcp", 8080, 8080, None, "dovesnap:x:y", IPV6)
+    assert conflict(WEB, (IPV4,), [], [v6], TAG) is None
+    assert conflict(WEB, (IPV4, IPV6), [], [v6], TAG) is not None

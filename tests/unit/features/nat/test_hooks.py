@@ -15,6 +15,7 @@ import pytest
 from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.adapters.host_sockets import BoundSocket
 from dovesnap.api.handlers import join
+from dovesnap.config import host_port
 from dovesnap.driver.core import Driver, DriverSettings
 from dovesnap.errors import BackendError, ConflictError, DovesnapError
 from dovesnap.features.nat.hooks import NatHooks
@@ -23,7 +24,7 @@ from dovesnap.model.network import NetworkSpec, parse_network
 from dovesnap.plan.firewall import Rule
 from tests.unit.factories import make_driver
 from tests.unit.fake_xtables import FakeXtables
-from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
+from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, FakeSysctl, eventually
 from tests.unit.scenario import EP, NET, NET2, dps, make_net
 
 IPV4 = [{"Pool": "10.9.0.0/24", "Gateway": "10.9.0.1/24"}]
@@ -35,14 +36,6 @@ PORTMAP = {"com.docker.network.portmap": [
 ]}
 RULE = Rule("filter", "FORWARD", ("-i", "br0", "-m", "comment", "--comment", "dovesnap:abc", "-j", "ACCEPT"))
 OTHER = Rule("filter", "FORWARD", ("-i", "br1", "-m", "comment", "--comment", "dovesnap:abd", "-j", "ACCEPT"))
-
-
-class FakeSysctl:
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str, str], str] = {}
-
-    def set_interface(self, family: str, ifname: str, key: str, value: str) -> None:
-        self.values[(family, ifname, key)] = value
 
 
 class FakeConntrack:
@@ -232,7 +225,7 @@ async def test_a_host_port_in_use_is_refused_and_nothing_is_left(
     host_ports.append(taken)
     with pytest.raises(ConflictError, match="port is already allocated") as info:
         await nat_driver.create_endpoint(NET, EP[0], None, "10.9.0.5/24", PORTMAP)
-    assert f"{taken.address}:{taken.port}/{taken.proto}" in info.value.message
+    assert f"{host_port(taken.address, taken.port)}/{taken.proto}" in info.value.message
     assert EP[0] not in nat_driver.networks[NET].endpoints
     assert not [s for _, _, s in xtables.tagged("nft") if "DNAT" in s]
     assert list(ovs.ofports(nat_driver.networks[NET].bridge)) == []
@@ -240,7 +233,7 @@ async def test_a_host_port_in_use_is_refused_and_nothing_is_left(
 
 @pytest.mark.parametrize("elsewhere", [
     BoundSocket("tcp", "127.0.0.1", 8080),  # loopback is never published over
-    BoundSocket("tcp", "fd00:9::5", 8080),  # an IPv6 address: the rules are IPv4
+    BoundSocket("tcp", "fd00:9::5", 8080),  # IPv6: this network publishes on IPv4 only
     BoundSocket("udp", "0.0.0.0", 8080),  # the other protocol
     BoundSocket("udp", "192.0.2.9", 5353),  # -p 192.0.2.1:5353:53 only takes 192.0.2.1
     BoundSocket("tcp", "0.0.0.0", 8081),
