@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dovesnap.adapters.docker_api import DockerBackend
-from dovesnap.adapters.faucet_config import FaucetConfigStore
+from dovesnap.adapters.faucet_store import FaucetStore
 from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.adapters.ovsdb import OvsBackend
 from dovesnap.blocking import run_blocking
@@ -49,7 +49,7 @@ class Driver:
         ovs: OvsBackend,
         netlink: NetlinkBackend,
         docker: DockerBackend,
-        faucet: FaucetConfigStore,
+        faucet: FaucetStore,
         hooks: Sequence[Hooks] = (),
     ) -> None:
         self.settings = settings
@@ -103,6 +103,7 @@ class Driver:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.dp_sync.close()
 
     # -- FAUCET ------------------------------------------------------------------------------
 
