@@ -1,0 +1,355 @@
+"""Two hosts, one FAUCET: host B's dovesnap edits FAUCET's config only through faucetconfrpc.
+
+Host A is this host; host B comes from ``two_hosts`` (own netns, mounts, dockerd, OVS). On A run
+the operator's FAUCET and Gauge (``FAUCET_CONFIG_STAT_RELOAD=1``), the real faucetconfrpc server
+(mutual TLS, certificates made here) and a root switch ``tworoot`` (an OVS bridge). Both hosts'
+dovesnaps reach FAUCET's config through faucetconfrpc and stack their ``dovesnap<engine>`` bridge
+to ``tworoot`` (port 7 from A, port 8 from B, over a veth into B). A container on A and one on B,
+on the same VLAN, talk across the stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from dovesnap.runtime.faucet import gauge_config
+from tests.certs import Pki, make_pki
+from tests.integration.fabric_helpers import stack_states, veth_pairs
+from tests.integration.faucetconfrpc_server import Server, faucetconfrpc_server
+from tests.integration.rig import (
+    DOCKER,
+    IMAGE,
+    OPERATOR_CONFIG,
+    TEST_PREFIX,
+    VENV_BIN,
+    Daemon,
+    Docker,
+    instance_for,
+    plugin_answers,
+    run,
+    tcp_listening,
+    unique,
+    wait_until,
+)
+from tests.integration.two_hosts import A_IP, MGMT_NET, HostB, two_hosts
+
+pytestmark = pytest.mark.integration
+
+A = instance_for(__name__)
+RPC_PORT, RPC_PROM_PORT = A.extra_ports
+TAG = f"dth{A.number}"
+ROOT_BRIDGE, ROOT_DP, ROOT_DPID = f"{TAG}root", "tworoot", 0x97
+A_STACK, ROOT_A = f"{TAG}as", f"{TAG}r7"  # A's stacking interface and the root's port 7
+ROOT_B = f"{TAG}r8"  # the root's port 8; its peer is B's "stack0"
+SUBNET = f"10.{A.number // 10 * 10 + 8}.0"  # 10.<n>8.0.0/24: A hands out .0/25, B .128/25
+CONTROLLERS_A = f"tcp:127.0.0.1:{A.faucet_of_port},tcp:127.0.0.1:{A.gauge_of_port}"
+CONTROLLERS_B = f"tcp:{A_IP}:{A.faucet_of_port},tcp:{A_IP}:{A.gauge_of_port}"
+
+
+def rpc_args(keydir: Path) -> list[str]:
+    return ["--faucetconfrpc-addr", A_IP, "--faucetconfrpc-port", str(RPC_PORT),
+            "--faucetconfrpc-keydir", str(keydir)]
+
+
+def b_args(keydir: Path, *more: str) -> list[str]:
+    return [*rpc_args(keydir), "--default-ofcontrollers", CONTROLLERS_B,
+            "--stacking-interfaces", f"{ROOT_DP}:8:stack0", "--stack-priority1", ROOT_DP, *more]
+
+
+@dataclass
+class Controllers:
+    """The operator's FAUCET and Gauge on A, reloading by themselves when the file changes."""
+
+    config_dir: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self) -> None:
+        env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+        faucet_yaml = self.config_dir / "faucet.yaml"
+        for name, port, extra in (
+            ("faucet", A.faucet_of_port, {
+                "FAUCET_CONFIG": str(faucet_yaml), "FAUCET_CONFIG_STAT_RELOAD": "1",
+                "FAUCET_PROMETHEUS_PORT": str(A.faucet_prom_port),
+                "FAUCET_LOG": str(self.config_dir.parent / "faucet.log"),
+                "FAUCET_EXCEPTION_LOG": str(self.config_dir.parent / "faucet_exception.log")}),
+            ("gauge", A.gauge_of_port, {
+                "GAUGE_CONFIG": str(self.config_dir / "gauge.yaml"), "FAUCET_CONFIG": str(faucet_yaml),
+                "GAUGE_CONFIG_STAT_RELOAD": "1",
+                "GAUGE_LOG": str(self.config_dir.parent / "gauge.log"),
+                "GAUGE_EXCEPTION_LOG": str(self.config_dir.parent / "gauge_exception.log")}),
+        ):
+            out = open(self.config_dir.parent / f"{name}.out", "ab")  # noqa: SIM115
+            self.procs.append(subprocess.Popen(
+                [str(VENV_BIN / name), f"--ryu-ofp-tcp-listen-port={port}"], env={**env, **extra},
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True))
+            out.close()
+        wait_until(lambda: tcp_listening(A.faucet_of_port) and tcp_listening(A.gauge_of_port),
+                   60, 0.2, "FAUCET and Gauge on A")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(20)
+        self.procs.clear()
+
+
+@dataclass
+class Fabric:
+    b: HostB
+    a: Daemon
+    rpc: Server
+    pki: Pki
+    keydir_b: Path
+    workdir: Path
+    docker_a: Docker
+    net_a: str = ""
+    net_b: str = ""
+    server_a: str = ""  # a container on A that answers TCP on port 7000
+    times: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def faucet_yaml(self) -> Path:
+        return self.workdir / "faucet" / "faucet.yaml"
+
+    def faucet_config(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = yaml.safe_load(self.faucet_yaml.read_text()) or {}
+        return loaded
+
+    def b_status(self) -> dict[str, Any]:
+        with urllib.request.urlopen(self.b.status_url(), timeout=5) as resp:
+            found: dict[str, Any] = json.load(resp)
+            return found
+
+    def b_port(self, container: str) -> dict[str, Any]:
+        for net in self.b_status().values():
+            for port in net["DynamicNetworkStates"]["Containers"].values():
+                if port["Name"] == container:
+                    found: dict[str, Any] = port
+                    return found
+        return {}
+
+    def run_b(self, *extra: str, name: str | None = None) -> str:
+        name = name or unique("b")
+        self.b.docker("run", "-d", "--name", name, "--net", self.net_b, *extra, IMAGE,
+                      "sleep", "3600")
+        return name
+
+    def ping_from_b(self, container: str, address: str) -> bool:
+        return self.b.docker("exec", container, "ping", "-c", "1", "-W", "1", address,
+                             check=False).returncode == 0
+
+    def explain(self) -> str:
+        return ("--- A dovesnap ---\n" + self.a.log_tail(25) + "\n--- B dovesnap ---\n"
+                + self.b.log_tail("dovesnap", 25) + "\n--- faucetconfrpc ---\n"
+                + "\n".join(self.rpc.requests()[-5:]))
+
+
+def _root_bridge() -> None:
+    run(["ovs-vsctl", "--if-exists", "del-br", ROOT_BRIDGE])
+    run(["ovs-vsctl", "add-br", ROOT_BRIDGE, "--", "set", "bridge", ROOT_BRIDGE,
+         "datapath_type=netdev", "fail-mode=secure",
+         f"other-config:datapath-id={ROOT_DPID:016x}", "--", "set-controller", ROOT_BRIDGE,
+         *CONTROLLERS_A.split(",")])
+    for ifname, port in ((ROOT_A, 7), (ROOT_B, 8)):
+        run(["ovs-vsctl", "add-port", ROOT_BRIDGE, ifname, "--", "set", "interface", ifname,
+             f"ofport_request={port}"])
+
+
+@pytest.fixture(scope="module")
+def fabric(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fabric]:
+    if plugin_answers(A.socket):
+        pytest.fail(f"a dovesnap already serves {A.socket}")
+    workdir = Path(tmp_path_factory.mktemp("twohosts"))
+    config_dir = workdir / "faucet"
+    config_dir.mkdir()
+    config = dict(OPERATOR_CONFIG)
+    config["dps"] = {ROOT_DP: {"dp_id": ROOT_DPID, "hardware": "Open vSwitch",
+                               "interfaces": {88: {"output_only": True}}}}
+    (config_dir / "faucet.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (config_dir / "gauge.yaml").write_text(yaml.safe_dump(
+        gauge_config(config_dir / "faucet.yaml", A.gauge_prom_port)))
+    controllers = Controllers(config_dir)
+    docker_a = Docker(driver=A.driver)
+    with contextlib.ExitStack() as stack:
+        b = stack.enter_context(two_hosts("two_hosts"))
+        b.link(ROOT_B, "stack0")
+        stack.enter_context(veth_pairs((A_STACK, ROOT_A)))
+        stack.callback(run, ["ovs-vsctl", "--if-exists", "del-br", ROOT_BRIDGE], check=False)
+        _root_bridge()
+        pki = make_pki(workdir / "pki", [A_IP, "localhost"])
+        keydir_a, keydir_b = workdir / "keys-a", b.directory / "keys"
+        for keydir in (keydir_a, keydir_b):
+            keydir.mkdir()
+            for src in (pki.client_cert, pki.client_key):
+                shutil.copy2(src, keydir / src.name)
+            shutil.copy2(pki.ca, keydir / f"{A_IP}-ca.crt")
+        controllers.start()
+        stack.callback(controllers.stop)
+        rpc = stack.enter_context(faucetconfrpc_server(config_dir, pki, A_IP, RPC_PORT,
+                                                       RPC_PROM_PORT))
+        a = Daemon(workdir / "a", instance=A)
+        stack.callback(a.stop)
+        a.start([*rpc_args(keydir_a), "--default-ofcontrollers", CONTROLLERS_A,
+                 "--stacking-interfaces", f"{ROOT_DP}:7:{A_STACK}", "--stack-priority1", ROOT_DP])
+        b.start_dovesnap(b_args(keydir_b))
+        fab = Fabric(b, a, rpc, pki, keydir_b, workdir, docker_a)
+        stack.callback(docker_a.cleanup)
+        stack.callback(_remove_b_objects, fab)
+        yield fab
+        if fab.times:
+            print("\n" + "\n".join(f"{k}: {v:.2f} s" for k, v in fab.times.items()))
+
+
+def _remove_b_objects(fab: Fabric) -> None:
+    ids = fab.b.docker("ps", "-aq", check=False).stdout.split()
+    if ids:
+        fab.b.docker("rm", "-f", *ids, check=False)
+    if fab.net_b:
+        fab.b.docker("network", "rm", fab.net_b, check=False)
+
+
+def test_host_b_edits_faucet_only_through_faucetconfrpc(fabric: Fabric) -> None:
+    engine_b = fabric.b.engine_id()
+    dps = wait_until(lambda: {n for n in (fabric.faucet_config().get("dps") or {})
+                              if n.startswith("dovesnap")} if len(
+        [n for n in (fabric.faucet_config().get("dps") or {}) if n.startswith("dovesnap")]) >= 2
+        else None, 60, 0.5, "both stacking DPs in FAUCET's config")
+    assert len(dps) == 2
+    root = fabric.faucet_config()["dps"][ROOT_DP]["interfaces"]
+    assert root[7]["stack"]["dp"] in dps and root[8]["stack"]["dp"] in dps
+    assert root[7]["stack"]["dp"] != root[8]["stack"]["dp"]
+    assert root[88] == {"output_only": True}  # the operator's own port, untouched
+    assert not (fabric.b.directory / "faucet" / "faucet.yaml").exists()  # B has no local config
+    peers = {line.split("peer_ip:")[1].split()[0] for line in fabric.rpc.requests()}
+    assert MGMT_NET.replace(".", "_") + "_2" in peers  # B's requests came over the link, mTLS
+    assert engine_b
+
+
+def test_containers_on_two_hosts_ping_and_talk_tcp(fabric: Fabric) -> None:
+    fabric.net_a = unique("twoa")
+    run([DOCKER, "network", "create", "-d", A.driver, "--internal", "-o", "ovs.bridge.dpid=0x97a1",
+         f"--subnet={SUBNET}.0/24", f"--ip-range={SUBNET}.0/25", fabric.net_a])
+    fabric.docker_a.networks.append(fabric.net_a)
+    fabric.net_b = unique("twob")
+    fabric.b.docker("network", "create", "-d", fabric.b.instance.driver, "--internal",
+                    "-o", "ovs.bridge.dpid=0x97b1", f"--subnet={SUBNET}.0/24",
+                    f"--ip-range={SUBNET}.128/25", fabric.net_b)
+    fabric.server_a = fabric.docker_a.run_container(
+        fabric.net_a, command=("sh", "-c", "while true; do echo hello-from-a | nc -l -p 7000; done"))
+    a_ip = fabric.docker_a.ip(fabric.server_a)
+
+    def stack_up() -> bool:
+        states = stack_states(A.faucet_prom_port)
+        return bool(states) and all(state == 3 for (dp, _), state in states.items())
+
+    try:
+        wait_until(stack_up, 120, 0.5, "every stack port UP")
+        started = time.monotonic()
+        b_box = fabric.run_b()
+        wait_until(lambda: fabric.ping_from_b(b_box, a_ip), 90, 0.2, "B -> A ping")
+        fabric.times["B container -> A container, first ping after docker run"] = (
+            time.monotonic() - started)
+        started = time.monotonic()
+        other_a = fabric.docker_a.run_container(fabric.net_a)
+        wait_until(lambda: fabric.docker_a.ping(other_a, a_ip, wait=1), 90, 0.2, "A -> A ping")
+        fabric.times["A container -> A container (one host), first ping after docker run"] = (
+            time.monotonic() - started)
+    except AssertionError as err:
+        raise AssertionError(f"{err}\n{fabric.explain()}") from None
+    b_ip = fabric.b.docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}"
+                           "{{end}}", b_box).stdout.strip()
+    assert fabric.docker_a.ping(fabric.server_a, b_ip)
+    reply = fabric.b.docker("exec", b_box, "sh", "-c", f"nc {a_ip} 7000 </dev/null",
+                            check=False, timeout=30).stdout
+    assert "hello-from-a" in reply
+    config = fabric.faucet_config()["dps"]
+    assert fabric.net_b in config and fabric.net_a in config  # one FAUCET has both hosts' DPs
+
+
+def test_faucetconfrpc_down_keeps_a_new_port_closed_until_it_is_back(fabric: Fabric) -> None:
+    assert fabric.server_a, "needs the networks of test_containers_on_two_hosts_ping_and_talk_tcp"
+    a_ip = fabric.docker_a.ip(fabric.server_a)
+    fabric.rpc.stop()
+    try:
+        box = fabric.run_b()
+        port = wait_until(lambda: fabric.b_port(box).get("FailClosed"), 60, 0.3,
+                          "the port shown failed closed")
+        assert "faucetconfrpc" in port and f"{A_IP}:{RPC_PORT}" in port
+        assert not any(fabric.ping_from_b(box, a_ip) for _ in range(3))
+        assert fabric.net_b in fabric.faucet_config()["dps"]
+    finally:
+        fabric.rpc.start()
+    wait_until(lambda: fabric.ping_from_b(box, a_ip), 90, 0.5, "the port opening once it is back")
+    assert fabric.b_port(box)["FailClosed"] == ""
+
+
+def test_a_change_faucet_refuses_keeps_the_port_closed(fabric: Fabric) -> None:
+    assert fabric.server_a, "needs the networks of test_containers_on_two_hosts_ping_and_talk_tcp"
+    a_ip = fabric.docker_a.ip(fabric.server_a)
+    box = fabric.run_b("--label", "dovesnap.faucet.portacl=nosuchacl")
+    reason = wait_until(lambda: fabric.b_port(box).get("FailClosed"), 60, 0.3,
+                        "the port shown failed closed")
+    assert "nosuchacl" in reason
+    assert not any(fabric.ping_from_b(box, a_ip) for _ in range(3))
+
+
+def test_a_refused_certificate_keeps_new_ports_closed(fabric: Fabric) -> None:
+    assert fabric.server_a, "needs the networks of test_containers_on_two_hosts_ping_and_talk_tcp"
+    a_ip = fabric.docker_a.ip(fabric.server_a)
+    rogue = make_pki(fabric.b.directory / "rogue")  # another CA: the server must refuse us
+    shutil.copy2(fabric.pki.ca, rogue.directory / f"{A_IP}-ca.crt")
+    fabric.b.stop_dovesnap()
+    try:
+        fabric.b.start_dovesnap(b_args(rogue.directory, "--faucetconfrpc-connretries", "1"))
+        box = fabric.run_b()
+        reason = wait_until(lambda: fabric.b_port(box).get("FailClosed"), 60, 0.3,
+                            "the port shown failed closed")
+        assert "faucetconfrpc" in reason
+        assert not any(fabric.ping_from_b(box, a_ip) for _ in range(3))
+    finally:
+        fabric.b.stop_dovesnap()
+        fabric.b.start_dovesnap(b_args(fabric.keydir_b))
+    wait_until(lambda: fabric.ping_from_b(box, a_ip), 90, 0.5, "the port opening with our cert")
+
+
+def test_the_stack_survives_restarts_of_either_dovesnap_and_of_host_b_ovs(fabric: Fabric) -> None:
+    assert fabric.server_a, "needs the networks of test_containers_on_two_hosts_ping_and_talk_tcp"
+    a_ip = fabric.docker_a.ip(fabric.server_a)
+    box = fabric.run_b()
+    wait_until(lambda: fabric.ping_from_b(box, a_ip), 90, 0.3, "B -> A ping")
+    for what, restart in (
+        ("host B's dovesnap", lambda: (fabric.b.stop_dovesnap(),
+                                       fabric.b.start_dovesnap(b_args(fabric.keydir_b)))),
+        ("host A's dovesnap", lambda: (fabric.a.stop(), fabric.a.start(
+            [*rpc_args(fabric.workdir / "keys-a"), "--default-ofcontrollers", CONTROLLERS_A,
+             "--stacking-interfaces", f"{ROOT_DP}:7:{A_STACK}", "--stack-priority1", ROOT_DP]))),
+        ("host B's OVS", fabric.b.restart_ovs),
+    ):
+        started = time.monotonic()
+        restart()
+        try:
+            wait_until(lambda: fabric.ping_from_b(box, a_ip), 120, 0.5, f"ping after {what}")
+        except AssertionError as err:
+            raise AssertionError(f"{err}\n{fabric.explain()}") from None
+        fabric.times[f"ping B -> A back after restarting {what}"] = time.monotonic() - started
+
+
+def test_nothing_of_host_b_is_left_on_host_a(fabric: Fabric) -> None:
+    leftovers = run([DOCKER, "ps", "-aq", "--filter", f"name={TEST_PREFIX}b-"]).stdout.split()
+    assert leftovers == []  # B's containers live in B's dockerd only
