@@ -14,7 +14,7 @@ new engine id) and a sysfs showing B's interfaces. In it run:
 - B's own dovesnap (``HostB.start_dovesnap(args)``), plugin socket in B's ``/run``.
 
 A is this host as it is. They are joined by veth pairs: a management link (A 10.<n>.0.1/24,
-B 10.<n>.0.2/24, n = DOVESNAP_TEST_INSTANCE*10+9) for OpenFlow and faucetconfrpc, and any links
+B 10.<n>.0.2/24, n = rig.INSTANCE*10+9) for OpenFlow and faucetconfrpc, and any links
 a test asks for (``link(a_name, b_name)``), one end in each host. Everything is removed on exit,
 also when the test fails: dovesnap, containers, dockerd, OVS, every process left in B's mount
 namespace or B's cgroup, the namespace, the veths and B's directory.
