@@ -187,7 +187,7 @@ def fabric(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
     controllers = Controllers(config_dir)
     docker_a = Docker(driver=A.driver)
     with contextlib.ExitStack() as stack:
-        b = stack.enter_context(two_hosts("two_hosts"))
+        b = stack.enter_context(two_hosts())
         b.link(ROOT_B, "stack0")
         stack.enter_context(veth_pairs((A_STACK, ROOT_A)))
         stack.callback(run, ["ovs-vsctl", "--if-exists", "del-br", ROOT_BRIDGE], check=False)

@@ -300,12 +300,12 @@ class HostB:
 
 
 @contextlib.contextmanager
-def two_hosts(module: str) -> Iterator[HostB]:
+def two_hosts() -> Iterator[HostB]:
     """Host B, with its dockerd and OVS running and the management link up (dovesnap not yet:
-    ``start_dovesnap`` with the flags the test wants). ``module`` names the test module; B's
-    dovesnap gets the instance numbered after it (see rig.OWN_DAEMONS)."""
+    ``start_dovesnap`` with the flags the test wants). B's dovesnap is this module's instance
+    (rig.OWN_DAEMONS), so one host B at a time per run of the suite."""
     tag = f"{INSTANCE % 100:02d}{secrets.token_hex(2)}"
-    host = HostB(tag, BASE_DIR / tag, f"dshostb{tag}", instance_for(module))
+    host = HostB(tag, BASE_DIR / tag, f"dshostb{tag}", instance_for(__name__))
     try:
         host.directory.mkdir(parents=True)
         run(["ip", "netns", "add", host.netns])
