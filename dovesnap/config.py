@@ -291,6 +291,16 @@ def default_controllers(settings: ServeSettings) -> tuple[str, ...]:
     return ()
 
 
+def faucet_metrics_url(settings: ServeSettings) -> str:
+    """FAUCET's Prometheus page: the embedded FAUCET's, else on the host of the first default
+    controller (an external FAUCET), at --faucet-prom-port."""
+    host = CONTROLLER_HOST
+    if not settings.embedded_faucet and settings.default_ofcontrollers:
+        # tcp:IP:PORT or tcp:[IPv6]:PORT, checked when the flags were parsed
+        host = settings.default_ofcontrollers[0].split(":", 1)[1].rsplit(":", 1)[0]
+    return f"http://{host}:{settings.faucet_prom_port}/"
+
+
 # -- dovesnap config [--shell] -------------------------------------------------------------------
 
 

@@ -22,7 +22,7 @@ from dovesnap.adapters.netlink import PyRoute2Netlink
 from dovesnap.adapters.ovsdb import OvsdbBackend
 from dovesnap.api.handlers import make_app
 from dovesnap.blocking import run_blocking
-from dovesnap.config import CONTROLLER_HOST, ServeSettings, default_controllers
+from dovesnap.config import ServeSettings, default_controllers, faucet_metrics_url
 from dovesnap.driver.context import FeatureContext
 from dovesnap.driver.core import Driver, DriverSettings
 from dovesnap.driver.ovs_changes import OvsChanges
@@ -170,7 +170,7 @@ class Daemon:
             state_dir=settings.state_dir,
             docker_url=settings.docker_url,
             fabric=settings.fabric,  # parsed once, by the command line
-            faucet_metrics_url=f"http://{CONTROLLER_HOST}:{settings.faucet_prom_port}/",
+            faucet_metrics_url=faucet_metrics_url(settings),
             hostname=socket.gethostname(),
         )
 

@@ -28,7 +28,7 @@ import yaml
 
 from dovesnap.runtime.faucet import gauge_config
 from tests.certs import Pki, make_pki
-from tests.integration.fabric_helpers import stack_states, veth_pairs
+from tests.integration.fabric_helpers import capture, stack_states, veth_pairs
 from tests.integration.faucetconfrpc_server import Server, faucetconfrpc_server
 from tests.integration.rig import (
     DOCKER,
@@ -55,6 +55,9 @@ TAG = f"dth{A.number}"
 ROOT_BRIDGE, ROOT_DP, ROOT_DPID = f"{TAG}root", "tworoot", 0x97
 A_STACK, ROOT_A = f"{TAG}as", f"{TAG}r7"  # A's stacking interface and the root's port 7
 ROOT_B = f"{TAG}r8"  # the root's port 8; its peer is B's "stack0"
+ROOT_OUT, ROOT_CAPTURE = f"{TAG}r88", f"{TAG}c88"  # the root's port 88 (stack mirror target)
+MIRROR_OUT, MIRROR_CAPTURE = f"{TAG}mo", f"{TAG}mc"  # A's --mirror-bridge-out and its far end
+RIVER_IN = f"{TAG}mi"  # A's --mirror-bridge-in; its peer is B's "river0" (B's mirror output)
 SUBNET = f"10.{A.number // 10 * 10 + 8}.0"  # 10.<n>8.0.0/24: A hands out .0/25, B .128/25
 CONTROLLERS_A = f"tcp:127.0.0.1:{A.faucet_of_port},tcp:127.0.0.1:{A.gauge_of_port}"
 CONTROLLERS_B = f"tcp:{A_IP}:{A.faucet_of_port},tcp:{A_IP}:{A.gauge_of_port}"
@@ -65,8 +68,15 @@ def rpc_args(keydir: Path) -> list[str]:
             "--faucetconfrpc-keydir", str(keydir)]
 
 
+def a_args(keydir: Path) -> list[str]:
+    return [*rpc_args(keydir), "--default-ofcontrollers", CONTROLLERS_A,
+            "--stacking-interfaces", f"{ROOT_DP}:7:{A_STACK}", "--stack-priority1", ROOT_DP,
+            "--mirror-bridge-out", MIRROR_OUT, "--mirror-bridge-in", RIVER_IN]
+
+
 def b_args(keydir: Path, *more: str) -> list[str]:
     return [*rpc_args(keydir), "--default-ofcontrollers", CONTROLLERS_B,
+            "--faucet-prom-port", str(A.faucet_prom_port),  # FAUCET's metrics, on A
             "--stacking-interfaces", f"{ROOT_DP}:8:stack0", "--stack-priority1", ROOT_DP, *more]
 
 
@@ -166,7 +176,7 @@ def _root_bridge() -> None:
          "datapath_type=netdev", "fail-mode=secure",
          f"other-config:datapath-id={ROOT_DPID:016x}", "--", "set-controller", ROOT_BRIDGE,
          *CONTROLLERS_A.split(",")])
-    for ifname, port in ((ROOT_A, 7), (ROOT_B, 8)):
+    for ifname, port in ((ROOT_A, 7), (ROOT_B, 8), (ROOT_OUT, 88)):
         run(["ovs-vsctl", "add-port", ROOT_BRIDGE, ifname, "--", "set", "interface", ifname,
              f"ofport_request={port}"])
 
@@ -189,7 +199,9 @@ def fabric(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
     with contextlib.ExitStack() as stack:
         b = stack.enter_context(two_hosts())
         b.link(ROOT_B, "stack0")
-        stack.enter_context(veth_pairs((A_STACK, ROOT_A)))
+        b.link(RIVER_IN, "river0")
+        stack.enter_context(veth_pairs((A_STACK, ROOT_A), (ROOT_OUT, ROOT_CAPTURE),
+                                       (MIRROR_OUT, MIRROR_CAPTURE)))
         stack.callback(run, ["ovs-vsctl", "--if-exists", "del-br", ROOT_BRIDGE], check=False)
         _root_bridge()
         pki = make_pki(workdir / "pki", [A_IP, "localhost"])
@@ -205,8 +217,7 @@ def fabric(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Ite
                                                        RPC_PROM_PORT))
         a = Daemon(workdir / "a", instance=A)
         stack.callback(a.stop)
-        a.start([*rpc_args(keydir_a), "--default-ofcontrollers", CONTROLLERS_A,
-                 "--stacking-interfaces", f"{ROOT_DP}:7:{A_STACK}", "--stack-priority1", ROOT_DP])
+        a.start(a_args(keydir_a))
         b.start_dovesnap(b_args(keydir_b))
         fab = Fabric(b, a, rpc, pki, keydir_b, workdir, docker_a)
         stack.callback(docker_a.cleanup)
@@ -336,9 +347,8 @@ def test_the_stack_survives_restarts_of_either_dovesnap_and_of_host_b_ovs(fabric
     for what, restart in (
         ("host B's dovesnap", lambda: (fabric.b.stop_dovesnap(),
                                        fabric.b.start_dovesnap(b_args(fabric.keydir_b)))),
-        ("host A's dovesnap", lambda: (fabric.a.stop(), fabric.a.start(
-            [*rpc_args(fabric.workdir / "keys-a"), "--default-ofcontrollers", CONTROLLERS_A,
-             "--stacking-interfaces", f"{ROOT_DP}:7:{A_STACK}", "--stack-priority1", ROOT_DP]))),
+        ("host A's dovesnap", lambda: (fabric.a.stop(),
+                                       fabric.a.start(a_args(fabric.workdir / "keys-a")))),
         ("host B's OVS", fabric.b.restart_ovs),
     ):
         started = time.monotonic()
@@ -348,6 +358,44 @@ def test_the_stack_survives_restarts_of_either_dovesnap_and_of_host_b_ovs(fabric
         except AssertionError as err:
             raise AssertionError(f"{err}\n{fabric.explain()}") from None
         fabric.times[f"ping B -> A back after restarting {what}"] = time.monotonic() - started
+
+
+def _mirrored_tcp_seen(fabric: Fabric, ifname: str, *expression: str) -> str:
+    """Run a mirror-labelled container on B, talk TCP to A's server; what tcpdump on A's
+    ``ifname`` saw of it."""
+    a_ip = fabric.docker_a.ip(fabric.server_a)
+    box = fabric.run_b("--label", "dovesnap.faucet.mirror=true")
+    wait_until(lambda: fabric.ping_from_b(box, a_ip), 90, 0.3, "B -> A ping")
+    b_ip = fabric.b.docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}"
+                           "{{end}}", box).stdout.strip()
+    with capture(ifname, *expression) as cap:
+
+        def seen() -> bool:
+            fabric.b.docker("exec", box, "sh", "-c", f"nc -w 2 {a_ip} 7000 </dev/null",
+                            check=False, timeout=30)
+            text = cap.text()
+            return f"{b_ip}." in text and f"{a_ip}.7000" in text
+
+        try:
+            wait_until(seen, 90, 0.5, f"B's mirrored TCP on A's {ifname}")
+        except AssertionError as err:
+            raise AssertionError(f"{err}\n{fabric.explain()}") from None
+        return cap.close()
+
+
+def test_stack_mirroring_brings_b_s_traffic_to_the_roots_mirror_port(fabric: Fabric) -> None:
+    assert fabric.server_a, "needs the networks of test_containers_on_two_hosts_ping_and_talk_tcp"
+    fabric.b.stop_dovesnap()
+    fabric.b.start_dovesnap(b_args(fabric.keydir_b, "--stack-mirror-interface", f"{ROOT_DP}:88"))
+    text = _mirrored_tcp_seen(fabric, ROOT_CAPTURE, "tcp", "port", "7000")
+    assert "vlan" not in text  # the tunnel ends at port 88: copies leave without its VLAN
+
+
+def test_mirror_river_brings_b_s_traffic_to_a_s_mirror_output(fabric: Fabric) -> None:
+    assert fabric.server_a, "needs the networks of test_containers_on_two_hosts_ping_and_talk_tcp"
+    fabric.b.stop_dovesnap()
+    fabric.b.start_dovesnap(b_args(fabric.keydir_b, "--mirror-bridge-out", "river0"))
+    _mirrored_tcp_seen(fabric, MIRROR_CAPTURE, "tcp", "port", "7000")
 
 
 def test_nothing_of_host_b_is_left_on_host_a(fabric: Fabric) -> None:

@@ -167,3 +167,12 @@ def test_every_go_original_flag_is_accepted(command: str) -> None:
     if command == "serve":
         argv += ["--trace", "--debug"]
     parse(*argv)  # argparse exits (SystemExit) on a flag it does not know
+
+
+def test_faucet_metrics_are_read_where_faucet_runs() -> None:
+    assert config.faucet_metrics_url(ServeSettings(faucet_prom_port=9999)) == "http://127.0.0.1:9999/"
+    remote = ServeSettings(embedded_faucet=False,
+                           default_ofcontrollers=("tcp:10.90.0.1:6653", "tcp:10.90.0.1:6654"))
+    assert config.faucet_metrics_url(remote) == "http://10.90.0.1:9302/"
+    six = ServeSettings(embedded_faucet=False, default_ofcontrollers=("tcp:[fd42:9::1]:6653",))
+    assert config.faucet_metrics_url(six) == "http://[fd42:9::1]:9302/"
