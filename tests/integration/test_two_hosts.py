@@ -293,6 +293,25 @@ def test_containers_on_two_hosts_ping_and_talk_tcp(fabric: Fabric) -> None:
     assert fabric.net_b in config and fabric.net_a in config  # one FAUCET has both hosts' DPs
 
 
+def test_doctor_on_host_b_checks_the_remote_faucet(fabric: Fabric) -> None:
+    assert fabric.net_b, "needs the networks of test_containers_on_two_hosts_ping_and_talk_tcp"
+    argv = [str(VENV_BIN / "dovesnap"), "doctor", *rpc_args(fabric.keydir_b),
+            "--plugin-socket", str(fabric.b.instance.socket), "--default-ofcontrollers",
+            CONTROLLERS_B, "--faucet-prom-port", str(A.faucet_prom_port)]
+    done = fabric.b.sh(*argv, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for line in ("faucetconfrpc", "faucet-reload", "faucet ", "gauge ", "bridges"):
+        assert any(row.startswith(f"ok   {line}") for row in done.stdout.splitlines()), done.stdout
+    fabric.rpc.stop()
+    try:
+        done = fabric.b.sh(*argv, timeout=120)
+    finally:
+        fabric.rpc.start()
+    assert done.returncode == 1
+    failed = [row for row in done.stdout.splitlines() if row.startswith("FAIL")]
+    assert len(failed) == 1 and f"faucetconfrpc at {A_IP}:{RPC_PORT} does not answer" in failed[0]
+
+
 def test_faucetconfrpc_down_keeps_a_new_port_closed_until_it_is_back(fabric: Fabric) -> None:
     assert fabric.server_a, "needs the networks of test_containers_on_two_hosts_ping_and_talk_tcp"
     a_ip = fabric.docker_a.ip(fabric.server_a)
@@ -396,6 +415,18 @@ def test_mirror_river_brings_b_s_traffic_to_a_s_mirror_output(fabric: Fabric) ->
     fabric.b.stop_dovesnap()
     fabric.b.start_dovesnap(b_args(fabric.keydir_b, "--mirror-bridge-out", "river0"))
     _mirrored_tcp_seen(fabric, MIRROR_CAPTURE, "tcp", "port", "7000")
+
+
+def test_cleanup_on_host_b_removes_its_dps_through_faucetconfrpc(fabric: Fabric) -> None:
+    assert fabric.net_b, "needs the networks of test_containers_on_two_hosts_ping_and_talk_tcp"
+    fabric.b.stop_dovesnap()
+    done = fabric.b.sh(str(VENV_BIN / "dovesnap"), "cleanup", *rpc_args(fabric.keydir_b),
+                       timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    dps = fabric.faucet_config()["dps"]
+    assert fabric.net_b not in dps  # B's network DP: gone, through faucetconfrpc
+    assert fabric.net_a in dps and ROOT_DP in dps  # A's and the operator's: kept
+    assert not [n for n in fabric.b.vsctl("list-br").split() if n.startswith("odsbr")]
 
 
 def test_nothing_of_host_b_is_left_on_host_a(fabric: Fabric) -> None:
