@@ -221,6 +221,7 @@ class Driver:
             reserved = [p.ofport for p in net.spec.add_ports + net.spec.add_copro_ports if p.ofport]
             reserved.append(net.spec.lbport)
             used.extend(ep.ofport for ep in net.endpoints.values())
+            used.extend(self.dp_sync.unremoved_ports(net))
             ofport = lowest_free_ofport(used, reserved)
             try:
                 await run_blocking(self.netlink.create_veth, host, peer, net.spec.mtu, mac)

@@ -49,8 +49,9 @@ class DpSync:
     def __init__(self, faucet: FaucetStore, hooks: list[Hooks]) -> None:
         self.faucet = faucet
         self.hooks = hooks
-        # Per network: the endpoints whose FAUCET interface the last successful write carried.
-        self._written: dict[str, set[str]] = {}
+        # Per network: endpoint -> OpenFlow port, of the container ports the last successful
+        # write carried.
+        self._written: dict[str, dict[str, int]] = {}
         self._retries: dict[str, asyncio.Task[None]] = {}
 
     def edit(self, net: Network, inputs: DpInputs) -> Callable[[Mapping[str, Any]], Mapping[str, Any]]:
@@ -136,13 +137,19 @@ class DpSync:
         await self.faucet.update(self.edit(net, net.dp_inputs()))
         net.error = None
         self._written[net.network_id] = {
-            ep.endpoint_id for ep in net.endpoints.values()
+            ep.endpoint_id: ep.ofport for ep in net.endpoints.values()
             if ep.container is not None and not ep.fail_closed}
+
+    def unremoved_ports(self, net: Network) -> set[int]:
+        """Ports whose departed container's policy FAUCET may still hold (its removal has not
+        reached the config yet): a new container must not get one and inherit that policy."""
+        written = self._written.get(net.network_id, {})
+        return {port for ep_id, port in written.items() if ep_id not in net.endpoints}
 
     def _hold(self, net: Network, err: FaucetConfigUnavailable) -> None:
         """The config is out of reach: say so, show unwritten ports closed, try again later."""
         net.error = err.what
-        written = self._written.get(net.network_id, set())
+        written = self._written.get(net.network_id, {})
         for ep in net.endpoints.values():
             if ep.container is not None and not ep.fail_closed and ep.endpoint_id not in written:
                 ep.fail_closed = UNREACHABLE + err.what

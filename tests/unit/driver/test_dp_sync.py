@@ -108,3 +108,27 @@ async def test_deleting_the_network_stops_the_retries(
     assert "net1" not in (server.config.get("dps") or {})
     await asyncio.sleep(0)
     assert retry.done() and NET not in remote_driver.dp_sync._retries
+
+
+async def test_a_port_whose_removal_did_not_reach_faucet_is_not_given_again(
+    remote_driver: Driver, docker: FakeDocker, server: FakeConfRpc
+) -> None:
+    docker.add_network(NET, "net1")
+    await remote_driver.create_network(NET, OPTIONS, [], [], False)
+    await eventually(lambda: "net1" in (server.config.get("dps") or {}))
+    await join(remote_driver, docker, EP[0], "leaving")
+    old_port = remote_driver.networks[NET].endpoints[EP[0]].ofport
+    assert interfaces(server)[old_port]["description"].startswith("leaving ")
+    server.down = True
+    await remote_driver.leave(NET, EP[0])
+    await remote_driver.delete_endpoint(NET, EP[0])
+    # FAUCET still has the departed container's policy on that port: a newcomer must not get it.
+    assert interfaces(server)[old_port]["description"].startswith("leaving ")
+    await join(remote_driver, docker, EP[1], "newcomer")
+    newcomer = remote_driver.networks[NET].endpoints[EP[1]]
+    assert newcomer.ofport != old_port
+    server.down = False
+    net = remote_driver.networks[NET]
+    await eventually(lambda: net.error is None, timeout=5)
+    assert old_port not in interfaces(server)
+    assert remote_driver.dp_sync.unremoved_ports(net) == set()
