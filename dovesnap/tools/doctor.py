@@ -162,11 +162,12 @@ def check_ovs(seen: OvsSeen, sock: Path) -> CheckResult:
                        f"{', '.join(kinds)}{note}")
 
 
-def check_controller(seen: OpenFlowSeen, what: str, host: str, port: int) -> CheckResult:
+def check_controller(seen: OpenFlowSeen, what: str, host: str, port: int,
+                     fix: str = "") -> CheckResult:
     name = what.lower()
     where = f"{host}:{port}"
-    fix = ("dovesnap serve restarts its embedded FAUCET and Gauge: see the logs in "
-           f"{config.LOG_DIR}, or restart dovesnap")
+    fix = fix or ("dovesnap serve restarts its embedded FAUCET and Gauge: see the logs in "
+                  f"{config.LOG_DIR}, or restart dovesnap")
     if not seen.listening:
         why = f" ({seen.error})" if seen.error else ""
         return CheckResult(name, False, f"{what} is not listening on {where}{why}", fix)
@@ -275,7 +276,9 @@ def _remote_checks(settings: DoctorSettings, probes: Probes) -> list[CheckResult
     and loaded."""
     results = []
     for role, host, port in remote.controller_targets(settings.default_ofcontrollers):
-        results.append(check_controller(probes.openflow(host, port), role, host, port))
+        results.append(check_controller(
+            probes.openflow(host, port), role, host, port,
+            f"start the {role} that runs there, or correct --default-ofcontrollers"))
     rpc = settings.faucetconfrpc
     if rpc is None:
         return results

@@ -82,6 +82,7 @@ def test_remote_controllers_that_do_not_answer_fail() -> None:
     failed = [r for r in d.run_checks(REMOTE, probes(openflow_seen={})) if not r.ok]
     assert {r.name for r in failed} == {"faucet", "gauge"}
     assert "10.90.0.1:6653" in failed[0].detail
+    assert "--default-ofcontrollers" in failed[0].fix and "embedded" not in failed[0].fix
 
 
 def test_controller_targets_are_distinct_with_roles() -> None:
