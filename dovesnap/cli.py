@@ -60,6 +60,7 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
                                 args.stacking_interfaces, args.stack_priority1,
                                 args.stack_mirror_interface, args.default_ofcontrollers)
     controllers = args.default_ofcontrollers
+    rpc = config.faucetconfrpc_settings(args)
     return ServeSettings(
         faucet_config_dir=args.faucet_config_dir,
         state_dir=args.state_dir,
@@ -71,13 +72,15 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         status_listen=tuple(listen_address("status-listen", part)
                             for part in args.status_listen.split(",") if part.strip()),
         default_ofcontrollers=parse_controllers(controllers) if controllers else (),
-        embedded_faucet=not args.external_faucet,
+        # A FAUCET whose config is edited through faucetconfrpc runs elsewhere.
+        embedded_faucet=not (args.external_faucet or rpc is not None),
         faucet_of_port=args.faucet_of_port,
         gauge_of_port=args.gauge_of_port,
         faucet_prom_port=args.faucet_prom_port,
         gauge_prom_port=args.gauge_prom_port,
         controller_listen=listen_address("controller-listen", args.controller_listen),
         fabric=fabric,
+        faucetconfrpc=rpc,
     )
 
 

@@ -53,6 +53,12 @@ STATUS_HEADER_TIMEOUT = 10.0
 STATUS_IDLE_TIMEOUT = 30.0
 STATUS_MAX_HEADER_BYTES = 16384
 TRUE_WORDS = ("1", "true", "yes")  # how the environment turns a switch on
+# faucetconfrpc (FAUCET's config over gRPC with mutual TLS), the Go original's defaults: the key
+# dir holds <client>.crt, <client>.key and <addr>-ca.crt (or ca.crt).
+FAUCETCONFRPC_PORT = 59999
+FAUCETCONFRPC_KEYDIR = Path("/faucetconfrpc")
+FAUCETCONFRPC_CLIENT = "faucetconfrpc"
+FAUCETCONFRPC_CONNRETRIES = 5
 
 # -- flags and environment -----------------------------------------------------------------------
 
@@ -137,7 +143,20 @@ FLAGS: dict[str, Flag] = {flag.name: flag for flag in (
     Flag("run-dir", "DOVESNAP_RUN_DIR", RUN_DIR, "pidfiles of what `make up` started"),
     Flag("status-addrs", "DOVESNAP_STATUS_ADDRS", STATUS_ADDR,
          "comma list of dovesnap status host:port to merge into one picture"),
+    Flag("faucetconfrpc-addr", "FAUCETCONFRPC_ADDR", "",
+         "faucetconfrpc server: edit a remote FAUCET's config through it (implies --external-faucet)"),
+    Flag("faucetconfrpc-port", "FAUCETCONFRPC_PORT", FAUCETCONFRPC_PORT, "faucetconfrpc port"),
+    Flag("faucetconfrpc-keydir", "FAUCETCONFRPC_KEYDIR", FAUCETCONFRPC_KEYDIR,
+         "dir with the faucetconfrpc client key/cert and the server's CA"),
+    Flag("faucetconfrpc-client", "FAUCETCONFRPC_CLIENT", FAUCETCONFRPC_CLIENT,
+         "basename of the client cert and key in the key dir"),
+    Flag("faucetconfrpc-connretries", "FAUCETCONFRPC_CONNRETRIES", FAUCETCONFRPC_CONNRETRIES,
+         "tries to reach the faucetconfrpc server at start, 2 s apart"),
 )}
+
+# The Go original's faucetconfrpc flags, in every command that reads or writes FAUCET's config.
+FAUCETCONFRPC_FLAGS = ("faucetconfrpc-addr", "faucetconfrpc-port", "faucetconfrpc-keydir",
+                       "faucetconfrpc-client", "faucetconfrpc-connretries")
 
 # Which settings each command takes, in --help order.
 SERVE_FLAGS = (
@@ -145,12 +164,13 @@ SERVE_FLAGS = (
     "default-ofcontrollers", "mirror-bridge-out", "mirror-bridge-in", "stacking-interfaces",
     "stack-priority1", "stack-mirror-interface", "external-faucet", "plugin-socket",
     "ovs-db-sock", "faucet-of-port", "gauge-of-port", "faucet-prom-port", "gauge-prom-port",
-    "controller-listen", "debug", "trace",
+    "controller-listen", "debug", "trace", *FAUCETCONFRPC_FLAGS,
 )
 DOCTOR_FLAGS = ("docker-url", "plugin-socket", "ovs-db-sock", "faucet-config-dir",
                 "faucet-of-port", "gauge-of-port", "faucet-prom-port", "gauge-prom-port",
-                "controller-listen", "external-faucet")
-CLEANUP_FLAGS = ("faucet-config-dir", "ovs-db-sock")
+                "controller-listen", "external-faucet", "default-ofcontrollers",
+                *FAUCETCONFRPC_FLAGS)
+CLEANUP_FLAGS = ("faucet-config-dir", "ovs-db-sock", *FAUCETCONFRPC_FLAGS)
 # `dovesnap config` takes every serve flag (scripts hand it theirs) and the scripts' own.
 CONFIG_FLAGS = (*SERVE_FLAGS, "docker-url", "run-dir", "status-addrs")
 
@@ -208,6 +228,47 @@ class FabricFlags:
     stack: StackFlags | None = None
 
 
+# -- faucetconfrpc ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FaucetConfRpcSettings:
+    """Where the faucetconfrpc server is and which certificates prove who we are (mutual TLS)."""
+
+    addr: str
+    port: int = FAUCETCONFRPC_PORT
+    keydir: Path = FAUCETCONFRPC_KEYDIR
+    client: str = FAUCETCONFRPC_CLIENT
+    conn_retries: int = FAUCETCONFRPC_CONNRETRIES
+
+    @property
+    def target(self) -> str:
+        host = f"[{self.addr}]" if ":" in self.addr else self.addr
+        return f"{host}:{self.port}"
+
+    @property
+    def cert(self) -> Path:
+        return self.keydir / f"{self.client}.crt"
+
+    @property
+    def key(self) -> Path:
+        return self.keydir / f"{self.client}.key"
+
+    @property
+    def ca_candidates(self) -> tuple[Path, Path]:
+        """The server's CA: ``<addr>-ca.crt`` as the Go original names it, else ``ca.crt``."""
+        return self.keydir / f"{self.addr}-ca.crt", self.keydir / "ca.crt"
+
+
+def faucetconfrpc_settings(args: argparse.Namespace) -> FaucetConfRpcSettings | None:
+    """The faucetconfrpc flags of a parsed command line; None when no server is named."""
+    if not getattr(args, "faucetconfrpc_addr", ""):
+        return None
+    return FaucetConfRpcSettings(args.faucetconfrpc_addr, args.faucetconfrpc_port,
+                                 args.faucetconfrpc_keydir, args.faucetconfrpc_client,
+                                 args.faucetconfrpc_connretries)
+
+
 # -- dovesnap serve ------------------------------------------------------------------------------
 
 
@@ -232,6 +293,7 @@ class ServeSettings:
     controller_listen: str = CONTROLLER_LISTEN
     docker_url: str = DOCKER_URL
     fabric: FabricFlags = field(default_factory=FabricFlags)  # mirroring and stacking
+    faucetconfrpc: FaucetConfRpcSettings | None = None  # None: edit faucet.yaml in the config dir
 
     @property
     def driver_name(self) -> str:
@@ -264,6 +326,18 @@ def default_controllers(settings: ServeSettings) -> tuple[str, ...]:
             f"tcp:{host_port(host, settings.gauge_of_port)}",
         )
     return ()
+
+
+def faucet_metrics_url(settings: ServeSettings) -> str:
+    """FAUCET's Prometheus page: the embedded FAUCET's, else on the host of the first default
+    controller (an external FAUCET), at --faucet-prom-port."""
+    if not settings.embedded_faucet and settings.default_ofcontrollers:
+        # tcp:IP:PORT or tcp:[IPv6]:PORT, checked when the flags were parsed
+        host = settings.default_ofcontrollers[0].split(":", 1)[1].rsplit(":", 1)[0]
+        return f"http://{host}:{settings.faucet_prom_port}/"
+    # the embedded FAUCET, where it listens (--controller-listen)
+    contact = controller_host(settings.controller_listen)
+    return f"http://{host_port(contact, settings.faucet_prom_port)}/"
 
 
 # -- dovesnap config [--shell] -------------------------------------------------------------------

@@ -16,6 +16,9 @@ from dovesnap.adapters.docker_api import DockerSdkBackend
 from dovesnap.adapters.docker_events import DockerEventWatcher
 from dovesnap.adapters.faucet_check import FaucetCheckProcess
 from dovesnap.adapters.faucet_config import FaucetConfigStore
+from dovesnap.adapters.faucet_rpc import RemoteFaucetConfig
+from dovesnap.adapters.faucet_store import FaucetStore, Validator
+from dovesnap.adapters.faucetconfrpc_client import FaucetConfRpcClient
 from dovesnap.adapters.netlink import PyRoute2Netlink
 from dovesnap.adapters.ovsdb import OvsdbBackend
 from dovesnap.api.handlers import make_app
@@ -26,16 +29,15 @@ from dovesnap.config import (
     STATUS_MAX_CONNECTIONS,
     STATUS_MAX_HEADER_BYTES,
     ServeSettings,
-    controller_host,
     default_controllers,
-    host_port,
+    faucet_metrics_url,
 )
 from dovesnap.driver.context import FeatureContext
 from dovesnap.driver.core import Driver, DriverSettings
 from dovesnap.driver.ovs_changes import OvsChanges
 from dovesnap.driver.recovery import Recovery
 from dovesnap.driver.restore import restore_from_ovs
-from dovesnap.errors import DovesnapError
+from dovesnap.errors import DovesnapError, FaucetConfigUnavailable
 from dovesnap.features.events import recovery_notifier
 from dovesnap.features.registry import build_features
 from dovesnap.runtime.engine import determine_engine_id
@@ -76,6 +78,7 @@ class Daemon:
         self.observe = Observability()  # metrics, events, status page
         self.events: DockerEventWatcher | None = None
         self.recovery: Recovery | None = None
+        self.rpc: FaucetConfRpcClient | None = None
 
     async def _start_ovs(self) -> OvsdbBackend:
         sock = self.settings.ovs_db_sock
@@ -116,6 +119,27 @@ class Daemon:
                             "can read them; set prometheus_addr: 127.0.0.1 unless a remote "
                             "Prometheus needs them", gauge_store.path, address)
 
+    async def _remote_faucet(self, validator: Validator) -> RemoteFaucetConfig:
+        """The config behind faucetconfrpc; waits for the server as --faucetconfrpc-connretries
+        says, then starts anyway: ports wait, closed, until the server answers."""
+        rpc_settings = self.settings.faucetconfrpc
+        assert rpc_settings is not None
+        self.rpc = FaucetConfRpcClient(rpc_settings)
+        store = RemoteFaucetConfig(self.rpc, validator)
+        tries = max(1, rpc_settings.conn_retries)
+        for attempt in range(1, tries + 1):
+            try:
+                await store.ensure_exists(starter_faucet_config())
+                log.info("FAUCET's config is edited through %s", store.describe())
+                return store
+            except FaucetConfigUnavailable as err:
+                if attempt == tries:
+                    log.error("%s; starting anyway", err.message)
+                else:
+                    log.warning("%s (try %d of %d)", err.what, attempt, tries)
+                    await asyncio.sleep(2.0)
+        return store
+
     async def start(self) -> None:
         settings = self.settings
         self.ovs = await self._start_ovs()
@@ -136,9 +160,14 @@ class Daemon:
                 controllers.reload()
 
         self.checker = FaucetCheckProcess()
-        store = FaucetConfigStore(settings.faucet_config_dir / "faucet.yaml",
-                                  self.observe.metrics.timed_validator(self.checker), reload)
-        await self._prepare_faucet(store)
+        validator = self.observe.metrics.timed_validator(self.checker)
+        store: FaucetStore
+        if settings.faucetconfrpc is not None:
+            store = await self._remote_faucet(validator)
+        else:
+            local = FaucetConfigStore(settings.faucet_config_dir / "faucet.yaml", validator, reload)
+            await self._prepare_faucet(local)
+            store = local
         if controllers is not None:
             controllers.start()
         docker = DockerSdkBackend(settings.docker_url, driver_name=settings.plugin_socket.stem)
@@ -169,7 +198,6 @@ class Daemon:
 
     def _feature_context(self, driver: Driver) -> FeatureContext:
         settings = self.settings
-        contact = controller_host(settings.controller_listen)
         return FeatureContext(
             driver=driver,
             ovs_changes=self.ovs_changes,
@@ -178,7 +206,7 @@ class Daemon:
             state_dir=settings.state_dir,
             docker_url=settings.docker_url,
             fabric=settings.fabric,  # parsed once, by the command line
-            faucet_metrics_url=f"http://{host_port(contact, settings.faucet_prom_port)}/",
+            faucet_metrics_url=faucet_metrics_url(settings),
             hostname=socket.gethostname(),
         )
 
@@ -240,6 +268,8 @@ class Daemon:
             await self.own_ovs.stop()
         if self.checker is not None:
             self.checker.close()
+        if self.rpc is not None:
+            await run_blocking(self.rpc.close)
 
 
 def raise_fd_limit() -> int:

@@ -71,6 +71,11 @@ class FaucetConfigError(DovesnapError):
         return self.what.removeprefix(FAUCET_REJECTS)
 
 
+class FaucetConfigUnavailable(DovesnapError):
+    """FAUCET's config could not be read or changed at all: the faucetconfrpc server is down, our
+    certificate was refused, a reply was malformed. Nothing was changed; ports wait, closed."""
+
+
 class BackendError(DovesnapError):
     """OVS, netlink, Docker or a child process failed underneath an operation."""
 

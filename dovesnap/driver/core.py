@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dovesnap.adapters.docker_api import DockerBackend
-from dovesnap.adapters.faucet_config import FaucetConfigStore
+from dovesnap.adapters.faucet_store import FaucetStore
 from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.adapters.ovsdb import OvsBackend
 from dovesnap.blocking import run_blocking
@@ -50,7 +50,7 @@ class Driver:
         ovs: OvsBackend,
         netlink: NetlinkBackend,
         docker: DockerBackend,
-        faucet: FaucetConfigStore,
+        faucet: FaucetStore,
         hooks: Sequence[Hooks] = (),
     ) -> None:
         self.settings = settings
@@ -104,6 +104,7 @@ class Driver:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.dp_sync.close()
 
     # -- FAUCET ------------------------------------------------------------------------------
 
@@ -221,6 +222,7 @@ class Driver:
             reserved = [p.ofport for p in net.spec.add_ports + net.spec.add_copro_ports if p.ofport]
             reserved.append(net.spec.lbport)
             used.extend(ep.ofport for ep in net.endpoints.values())
+            used.extend(self.dp_sync.unremoved_ports(net))
             ofport = lowest_free_ofport(used, reserved)
             host, peer = await make_veth(
                 self.netlink, endpoint_id, net.spec.mtu, mac, self._veth_names())

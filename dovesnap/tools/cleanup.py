@@ -160,10 +160,10 @@ def run(args: argparse.Namespace) -> int:
     for link in plan.links:
         netlink.delete_link(link)
     _remove_rules(plan.network_ids)
-    _remove_faucet_dps(args.faucet_config_dir / "faucet.yaml", plan.dp_ids, plan.stack_dps)
+    removed = _remove_faucet_dps(args, plan.dp_ids, plan.stack_dps)
     if ovs is not None:
         ovs.close()
-    return 0
+    return 0 if removed else 1
 
 
 def _remove_rules(network_ids: list[str]) -> None:
@@ -177,14 +177,21 @@ def _remove_rules(network_ids: list[str]) -> None:
             print(f"removed {removed} iptables rules of network {net_id[:12]}")
 
 
-def _remove_faucet_dps(path: Path, dp_ids: list[int], stack_dps: list[str]) -> None:
+def _remove_faucet_dps(args: argparse.Namespace, dp_ids: list[int], stack_dps: list[str]) -> bool:
+    """From faucet.yaml in the config dir, or through faucetconfrpc when a server is named."""
     import asyncio
 
     from dovesnap.adapters.faucet_config import FaucetConfigStore
+    from dovesnap.adapters.faucet_rpc import RemoteFaucetConfig
+    from dovesnap.adapters.faucet_store import FaucetStore
+    from dovesnap.adapters.faucetconfrpc_client import FaucetConfRpcClient
+    from dovesnap.errors import FaucetConfigUnavailable
     from dovesnap.features.fabric.stack_plan import strip_stack
 
-    if not (dp_ids or stack_dps) or not path.exists():
-        return
+    rpc = config.faucetconfrpc_settings(args)
+    path = args.faucet_config_dir / "faucet.yaml"
+    if not (dp_ids or stack_dps) or (rpc is None and not path.exists()):
+        return True
 
     def edit(config: Mapping[str, Any]) -> Mapping[str, Any]:
         for stack_dp in stack_dps:  # the stacking DP, links to it, mirror tunnels and their ACLs
@@ -192,8 +199,21 @@ def _remove_faucet_dps(path: Path, dp_ids: list[int], stack_dps: list[str]) -> N
         return remove_dps(config, dp_ids)
 
     # No running FAUCET to tell (the daemon is stopped); no validation needed for a removal.
-    store = FaucetConfigStore(path, lambda _path: None, lambda: None)
-    asyncio.run(store.update(edit))
+    store: FaucetStore
+    if rpc is None:
+        store = FaucetConfigStore(path, lambda _path: None, lambda: None)
+    else:
+        client = FaucetConfRpcClient(rpc)
+        store = RemoteFaucetConfig(client, lambda _path: None)
+    try:
+        asyncio.run(store.update(edit))
+    except FaucetConfigUnavailable as err:
+        print(f"cannot remove dovesnap's DPs from FAUCET's config: {err.message}")
+        return False
+    finally:
+        if rpc is not None:
+            client.close()
+    return True
 
 
 def _remove_docker_objects(network_ids: list[str]) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from dovesnap import config
 from dovesnap.adapters.host_sockets import BoundSocket
+from dovesnap.tools import doctor_remote as remote
 
 OFPT_HELLO = 0
 
@@ -41,6 +42,8 @@ class DoctorSettings:
     gauge_prom_port: int = config.GAUGE_PROM_PORT
     controller_host: str = config.CONTROLLER_HOST
     embedded_faucet: bool = True
+    default_ofcontrollers: tuple[str, ...] = ()
+    faucetconfrpc: config.FaucetConfRpcSettings | None = None
 
     @property
     def driver_name(self) -> str:
@@ -118,6 +121,8 @@ class Probes(Protocol):
     def config_dir(self, path: Path) -> DirSeen: ...
     def faucet_config(self, path: Path) -> FaucetConfigSeen: ...
     def listening(self) -> tuple[BoundSocket, ...]: ...
+    def faucetconfrpc(self, rpc: config.FaucetConfRpcSettings) -> remote.RemoteConfigSeen: ...
+    def faucet_metrics(self, url: str) -> remote.FaucetMetricsSeen: ...
 
 
 # -- checks (pure) -------------------------------------------------------------------------------
@@ -162,11 +167,12 @@ def check_ovs(seen: OvsSeen, sock: Path) -> CheckResult:
                        f"{', '.join(kinds)}{note}")
 
 
-def check_controller(seen: OpenFlowSeen, what: str, host: str, port: int) -> CheckResult:
+def check_controller(seen: OpenFlowSeen, what: str, host: str, port: int,
+                     fix: str = "") -> CheckResult:
     name = what.lower()
     where = f"{host}:{port}"
-    fix = ("dovesnap serve restarts its embedded FAUCET and Gauge: see the logs in "
-           f"{config.LOG_DIR}, or restart dovesnap")
+    fix = fix or ("dovesnap serve restarts its embedded FAUCET and Gauge: see the logs in "
+                  f"{config.LOG_DIR}, or restart dovesnap")
     if not seen.listening:
         why = f" ({seen.error})" if seen.error else ""
         return CheckResult(name, False, f"{what} is not listening on {where}{why}", fix)
@@ -281,12 +287,37 @@ def run_checks(settings: DoctorSettings, probes: Probes) -> list[CheckResult]:
             seen = probes.openflow(settings.controller_host, port)
             results.append(check_controller(seen, what, settings.controller_host, port))
         results.append(check_exposure(probes.listening(), ovs, settings))
+    else:
+        results += _remote_checks(settings, probes)
     results.append(check_bridges(ovs, settings))
     results.append(check_iptables(probes.iptables()))
-    results.append(check_config_dir(probes.config_dir(settings.faucet_config_dir),
-                                    settings.faucet_config_dir))
-    faucet_yaml = settings.faucet_config_dir / "faucet.yaml"
-    results.append(check_faucet_config(probes.faucet_config(faucet_yaml), faucet_yaml))
+    if settings.faucetconfrpc is None:
+        results.append(check_config_dir(probes.config_dir(settings.faucet_config_dir),
+                                        settings.faucet_config_dir))
+        faucet_yaml = settings.faucet_config_dir / "faucet.yaml"
+        results.append(check_faucet_config(probes.faucet_config(faucet_yaml), faucet_yaml))
+    return results
+
+
+def _remote_checks(settings: DoctorSettings, probes: Probes) -> list[CheckResult]:
+    """An external FAUCET: the controllers named by --default-ofcontrollers answer (whether each
+    bridge is connected to its own is check_bridges'); through faucetconfrpc, the config is served
+    and loaded."""
+    results = []
+    for role, host, port in remote.controller_targets(settings.default_ofcontrollers):
+        results.append(check_controller(
+            probes.openflow(host, port), role, host, port,
+            f"start the {role} that runs there, or correct --default-ofcontrollers"))
+    rpc = settings.faucetconfrpc
+    if rpc is None:
+        return results
+    seen = probes.faucetconfrpc(rpc)
+    checks = [remote.check_faucetconfrpc(seen, rpc)]
+    if seen.answers and settings.default_ofcontrollers:
+        host = settings.default_ofcontrollers[0].split(":", 1)[1].rsplit(":", 1)[0]
+        url = f"http://{host}:{settings.faucet_prom_port}/"
+        checks.append(remote.check_faucet_loaded(probes.faucet_metrics(url), seen.dp_names, url))
+    results += [CheckResult(c.name, c.ok, c.detail, c.fix) for c in checks]
     return results
 
 
@@ -323,7 +354,9 @@ def settings_from(args: argparse.Namespace) -> DoctorSettings:
         faucet_prom_port=args.faucet_prom_port,
         gauge_prom_port=args.gauge_prom_port,
         controller_host=config.controller_host(args.controller_listen),
-        embedded_faucet=not args.external_faucet,
+        embedded_faucet=not (args.external_faucet or args.faucetconfrpc_addr),
+        default_ofcontrollers=tuple(c for c in args.default_ofcontrollers.split(",") if c),
+        faucetconfrpc=config.faucetconfrpc_settings(args),
     )
 
 

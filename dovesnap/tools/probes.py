@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 
 from dovesnap.adapters.host_sockets import BoundSocket, bound_sockets
-from dovesnap.errors import FaucetConfigError
+from dovesnap.config import FaucetConfRpcSettings
+from dovesnap.errors import DovesnapError, FaucetConfigError
 from dovesnap.model.names import EXT_DRIVER, EXT_SPEC
 from dovesnap.runtime.ovs import db_answers, kernel_datapath_available
 from dovesnap.tools.doctor import (
@@ -32,6 +33,7 @@ from dovesnap.tools.doctor import (
     OvsSeen,
     PluginSeen,
 )
+from dovesnap.tools.doctor_remote import FaucetMetricsSeen, RemoteConfigSeen
 from dovesnap.tools.service_ready import activate_error
 
 TIMEOUT = 3.0
@@ -201,3 +203,39 @@ class SystemProbes:
         finally:
             checker.close()
         return FaucetConfigSeen(exists=True, has_dps=True)
+
+    def faucetconfrpc(self, rpc: FaucetConfRpcSettings) -> RemoteConfigSeen:
+        """Read the config through faucetconfrpc (as dovesnap does) and run FAUCET's parser on it."""
+        from dovesnap.adapters.faucet_check import FaucetCheckProcess
+        from dovesnap.adapters.faucet_rpc import RemoteFaucetConfig
+        from dovesnap.adapters.faucetconfrpc_client import FaucetConfRpcClient
+
+        client = FaucetConfRpcClient(rpc, timeout=TIMEOUT + 2)
+        checker = FaucetCheckProcess()
+        store = RemoteFaucetConfig(client, checker)
+        try:
+            try:
+                served = store.read()
+            except DovesnapError as err:
+                return RemoteConfigSeen(answers=False, error=err.what)
+            dps = served.get("dps")
+            names = frozenset(str(n) for n in dps) if isinstance(dps, dict) else frozenset()
+            try:
+                store.validate(served)
+            except FaucetConfigError as err:
+                return RemoteConfigSeen(answers=True, dp_names=names, error=err.refusal)
+            return RemoteConfigSeen(answers=True, dp_names=names)
+        finally:
+            checker.close()
+            client.close()
+
+    def faucet_metrics(self, url: str) -> FaucetMetricsSeen:
+        from dovesnap.adapters.faucet_metrics import FaucetMetricsPage, metric_samples
+
+        try:
+            text = FaucetMetricsPage(url, timeout=TIMEOUT)()
+        except OSError as err:
+            return FaucetMetricsSeen(answers=False, error=str(err))
+        names = frozenset(labels["dp_name"] for labels, _ in metric_samples(text, ["dp_status"])
+                          if "dp_name" in labels)
+        return FaucetMetricsSeen(answers=True, dp_names=names)

@@ -31,7 +31,7 @@ IMAGE = "dovesnap-test-busybox:latest"
 # N*RUN_BLOCK ... N*RUN_BLOCK + RUN_BLOCK-1, the first for the session's dovesnap, the others for
 # the modules that run a dovesnap of their own, one each.
 OWN_DAEMONS = ("install_helpers", "test_resilience", "test_cleanup", "test_mirror", "test_stack",
-               "test_reboot", "test_listen")
+               "test_reboot", "two_hosts_fabric", "two_hosts", "test_listen")
 RUN_BLOCK = 10
 RUNS = 100
 # Instance 0 (run 0's session) is the real "dovesnap" on the daemon's default ports; every other
@@ -82,6 +82,12 @@ class Instance:
     def prometheus_port(self) -> int:
         """For a Prometheus the tests run beside this instance."""
         return self._port(5)
+
+    @property
+    def extra_ports(self) -> tuple[int, int]:
+        """Two more ports (not for instance 0), for servers a test runs beside this instance."""
+        assert self.number, "instance 0 has only the default ports"
+        return self._port(len(DEFAULT_PORTS)), self._port(len(DEFAULT_PORTS) + 1)
 
     @property
     def ports(self) -> tuple[int, ...]:

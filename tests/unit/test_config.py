@@ -132,3 +132,47 @@ def test_default_paths_are_spelled_in_config_alone() -> None:
             # The path itself or a file under it; not e.g. /var/log/dovesnap.log.
             spelled = re.search(re.escape(literal) + r"(?![\w.-])", text)
             assert spelled is None, f"{path.relative_to(ROOT)} spells {literal}"
+
+
+def test_the_go_originals_faucetconfrpc_flags_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    args = parse("serve", "--faucetconfrpc_addr", "faucet.lab", "--faucetconfrpc_port", "50000",
+                 "--faucetconfrpc_keydir", "/keys", "--faucetconfrpc_client", "hostb",
+                 "--faucetconfrpc_connretries", "2")
+    rpc = serve_settings(args).faucetconfrpc
+    assert rpc == config.FaucetConfRpcSettings("faucet.lab", 50000, Path("/keys"), "hostb", 2)
+    assert rpc.cert == Path("/keys/hostb.crt") and rpc.key == Path("/keys/hostb.key")
+    assert rpc.ca_candidates == (Path("/keys/faucet.lab-ca.crt"), Path("/keys/ca.crt"))
+    assert rpc.target == "faucet.lab:50000"
+    assert not serve_settings(args).embedded_faucet  # that FAUCET runs elsewhere
+    monkeypatch.setenv("FAUCETCONFRPC_ADDR", "fd42:9::1")
+    rpc = serve_settings(parse("serve", "--faucetconfrpc-port", "1")).faucetconfrpc
+    assert rpc is not None and rpc.target == "[fd42:9::1]:1"
+    assert rpc.keydir == config.FAUCETCONFRPC_KEYDIR and rpc.client == "faucetconfrpc"
+
+
+def test_no_faucetconfrpc_addr_means_the_local_file() -> None:
+    settings = serve_settings(parse("serve", "--faucetconfrpc-port", "50000"))
+    assert settings.faucetconfrpc is None and settings.embedded_faucet
+
+
+@pytest.mark.parametrize("command", ["serve", "doctor", "cleanup"])
+def test_every_go_original_flag_is_accepted(command: str) -> None:
+    go_flags = {"faucetconfrpc_client": "c", "faucetconfrpc_addr": "a", "faucetconfrpc_port": "1",
+                "faucetconfrpc_keydir": "/k", "faucetconfrpc_connretries": "1"}
+    if command == "serve":
+        go_flags |= {"stacking_interfaces": "", "stack_priority1": "", "stack_mirror_interface": "",
+                     "default_ofcontrollers": "", "mirror_bridge_in": "", "mirror_bridge_out": "",
+                     "status_port": "1", "status_auth_ips": "127.0.0.0/8"}
+    argv = [command, *(f"--{name}={value}" for name, value in go_flags.items())]
+    if command == "serve":
+        argv += ["--trace", "--debug"]
+    parse(*argv)  # argparse exits (SystemExit) on a flag it does not know
+
+
+def test_faucet_metrics_are_read_where_faucet_runs() -> None:
+    assert config.faucet_metrics_url(ServeSettings(faucet_prom_port=9999)) == "http://127.0.0.1:9999/"
+    remote = ServeSettings(embedded_faucet=False,
+                           default_ofcontrollers=("tcp:10.90.0.1:6653", "tcp:10.90.0.1:6654"))
+    assert config.faucet_metrics_url(remote) == "http://10.90.0.1:9302/"
+    six = ServeSettings(embedded_faucet=False, default_ofcontrollers=("tcp:[fd42:9::1]:6653",))
+    assert config.faucet_metrics_url(six) == "http://[fd42:9::1]:9302/"
