@@ -44,6 +44,8 @@ class ExternalPort:
     acl: str | None = None
     vlan: int | None = None
     coprocessor: bool = False
+    # The interface's MAC, for the status JSON only: not part of the DP, nor of equality.
+    mac: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)

@@ -31,12 +31,14 @@ from dovesnap.features.nat.plan import (
     parse_port_mappings,
     publish_rules,
 )
+from dovesnap.model.names import LOCAL_OFPORT
 from dovesnap.plan.firewall import endpoint_tag, network_tag
 
 log = logging.getLogger(__name__)
 
 EXTRA_KEY = "nat"
 RESTORE_DELAY = 0.1
+GATEWAY_MODES = ("nat", "routed")
 
 
 class Watch(Protocol):
@@ -80,10 +82,14 @@ class NatHooks(Hooks):
                     f"cannot put gateway {address}/{prefix} on bridge {net.bridge}: {err}",
                     "check that no other interface holds that address",
                 ) from None
+        state: dict[str, Any] = net.extras.setdefault(EXTRA_KEY, {})
+        if net.spec.mode in GATEWAY_MODES:
+            # The gateway's MAC, for the status JSON (the LOCAL port among ExternalPorts).
+            mac = net.spec.ovs_local_mac or await run_blocking(self.netlink.link_mac, net.bridge)
+            state["local_mac"] = mac or ""
         rules = network_rules(net.spec)
         if rules:
-            flavour = await run_blocking(self.iptables.ensure, rules)
-            net.extras[EXTRA_KEY] = {"flavour": flavour}
+            state["flavour"] = await run_blocking(self.iptables.ensure, rules)
         if gateway_addresses(net.spec):
             self._gateways[net.bridge] = net
             self._start_watch()
@@ -155,6 +161,12 @@ class NatHooks(Hooks):
         await self._unpublish(net, ep)
 
     def status(self, net: Network) -> Mapping[str, Any]:
+        fields: dict[str, Any] = {}
+        if net.spec.mode in GATEWAY_MODES:
+            # As the Go original lists it: the bridge's LOCAL port, by the bridge's name.
+            local = {"Name": net.bridge, "OFPort": LOCAL_OFPORT,
+                     "MacAddress": net.extras.get(EXTRA_KEY, {}).get("local_mac", "")}
+            fields["DynamicNetworkStates"] = {"ExternalPorts": {net.bridge: local}}
         published = {
             ep.endpoint_id: [
                 f"{m.host_ip or '0.0.0.0'}:{m.host_ports}->{m.container_port}/{m.proto}"
@@ -162,7 +174,9 @@ class NatHooks(Hooks):
             ]
             for ep in net.endpoints.values() if ep.extras.get(EXTRA_KEY)
         }
-        return {"PublishedPorts": published} if published else {}
+        if published:
+            fields["PublishedPorts"] = published
+        return fields
 
     # -- keeping the gateway address ---------------------------------------------------------
 
