@@ -15,6 +15,7 @@ from dovesnap.errors import OptionError
 from dovesnap.model.names import LOCAL_OFPORT
 from dovesnap.model.network import NetworkSpec
 from dovesnap.model.options import OPTION_PREFIX
+from dovesnap.plan.ports import preallocated_ports
 
 HARDWARE = "Open vSwitch"
 PREALLOCATED_DESCRIPTION = "preallocated port"
@@ -64,6 +65,15 @@ def _acl_list(acls: Iterable[str]) -> list[str]:
     return list(acls)
 
 
+def preallocated_range(inputs: DpInputs) -> list[int]:
+    """The N preallocated port numbers: the lowest ones left once add_ports (and
+    add_copro_ports) are placed, never the mirror port. Containers take them lowest first."""
+    spec = inputs.spec
+    requested = {p.ifname for p in spec.add_ports + spec.add_copro_ports}
+    placed = {e.ofport for e in inputs.externals if e.ifname in requested}
+    return preallocated_ports(spec.preallocate_ports, placed, (spec.lbport,))
+
+
 def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
     """The DP's ``interfaces`` section, keyed by OpenFlow port number."""
     spec, name = inputs.spec, inputs.name
@@ -74,7 +84,7 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
     # (that is the point of preallocation); a failed-closed one does not.
     occupied = {c.ofport for c in inputs.containers if c.labels_known or c.fail_closed}
     occupied |= {e.ofport for e in inputs.externals}
-    for port in range(1, spec.preallocate_ports + 1):
+    for port in preallocated_range(inputs):
         if port in occupied:
             continue
         iface: dict[str, Any] = {

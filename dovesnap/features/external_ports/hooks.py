@@ -32,6 +32,7 @@ from dovesnap.features.external_ports.plan import (
 )
 from dovesnap.model.names import EXT_NETWORK_ID, EXT_ROLE
 from dovesnap.plan.faucet_dp import ExternalPort
+from dovesnap.plan.ports import preallocated_ports
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,9 @@ class ExternalPortsHooks(Hooks):
         try:
             # Ports without a requested number stay out of the preallocated range (kept for
             # containers, e.g. so a DHCP server's port never takes a container's place).
-            reserved = [net.spec.lbport, *range(1, net.spec.preallocate_ports + 1)]
+            asked = [r.ofport for r in requests if r.ofport]
+            reserved = [net.spec.lbport,
+                        *preallocated_ports(net.spec.preallocate_ports, asked, [net.spec.lbport])]
             for request, ofport in attach_plan(missing, used, reserved):
                 ids = {EXT_NETWORK_ID: net.network_id, EXT_ROLE: role_of(request)}
                 got = await run_blocking(self.ovs.add_port, net.bridge, request.ifname, ofport, ids)
