@@ -17,6 +17,13 @@ IFNAME_HINT = "use 1-15 letters, digits, . _ - or @"
 DP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}\Z")
 ACL_NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}\Z")
 
+# dovesnap's own interface names, exactly: a container veth's two ends and a patch link end
+# (``host_veth``, ``container_veth``, ``patch_name``). An interface named otherwise is someone
+# else's, even when its name starts with "ods".
+HOST_VETH_RE = re.compile(r"^odsve[0-9a-f]{5}\Z")
+CONTAINER_VETH_RE = re.compile(r"^ethc[0-9a-f]{5}\Z")
+PATCH_RE = re.compile(r"^ods[0-9a-f]{12}\Z")
+
 # external_ids keys on OVS rows, so OVS itself remembers what dovesnap made.
 EXT_DRIVER = "dovesnap-driver"
 EXT_NETWORK_ID = "dovesnap-network-id"
@@ -42,3 +49,13 @@ def patch_name(bridge_name: str) -> str:
 
 def container_description(name: str, container_id: str) -> str:
     return f"{name.lstrip('/')} {container_id[:5]}"
+
+
+def is_own_port_name(name: str) -> bool:
+    """A name only dovesnap gives a port of a bridge: a container's host veth or a patch end."""
+    return bool(HOST_VETH_RE.match(name) or PATCH_RE.match(name))
+
+
+def is_own_link_name(name: str) -> bool:
+    """A name only dovesnap gives a host interface: either veth end, or a patch end."""
+    return is_own_port_name(name) or bool(CONTAINER_VETH_RE.match(name))

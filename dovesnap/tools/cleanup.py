@@ -26,6 +26,9 @@ from dovesnap.model.names import (
     EXT_SPEC,
     HOST_VETH_PREFIX,
     PATCH_PREFIX,
+    PATCH_RE,
+    is_own_link_name,
+    is_own_port_name,
 )
 from dovesnap.plan.daemon_bridges import ROLE_STACK_BRIDGE
 
@@ -75,14 +78,12 @@ def plan_cleanup(
                 plan.dp_ids.append(int(json.loads(spec)["dpid"]))
             except (ValueError, KeyError, TypeError):
                 log.warning("bridge %s has an unreadable spec", bridge.name)
-        plan.links.extend(
-            p for p in bridge.ports
-            if p.startswith((HOST_VETH_PREFIX, PATCH_PREFIX)) and p != bridge.name
-        )
+        # Only names dovesnap gives: a port added by hand (``odshand1``) is the operator's.
+        plan.links.extend(p for p in bridge.ports if is_own_port_name(p) and p != bridge.name)
     ours = set(plan.bridges)
     for link in links:
         orphan = link not in attached and link not in ours
-        if orphan and link.startswith((HOST_VETH_PREFIX, CONTAINER_VETH_PREFIX)):
+        if orphan and is_own_link_name(link) and not PATCH_RE.match(link):
             plan.links.append(link)  # a veth end whose port or container is gone
     plan.links = sorted(set(plan.links))
     return plan

@@ -11,14 +11,18 @@ from dovesnap.tools.cleanup import BridgeFacts, plan_cleanup, remove_dps
 SPEC = json.dumps({"dpid": 0x10})
 BRIDGES = [
     BridgeFacts("odsbr12345", {"dovesnap-driver": "dovesnap", "dovesnap-network-id": "n1",
-                               "dovesnap-spec": SPEC}, ("odsbr12345", "odsveaaaaa", "eno1")),
+                               "dovesnap-spec": SPEC},
+                ("odsbr12345", "odsveaaaaa", "eno1", "odshand1")),
     BridgeFacts("odsbr99999", {"dovesnap-driver": "dovesnap-t3", "dovesnap-network-id": "n3"},
                 ("odsvebbbbb",)),
     BridgeFacts("dovesnap07A395", {"dovesnap-driver": "dovesnap",
                                    "dovesnap-role": "stack-bridge"}, ("ods0123456789ab",)),
     BridgeFacts("br-operator", {}, ("odsveccccc",)),
 ]
-LINKS = ["odsveaaaaa", "odsvebbbbb", "odsveccccc", "odsvedddd0", "ethcdddd0", "ods0123456789ab"]
+# odshand1 (added by hand to a dovesnap bridge) and ethcx (not a veth end dovesnap names) are
+# the operator's: they stay, whatever their names start with.
+LINKS = ["odsveaaaaa", "odsvebbbbb", "odsveccccc", "odsvedddd0", "ethcdddd0", "ods0123456789ab",
+         "odshand1", "ethcx"]
 
 
 @pytest.mark.parametrize(
