@@ -16,10 +16,11 @@ import sys
 import urllib.request
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from dovesnap import __version__, config
-from dovesnap.config import ServeSettings
+from dovesnap.config import ServeSettings, default_controllers
 from dovesnap.status.client import optional_faucet_config
 from dovesnap.status.table import format_status
 from dovesnap.tools import cleanup, doctor, graph_cli
@@ -56,11 +57,8 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
     from dovesnap.model.fabric_flags import parse_fabric_flags
     from dovesnap.model.options import parse_controllers
 
-    fabric = parse_fabric_flags(args.mirror_bridge_out, args.mirror_bridge_in,
-                                args.stacking_interfaces, args.stack_priority1,
-                                args.stack_mirror_interface, args.default_ofcontrollers)
     controllers = args.default_ofcontrollers
-    return ServeSettings(
+    settings = ServeSettings(
         faucet_config_dir=args.faucet_config_dir,
         state_dir=args.state_dir,
         log_dir=args.log_dir,
@@ -74,8 +72,14 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         gauge_of_port=args.gauge_of_port,
         faucet_prom_port=args.faucet_prom_port,
         gauge_prom_port=args.gauge_prom_port,
-        fabric=fabric,
     )
+    # Stacking without --default-ofcontrollers: the stacking bridge goes to the embedded
+    # FAUCET and Gauge, as every network without its own controllers does.
+    embedded = default_controllers(replace(settings, default_ofcontrollers=()))
+    fabric = parse_fabric_flags(args.mirror_bridge_out, args.mirror_bridge_in,
+                                args.stacking_interfaces, args.stack_priority1,
+                                args.stack_mirror_interface, controllers, embedded)
+    return replace(settings, fabric=fabric)
 
 
 def _serve(args: argparse.Namespace) -> int:

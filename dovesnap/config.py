@@ -97,7 +97,7 @@ FLAGS: dict[str, Flag] = {flag.name: flag for flag in (
     Flag("status-port", "STATUS_PORT", STATUS_PORT, "status server port"),
     Flag("status-auth-ips", "STATUS_AUTH_IPS", STATUS_AUTH_IPS, "networks allowed to read status"),
     Flag("default-ofcontrollers", "DEFAULT_OFCONTROLLERS", "",
-         "controllers for networks that set none"),
+         "controllers for networks that set none and the stacking bridge"),
     Flag("mirror-bridge-out", "MIRROR_BRIDGE_OUT", "", "mirror output interface"),
     Flag("mirror-bridge-in", "MIRROR_BRIDGE_IN", "", "mirror river input interface"),
     Flag("stacking-interfaces", "STACKING_INTERFACES", "", "DP:PORT:IF,... stack links"),
