@@ -1,4 +1,5 @@
-"""Command line: ``dovesnap serve``, ``status``, ``graph``, ``doctor``, ``cleanup``, ``config``.
+"""Command line: ``dovesnap serve``, ``status``, ``graph``, ``doctor``, ``cleanup``, ``config``,
+``init-config``.
 
 Daemon flags use dashes; the Go original's underscore spellings are accepted too, and each flag
 also reads an environment variable (``MIRROR_BRIDGE_OUT`` ...) so service files stay simple
@@ -23,7 +24,7 @@ from dovesnap import __version__, config
 from dovesnap.config import ServeSettings, default_controllers
 from dovesnap.status.client import optional_faucet_config
 from dovesnap.status.table import format_status
-from dovesnap.tools import cleanup, doctor, graph_cli
+from dovesnap.tools import cleanup, doctor, graph_cli, init_config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     graph_cli.add_parser(sub)
     doctor.add_parser(sub)
     cleanup.add_parser(sub)
+    init_config.add_parser(sub)
     shell = sub.add_parser("config", help="print every setting (defaults, environment and flags "
                            "applied); --shell for the scripts")
     config.add_config_arguments(shell)
@@ -138,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cleanup.run(args)
     if args.command == "config":
         return config.run(args)
+    if args.command == "init-config":
+        return init_config.run(args)
     return 2
 
 

@@ -132,6 +132,7 @@ SERVE_FLAGS = (
 DOCTOR_FLAGS = ("docker-url", "plugin-socket", "ovs-db-sock", "faucet-config-dir",
                 "faucet-of-port", "gauge-of-port", "external-faucet")
 CLEANUP_FLAGS = ("faucet-config-dir", "ovs-db-sock")
+INIT_CONFIG_FLAGS = ("faucet-config-dir", "gauge-prom-port")
 # `dovesnap config` takes every serve flag (scripts hand it theirs) and the scripts' own.
 CONFIG_FLAGS = (*SERVE_FLAGS, "docker-url", "run-dir", "status-addrs")
 

@@ -29,7 +29,7 @@ from dovesnap.errors import DovesnapError
 from dovesnap.features.events import recovery_notifier
 from dovesnap.features.registry import build_features
 from dovesnap.runtime.engine import determine_engine_id
-from dovesnap.runtime.faucet import EmbeddedControllers, gauge_config, starter_faucet_config
+from dovesnap.runtime.faucet import EmbeddedControllers, prepare_config
 from dovesnap.runtime.ovs import OwnOvs, db_answers, kernel_datapath_available
 from dovesnap.status.observe import Observability
 from dovesnap.status.report import status
@@ -71,15 +71,6 @@ class Daemon:
             OvsdbBackend, f"unix:{sock}", 10.0, self.ovs_changes.notify
         )
 
-    async def _prepare_faucet(self, store: FaucetConfigStore) -> None:
-        await store.ensure_exists(starter_faucet_config())
-        gauge_yaml = self.settings.faucet_config_dir / "gauge.yaml"
-        if not gauge_yaml.exists():
-            gauge_store = FaucetConfigStore(gauge_yaml, lambda _path: None, lambda: None)
-            await gauge_store.ensure_exists(
-                gauge_config(store.path, self.settings.gauge_prom_port)
-            )
-
     async def start(self) -> None:
         settings = self.settings
         self.ovs = await self._start_ovs()
@@ -101,7 +92,10 @@ class Daemon:
         self.checker = FaucetCheckProcess()
         store = FaucetConfigStore(settings.faucet_config_dir / "faucet.yaml",
                                   self.observe.metrics.timed_validator(self.checker), reload)
-        await self._prepare_faucet(store)
+        for source, kept in await prepare_config(store, settings.gauge_prom_port):
+            log.warning("%s is FAUCET's untouched example (its package install puts it there): "
+                        "kept as %s; dovesnap's starter config takes its place", source,
+                        kept or "the identical copy beside it")
         if controllers is not None:
             controllers.start()
         docker = DockerSdkBackend(settings.docker_url, driver_name=settings.plugin_socket.stem)

@@ -160,6 +160,16 @@ else
     say "wrote ${envfile}: dovesnap's settings, all at their defaults"
 fi
 
+if [[ -z "${DESTDIR}" ]]; then
+    # Built from its sdist as root, FAUCET copies its example config (DPs sw1/sw2 on dp_ids
+    # 0x1/0x2, VLAN office, a router) into /etc/faucet. Keep it aside as NAME.example and write
+    # dovesnap's starter config, in the config dir the service uses; an operator's files stay.
+    # shellcheck source=/dev/null # the settings file this script wrote (or kept)
+    (set -a && . "${envfile}" && set +a && exec "${venv}/bin/dovesnap" init-config) |
+        sed "s/^/${SCRIPT_NAME}: /" ||
+        die "dovesnap init-config failed (see above); move FAUCET's example config out of the way by hand"
+fi
+
 commit="$(git -C "${REPO}" rev-parse --short HEAD 2>/dev/null || true)"
 write_file "${info}" 0644 <<EOF
 version=${version}

@@ -8,7 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from dovesnap.adapters.faucet_config import FaucetConfigStore
+from dovesnap.blocking import run_blocking
 from dovesnap.config import FAUCET_OF_PORT, FAUCET_PROM_PORT, GAUGE_OF_PORT, GAUGE_PROM_PORT
+from dovesnap.errors import FaucetConfigError
+from dovesnap.runtime.faucet_examples import GAUGE_YAML, set_aside_examples
 from dovesnap.runtime.supervisor import Supervised
 
 
@@ -41,6 +45,28 @@ def gauge_config(faucet_yaml: Path, prom_port: int = GAUGE_PROM_PORT) -> dict[st
             },
         },
     }
+
+
+async def prepare_config(
+    store: FaucetConfigStore, gauge_prom_port: int = GAUGE_PROM_PORT
+) -> list[tuple[Path, Path | None]]:
+    """Before FAUCET starts: set FAUCET's untouched example files aside (``NAME.example``),
+    then write dovesnap's starter ``faucet.yaml`` and ``gauge.yaml`` where there are none.
+    Operators' files are kept as they are. Returns what was set aside."""
+    directory = store.path.parent
+    try:
+        moved = await run_blocking(set_aside_examples, directory)
+    except OSError as err:
+        raise FaucetConfigError(
+            f"cannot set FAUCET's example config in {directory} aside: {err}",
+            "move its faucet.yaml, acls.yaml and gauge.yaml out of the way by hand",
+        ) from None
+    await store.ensure_exists(starter_faucet_config())
+    gauge_yaml = directory / GAUGE_YAML
+    if not gauge_yaml.exists():
+        gauge_store = FaucetConfigStore(gauge_yaml, lambda _path: None, lambda: None)
+        await gauge_store.ensure_exists(gauge_config(store.path, gauge_prom_port))
+    return moved
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
