@@ -128,14 +128,15 @@ class Driver:
             if network_id in self.networks:
                 return
             check_other_networks(spec, self.networks.values())
-            check_faucet_config(spec, await run_blocking(self.faucet.read))
+            config = await run_blocking(self.faucet.read)
+            operator_dp = check_faucet_config(spec, config, self.networks.values())
             for port in spec.add_ports + spec.add_copro_ports:
                 if not await run_blocking(self.netlink.link_exists, port.ifname):
                     raise ConflictError(
                         f"interface {port.ifname} (from add_ports) does not exist",
                         "create it first or fix the name",
                     )
-            net = Network(spec, self._userspace_for(spec))
+            net = Network(spec, self._userspace_for(spec), operator_dp=operator_dp)
             # Refuse options FAUCET would refuse before anything is built.
             await self.faucet.check(self.dp_sync.edit(net, net.dp_inputs()))
             try:
@@ -212,6 +213,8 @@ class Driver:
     ) -> str:
         """Make the veth and OVS port; return the container side's MAC."""
         net = self.network(network_id)
+        if net.dp_refused:  # no DP, no FAUCET: a container here would have no network at all
+            raise ConflictError((net.error or "this network has no FAUCET DP").removeprefix("dovesnap: "))
         host, peer = host_veth(endpoint_id), container_veth(endpoint_id)
         async with net.lock:
             if endpoint_id in net.endpoints:
@@ -219,6 +222,7 @@ class Driver:
             used = [p.ofport for p in await run_blocking(self.ovs.ports, net.bridge) if p.ofport]
             reserved = [p.ofport for p in net.spec.add_ports + net.spec.add_copro_ports if p.ofport]
             reserved.append(net.spec.lbport)
+            reserved.extend(net.operator_dp.ports() if net.operator_dp else ())
             used.extend(ep.ofport for ep in net.endpoints.values())
             ofport = lowest_free_ofport(used, reserved)
             try:

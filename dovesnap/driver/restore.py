@@ -18,9 +18,11 @@ from dovesnap.model.names import (
     EXT_ENDPOINT_ID,
     EXT_NETWORK_ID,
     EXT_NETWORK_NAME,
+    EXT_OPERATOR_DP,
     EXT_SPEC,
     container_veth,
 )
+from dovesnap.plan.operator_dp import OperatorDp
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,11 @@ async def restore_from_ovs(driver: Driver) -> list[Network]:
             log.error("bridge %s: %s", bridge.name, err)
             continue
         net = Network(spec, bridge.datapath_type == "netdev")
+        if ids.get(EXT_OPERATOR_DP):
+            try:  # the operator's pre-seeded DP as it was, to merge into and put back
+                net.operator_dp = OperatorDp.decode(ids[EXT_OPERATOR_DP])
+            except DovesnapError as err:
+                log.error("bridge %s: %s", bridge.name, err)
         name = ids.get(EXT_NETWORK_NAME)
         if name:
             net.name = name

@@ -31,6 +31,7 @@ EXT_NETWORK_NAME = "dovesnap-network-name"
 EXT_SPEC = "dovesnap-spec"
 EXT_ENDPOINT_ID = "dovesnap-endpoint-id"
 EXT_ROLE = "dovesnap-role"
+EXT_OPERATOR_DP = "dovesnap-operator-dp"  # the operator's pre-seeded DP, as it was
 
 
 def host_veth(endpoint_id: str) -> str:

@@ -59,6 +59,8 @@ class DpInputs:
     externals: tuple[ExternalPort, ...] = ()
     mirror_port: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # Ports of an operator's pre-seeded DP's own interfaces: never preallocated.
+    reserved_ports: frozenset[int] = frozenset()
 
 
 def _acl_list(acls: Iterable[str]) -> list[str]:
@@ -71,7 +73,8 @@ def preallocated_range(inputs: DpInputs) -> list[int]:
     spec = inputs.spec
     requested = {p.ifname for p in spec.add_ports + spec.add_copro_ports}
     placed = {e.ofport for e in inputs.externals if e.ifname in requested}
-    return preallocated_ports(spec.preallocate_ports, placed, (spec.lbport,))
+    return preallocated_ports(spec.preallocate_ports, placed,
+                              {spec.lbport, *inputs.reserved_ports})
 
 
 def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:

@@ -1,8 +1,9 @@
 """``dovesnap cleanup``: remove everything dovesnap made on this host.
 
 Bridges (network, mirror, stacking, loopback) that carry dovesnap's external_ids, the veths and
-patch links attached to them or left orphaned, the FAUCET DPs of those networks, and dovesnap's
-iptables rules. Containers and Docker networks are touched only with ``--docker``.
+patch links attached to them or left orphaned, the FAUCET DPs of those networks (an operator's
+pre-seeded DP is put back as the operator wrote it), and dovesnap's iptables rules. Containers
+and Docker networks are touched only with ``--docker``.
 The plan is computed first (pure, printable with ``--dry-run``), then applied.
 """
 
@@ -12,16 +13,18 @@ import argparse
 import copy
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dovesnap import config
+from dovesnap.errors import DovesnapError
 from dovesnap.model.names import (
     CONTAINER_VETH_PREFIX,
     EXT_DRIVER,
     EXT_NETWORK_ID,
+    EXT_OPERATOR_DP,
     EXT_ROLE,
     EXT_SPEC,
     HOST_VETH_PREFIX,
@@ -31,6 +34,7 @@ from dovesnap.model.names import (
     is_own_port_name,
 )
 from dovesnap.plan.daemon_bridges import ROLE_STACK_BRIDGE
+from dovesnap.plan.operator_dp import OperatorDp, restore_dp
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +53,13 @@ class CleanupPlan:
     network_ids: list[str] = field(default_factory=list)
     dp_ids: list[int] = field(default_factory=list)
     stack_dps: list[str] = field(default_factory=list)  # stacking bridges' FAUCET DPs
+    # Pre-seeded DPs of networks, as the operator wrote them: put back, not removed.
+    operator_dps: list[OperatorDp] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"bridges": self.bridges, "links": self.links, "networks": self.network_ids,
-                "faucet_dp_ids": [hex(d) for d in self.dp_ids], "stack_dps": self.stack_dps}
+                "faucet_dp_ids": [hex(d) for d in self.dp_ids], "stack_dps": self.stack_dps,
+                "operator_dps_restored": [dp.name for dp in self.operator_dps]}
 
 
 def plan_cleanup(
@@ -78,6 +85,11 @@ def plan_cleanup(
                 plan.dp_ids.append(int(json.loads(spec)["dpid"]))
             except (ValueError, KeyError, TypeError):
                 log.warning("bridge %s has an unreadable spec", bridge.name)
+        if bridge.external_ids.get(EXT_OPERATOR_DP):
+            try:
+                plan.operator_dps.append(OperatorDp.decode(bridge.external_ids[EXT_OPERATOR_DP]))
+            except DovesnapError as err:
+                log.warning("bridge %s: %s", bridge.name, err.what)
         # Only names dovesnap gives: a port added by hand (``odshand1``) is the operator's.
         plan.links.extend(p for p in bridge.ports if is_own_port_name(p) and p != bridge.name)
     ours = set(plan.bridges)
@@ -89,14 +101,21 @@ def plan_cleanup(
     return plan
 
 
-def remove_dps(config: Mapping[str, Any], dp_ids: Iterable[int]) -> dict[str, Any]:
-    """Pure: the config without the DPs whose dp_id is listed."""
+def remove_dps(config: Mapping[str, Any], dp_ids: Iterable[int],
+               operator_dps: Iterable[OperatorDp] = ()) -> dict[str, Any]:
+    """Pure: the config without the DPs whose dp_id is listed; an operator's pre-seeded DP
+    among them is put back as the operator wrote it instead."""
     wanted = set(dp_ids)
     new: dict[str, Any] = copy.deepcopy(config)  # type: ignore[arg-type]
+    seeded = {dp.name: dp for dp in operator_dps}
     dps = new.get("dps")
-    if isinstance(dps, dict):
+    if isinstance(dps, MutableMapping):
         for name in [k for k, v in dps.items() if isinstance(v, Mapping) and v.get("dp_id") in wanted]:
-            del dps[name]
+            if name in seeded:
+                new = dict(restore_dp(new, seeded[name]))
+                dps = new["dps"]
+            else:
+                del dps[name]
     return new
 
 
@@ -147,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
     for link in plan.links:
         netlink.delete_link(link)
     _remove_rules(plan.network_ids)
-    _remove_faucet_dps(args.faucet_config_dir / "faucet.yaml", plan.dp_ids, plan.stack_dps)
+    _remove_faucet_dps(args.faucet_config_dir / "faucet.yaml", plan.dp_ids, plan.stack_dps,
+                       plan.operator_dps)
     if ovs is not None:
         ovs.close()
     return 0
@@ -164,7 +184,8 @@ def _remove_rules(network_ids: list[str]) -> None:
             print(f"removed {removed} iptables rules of network {net_id[:12]}")
 
 
-def _remove_faucet_dps(path: Path, dp_ids: list[int], stack_dps: list[str]) -> None:
+def _remove_faucet_dps(path: Path, dp_ids: list[int], stack_dps: list[str],
+                       operator_dps: list[OperatorDp]) -> None:
     import asyncio
 
     from dovesnap.adapters.faucet_config import FaucetConfigStore
@@ -176,7 +197,7 @@ def _remove_faucet_dps(path: Path, dp_ids: list[int], stack_dps: list[str]) -> N
     def edit(config: Mapping[str, Any]) -> Mapping[str, Any]:
         for stack_dp in stack_dps:  # the stacking DP, links to it, mirror tunnels and their ACLs
             config = strip_stack(config, stack_dp)
-        return remove_dps(config, dp_ids)
+        return remove_dps(config, dp_ids, operator_dps)
 
     # No running FAUCET to tell (the daemon is stopped); no validation needed for a removal.
     store = FaucetConfigStore(path, lambda _path: None, lambda: None)
