@@ -14,7 +14,7 @@ from dovesnap.driver.state import Network
 from dovesnap.errors import ConflictError
 from dovesnap.model.network import NetworkSpec
 from dovesnap.plan.faucet_dp import check_acls_exist, dp_names_with_id
-from dovesnap.plan.operator_dp import OperatorDp, plain
+from dovesnap.plan.operator_dp import OperatorDp, plain, written_by_dovesnap
 
 
 def check_other_networks(spec: NetworkSpec, others: Iterable[Network]) -> None:
@@ -40,14 +40,17 @@ def check_other_networks(spec: NetworkSpec, others: Iterable[Network]) -> None:
 
 
 def check_faucet_config(
-    spec: NetworkSpec, config: Mapping[str, Any], others: Iterable[Network] = ()
+    spec: NetworkSpec, config: Mapping[str, Any], others: Iterable[Network] = (),
+    name: str | None = None,
 ) -> OperatorDp | None:
     """Refuse ACLs FAUCET's config does not define (OptionError), and a dpid that a DP of
     another dovesnap network has (ConflictError).
 
     A DP of the operator's with the dpid may be the new network's pre-seeded DP: Docker tells
     the network's name only after this, so it is returned, to be merged into if the network
-    turns out to have its name (``dp_sync``); otherwise the network gets no DP and says why."""
+    turns out to have its name (``dp_sync``); otherwise the network gets no DP and says why.
+    ``name``: the network's, when known (a network rebuilt from Docker's record): its own DP
+    from before, as dovesnap wrote it, is no operator's."""
     clash = dp_names_with_id(config, spec.dpid)
     taken = {other.name for other in others if other.name}
     if len(clash) > 1 or taken.intersection(clash):
@@ -59,4 +62,7 @@ def check_faucet_config(
     check_acls_exist(spec, config)
     if not clash:
         return None
-    return OperatorDp(clash[0], plain((config.get("dps") or {})[clash[0]]))
+    dp = plain((config.get("dps") or {})[clash[0]])
+    if clash[0] == name and written_by_dovesnap(dp):
+        return None
+    return OperatorDp(clash[0], dp)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dovesnap.adapters.docker_api import DockerBackend
@@ -119,6 +119,7 @@ class Driver:
         ipv4_data: Any,
         ipv6_data: Any,
         internal: bool,
+        name: str | None = None,  # known when rebuilding a network from Docker's record
     ) -> None:
         spec = parse_network(
             network_id, options, ipv4_data, ipv6_data,
@@ -129,7 +130,7 @@ class Driver:
                 return
             check_other_networks(spec, self.networks.values())
             config = await run_blocking(self.faucet.read)
-            operator_dp = check_faucet_config(spec, config, self.networks.values())
+            operator_dp = check_faucet_config(spec, config, self.networks.values(), name)
             for port in spec.add_ports + spec.add_copro_ports:
                 if not await run_blocking(self.netlink.link_exists, port.ifname):
                     raise ConflictError(
@@ -138,7 +139,8 @@ class Driver:
                     )
             net = Network(spec, self._userspace_for(spec), operator_dp=operator_dp)
             # Refuse options FAUCET would refuse before anything is built.
-            await self.faucet.check(self.dp_sync.edit(net, net.dp_inputs()))
+            inputs = net.dp_inputs()
+            await self.faucet.check(self.dp_sync.edit(net, replace(inputs, name=name or inputs.name)))
             try:
                 await self.bridges.build(net)  # connected to FAUCET once it has the DP
             except DovesnapError:

@@ -14,6 +14,7 @@ so the comments and formatting of the operator's keys survive.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,24 @@ class OperatorDp:
             return frozenset()
         numbers = (_number(key, iface) for key, iface in interfaces.items())
         return frozenset(n for n in numbers if n is not None and n != LOCAL_OFPORT)
+
+
+# Descriptions dovesnap gives the interfaces it writes (stacking's and the mirror tunnel's too).
+_OWN_DESCRIPTION = re.compile(
+    r"^(preallocated port|dovesnap mirror port|dovesnap mirror tunnel|gateway"
+    r"|Physical interface \S+|Stack link to \S+|[A-Za-z0-9][A-Za-z0-9_.-]* [0-9a-f]{5})\Z")
+_OWN_DP_KEYS = {"dp_id", "hardware", "egress_pipeline", "interfaces"}
+
+
+def written_by_dovesnap(dp: Mapping[str, Any]) -> bool:
+    """Pure: nothing in ``dp`` but what dovesnap writes into a network's DP, so no operator's
+    setting is lost by taking it for dovesnap's own (used when a network is rebuilt from
+    Docker's record after OVS lost its bridge, and with it the record of a pre-seeded DP)."""
+    interfaces = dp.get("interfaces") or {}
+    if set(dp) - _OWN_DP_KEYS or not isinstance(interfaces, Mapping):
+        return False
+    return all(isinstance(iface, Mapping) and _OWN_DESCRIPTION.match(str(iface.get("description")))
+               for iface in interfaces.values())
 
 
 def _number(key: Any, iface: Any) -> int | None:

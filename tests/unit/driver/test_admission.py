@@ -58,6 +58,12 @@ def test_an_operators_dp_with_the_dpid_may_be_the_networks_pre_seeded_dp() -> No
     seeded = {"dp_id": 0x10, "interfaces": {0xFFFFFFFE: {"native_vlan": 100}}}
     found = check_faucet_config(spec(dpid="16"), {**ACLS, "dps": {"sw1": seeded}})
     assert found is not None and found.name == "sw1" and found.dp == seeded
+    # Rebuilt from Docker's record (the name known): its own DP from before is dovesnap's.
+    own = {"dp_id": 0x10, "hardware": "Open vSwitch",
+           "interfaces": {99: {"description": "dovesnap mirror port", "output_only": True}}}
+    assert check_faucet_config(spec(dpid="16"), {**ACLS, "dps": {"net1": own}}, name="net1") is None
+    found = check_faucet_config(spec(dpid="16"), {**ACLS, "dps": {"net1": seeded}}, name="net1")
+    assert found is not None and found.dp == seeded
     two = {**ACLS, "dps": {"sw1": {"dp_id": 0x10}, "sw2": {"dp_id": 0x10}}}
     with pytest.raises(ConflictError, match="dp_id of FAUCET DP sw1"):
         check_faucet_config(spec(dpid="16"), two)

@@ -10,7 +10,13 @@ import pytest
 from ruamel.yaml import YAML
 
 from dovesnap.errors import DovesnapError
-from dovesnap.plan.operator_dp import OperatorDp, merge_dp, plain, restore_dp
+from dovesnap.plan.operator_dp import (
+    OperatorDp,
+    merge_dp,
+    plain,
+    restore_dp,
+    written_by_dovesnap,
+)
 
 SEEDED_YAML = """\
 acls:
@@ -114,3 +120,19 @@ def test_encoding_keeps_integer_interface_keys() -> None:
         OperatorDp.decode("name: [")
     with pytest.raises(DovesnapError, match="unreadable"):
         OperatorDp.decode("name: x\ndp: [1]\n")
+
+
+@pytest.mark.parametrize(("dp", "dovesnaps"), [
+    (OURS, True),
+    ({**OURS, "egress_pipeline": True, "interfaces": {
+        3: {"description": "Physical interface eth1", "native_vlan": 200},
+        4: {"description": "preallocated port", "native_vlan": 100},
+        7: {"description": "Stack link to dovesnap07a395", "stack": {"dp": "x", "port": 1}}}}, True),
+    ({"dp_id": 1}, True),
+    (plain(load(SEEDED_YAML)["dps"]["mynet"]), False),  # description, ranges, no descriptions
+    ({**OURS, "interfaces": {1: {"native_vlan": 100}}}, False),  # an interface dovesnap did not write
+    ({**OURS, "interfaces": {1: {"description": "my printer"}}}, False),
+    ({**OURS, "lldp_beacon": {"send_interval": 5}}, False),
+])
+def test_what_dovesnap_wrote_is_told_from_what_an_operator_wrote(dp: dict[str, Any], dovesnaps: bool) -> None:
+    assert written_by_dovesnap(dp) is dovesnaps
