@@ -71,7 +71,7 @@ install_packages() {
         return 0
     fi
     if ((EUID != 0)); then
-        die "missing packages: ${missing[*]}; run as root (sudo make install-deps) or install them by hand"
+        die "missing packages: ${missing[*]}; run as root, or with sudo (make install-deps), or install them by hand"
     fi
 
     say "installing: ${missing[*]}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Install dovesnap as a systemd service (run as root; `sudo make install`).
+# Install dovesnap as a systemd service (run as root; `make install`).
 #
-#   sudo scripts/install.sh          install: venv in PREFIX, the unit, the settings file; enable + start
-#   sudo scripts/install.sh --force  upgrade an existing install in place (settings file kept)
+#   scripts/install.sh          install: venv in PREFIX, the unit, the settings file; enable + start
+#   scripts/install.sh --force  upgrade an existing install in place (settings file kept)
 #
 # Options:
 #   --force         replace an existing install (an upgrade); without it an install is refused
@@ -60,7 +60,7 @@ if [[ -n "${DESTDIR}" ]]; then
     [[ "${DESTDIR}" == /* ]] || die "DESTDIR must be an absolute path, not '${DESTDIR}'"
     DESTDIR="${DESTDIR%/}"
 elif ((EUID != 0)); then
-    die "run as root (sudo scripts/install.sh), or stage into a directory with DESTDIR=..."
+    die "run as root, or with sudo (scripts/install.sh), or stage into a directory with DESTDIR=..."
 fi
 
 venv="${DESTDIR}${PREFIX}"

@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
     serving = [p.name for p in sockets if p.exists()]
     if serving and not args.force and not args.dry_run:
         print(f"dovesnap: a daemon is serving ({', '.join(serving)}); stop it first "
-              "(sudo make down) or pass --force")
+              "(make down) or pass --force")
         return 1
     netlink = PyRoute2Netlink()
     links = netlink.links_with_prefix(HOST_VETH_PREFIX) + netlink.links_with_prefix(

@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def docker_daemon() -> Iterator[None]:
     if os.geteuid() != 0:
-        pytest.fail("integration tests need root: run sudo make test")
+        pytest.fail("integration tests need root: run make test")
     started = False
     if not docker_answers():
         subprocess.run(["bash", str(ROOT / "scripts" / "docker.sh"), "start"], check=True)
@@ -62,7 +62,7 @@ def dovesnap(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> I
     if plugin_answers(PLUGIN_SOCKET):
         pytest.fail(
             f"a dovesnap is already serving {PLUGIN_SOCKET}; "
-            "stop it with sudo make down before running the tests"
+            "stop it with make down before running the tests"
         )
     daemon = Daemon(Path(tmp_path_factory.mktemp("dovesnap")))
     daemon.start()
