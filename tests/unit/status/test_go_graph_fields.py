@@ -1,17 +1,11 @@
 """The status JSON as the Go original's own graph tool (PyPI ``dovesnap``, ``graph_dovesnap``)
-reads it: every field it reads, with the type it expects, and a NAT network's gateway among
-``ExternalPorts`` as OpenFlow port 4294967294.
-
-``GO_GRAPH_READS`` lists what that tool reads from ``GET /networks`` (field names only; its code
-is not copied here). The tool draws the NAT gateway only from an ``ExternalPorts`` entry whose
-``OFPort`` is the LOCAL port, and labels every other external port with its ``MacAddress``.
-"""
+reads it (``tests/go_graph_fields.py``): every field it reads, with the type it expects, and a
+NAT network's gateway among ``ExternalPorts`` as OpenFlow port 4294967294."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,43 +16,11 @@ from dovesnap.features.external_ports.hooks import ExternalPortsHooks
 from dovesnap.features.nat.hooks import NatHooks
 from dovesnap.graph.facts import network_facts
 from dovesnap.status.report import status
+from tests.go_graph_fields import OFP_LOCAL, check_go_graph_can_read
 from tests.unit.factories import make_driver
 from tests.unit.fake_xtables import FakeXtables
 from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
 from tests.unit.scenario import EP, IPV4, NET, NET2, attach, make_net
-
-OFP_LOCAL = 4294967294
-
-# What graph_dovesnap reads, level by level (HostIP is read with .get(), so it may be missing).
-GO_GRAPH_READS: dict[str, dict[str, type]] = {
-    "network": {"NetworkName": str, "BridgeName": str, "Mode": str, "DynamicNetworkStates": dict},
-    "dynamic": {"ShortEngineId": str, "Containers": dict, "ExternalPorts": dict,
-                "OtherBridgePorts": dict},
-    "container": {"Id": str, "Name": str, "Labels": dict, "IfName": str, "MacAddress": str,
-                  "OFPort": int},
-    "external": {"OFPort": int, "MacAddress": str},
-    "other_bridge": {"OFPort": int, "PeerOFPort": int, "PeerBridgeName": str},
-}
-
-
-def check_fields(level: str, value: Mapping[str, Any]) -> None:
-    for field, kind in GO_GRAPH_READS[level].items():
-        assert field in value, f"{level}: no {field}"
-        assert isinstance(value[field], kind), f"{level}.{field}: {value[field]!r} is not {kind}"
-
-
-def check_go_graph_can_read(report: Mapping[str, Any]) -> None:
-    for entry in report.values():
-        check_fields("network", entry)
-        dyn = entry["DynamicNetworkStates"]
-        check_fields("dynamic", dyn)
-        for container in dyn["Containers"].values():
-            check_fields("container", container)
-        for external in dyn["ExternalPorts"].values():
-            check_fields("external", external)
-            assert external["MacAddress"], f"external port without a MAC: {external}"
-        for link in dyn["OtherBridgePorts"].values():
-            check_fields("other_bridge", link)
 
 
 @pytest.fixture
