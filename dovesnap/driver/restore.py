@@ -52,6 +52,12 @@ async def restore_from_ovs(driver: Driver) -> list[Network]:
         if name:
             net.name = name
             net.named.set()
+        if net.operator_dp is not None and name and net.operator_dp.name != name:
+            # Never given a DP (another DP has its dpid): keep it away from FAUCET, as before.
+            net.dp_refused = True
+            net.error = (f"dovesnap: option ovs.bridge.dpid: {spec.dpid_hex} is already the "
+                         f"dp_id of FAUCET DP {net.operator_dp.name}; remove the network and "
+                         "create it with another dpid")
         for port in await run_blocking(driver.ovs.ports, bridge.name):
             ep_id = port.external_ids.get(EXT_ENDPOINT_ID)
             if not ep_id or port.ofport is None:

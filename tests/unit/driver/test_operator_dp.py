@@ -132,3 +132,25 @@ async def test_a_dp_of_the_name_with_another_dpid_is_left_alone(
     assert net.error is not None and "another dp_id" in net.error
     await driver.delete_network(NET)
     assert store.path.read_bytes() == before  # the operator's DP is not removed either
+
+
+async def test_after_a_restart_a_network_without_its_dp_still_gets_nothing(
+    settings: DriverSettings, driver: Driver, docker: FakeDocker, ovs: FakeOvs,
+    netlink: FakeNetlink, store: FaucetConfigStore,
+) -> None:
+    seed(store, "sw1")
+    await create(driver, docker, name="mynet")
+    await eventually(lambda: driver.networks[NET].dp_refused)
+    await driver.close()
+    restarted = make_driver(settings, ovs, netlink, docker, store)
+    try:
+        await restore_from_ovs(restarted)
+        net = restarted.networks[NET]
+        assert net.dp_refused and net.error is not None and "FAUCET DP sw1" in net.error
+        with pytest.raises(ConflictError, match="DP sw1"):
+            await restarted.create_endpoint(NET, EP[0], None, None)
+        ovs.bridges_by_name.pop(net.bridge)  # OVS loses the bridge
+        assert (await restarted.bridges.repair(net))[0]  # rebuilt, still away from FAUCET
+        assert ovs.bridges_by_name[net.bridge].plan.controllers == ()
+    finally:
+        await restarted.close()
