@@ -1,4 +1,5 @@
-"""Command line: ``dovesnap serve``, ``status``, ``graph``, ``doctor``, ``cleanup``, ``config``.
+"""Command line: ``dovesnap serve``, ``status``, ``graph``, ``doctor``, ``cleanup``, ``config``,
+``init-config``.
 
 Daemon flags use dashes; the Go original's underscore spellings are accepted too, and each flag
 also reads an environment variable (``MIRROR_BRIDGE_OUT`` ...) so service files stay simple
@@ -16,13 +17,14 @@ import sys
 import urllib.request
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from dovesnap import __version__, config
-from dovesnap.config import ServeSettings
+from dovesnap.config import ServeSettings, default_controllers
 from dovesnap.status.client import optional_faucet_config
 from dovesnap.status.table import format_status
-from dovesnap.tools import cleanup, doctor, graph_cli
+from dovesnap.tools import cleanup, doctor, graph_cli, init_config
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     graph_cli.add_parser(sub)
     doctor.add_parser(sub)
     cleanup.add_parser(sub)
+    init_config.add_parser(sub)
     shell = sub.add_parser("config", help="print every setting (defaults, environment and flags "
                            "applied); --shell for the scripts")
     config.add_config_arguments(shell)
@@ -56,12 +59,9 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
     from dovesnap.model.fabric_flags import parse_fabric_flags
     from dovesnap.model.options import parse_controllers
 
-    fabric = parse_fabric_flags(args.mirror_bridge_out, args.mirror_bridge_in,
-                                args.stacking_interfaces, args.stack_priority1,
-                                args.stack_mirror_interface, args.default_ofcontrollers)
     controllers = args.default_ofcontrollers
     rpc = config.faucetconfrpc_settings(args)
-    return ServeSettings(
+    settings = ServeSettings(
         faucet_config_dir=args.faucet_config_dir,
         state_dir=args.state_dir,
         log_dir=args.log_dir,
@@ -79,9 +79,15 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         faucet_prom_port=args.faucet_prom_port,
         gauge_prom_port=args.gauge_prom_port,
         controller_listen=listen_address("controller-listen", args.controller_listen),
-        fabric=fabric,
         faucetconfrpc=rpc,
     )
+    # Stacking without --default-ofcontrollers: the stacking bridge goes to the embedded
+    # FAUCET and Gauge, as every network without its own controllers does.
+    embedded = default_controllers(replace(settings, default_ofcontrollers=()))
+    fabric = parse_fabric_flags(args.mirror_bridge_out, args.mirror_bridge_in,
+                                args.stacking_interfaces, args.stack_priority1,
+                                args.stack_mirror_interface, controllers, embedded)
+    return replace(settings, fabric=fabric)
 
 
 def listen_address(flag: str, text: str) -> str:
@@ -153,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cleanup.run(args)
     if args.command == "config":
         return config.run(args)
+    if args.command == "init-config":
+        return init_config.run(args)
     return 2
 
 

@@ -118,7 +118,7 @@ FLAGS: dict[str, Flag] = {flag.name: flag for flag in (
          "comma list of addresses the status server listens on (default: loopback if only "
          "loopback may read it, else every address)"),
     Flag("default-ofcontrollers", "DEFAULT_OFCONTROLLERS", "",
-         "controllers for networks that set none"),
+         "controllers for networks that set none and the stacking bridge"),
     Flag("mirror-bridge-out", "MIRROR_BRIDGE_OUT", "", "mirror output interface"),
     Flag("mirror-bridge-in", "MIRROR_BRIDGE_IN", "", "mirror river input interface"),
     Flag("stacking-interfaces", "STACKING_INTERFACES", "", "DP:PORT:IF,... stack links"),
@@ -171,6 +171,7 @@ DOCTOR_FLAGS = ("docker-url", "plugin-socket", "ovs-db-sock", "faucet-config-dir
                 "controller-listen", "external-faucet", "default-ofcontrollers",
                 *FAUCETCONFRPC_FLAGS)
 CLEANUP_FLAGS = ("faucet-config-dir", "ovs-db-sock", *FAUCETCONFRPC_FLAGS)
+INIT_CONFIG_FLAGS = ("faucet-config-dir", "gauge-prom-port")
 # `dovesnap config` takes every serve flag (scripts hand it theirs) and the scripts' own.
 CONFIG_FLAGS = (*SERVE_FLAGS, "docker-url", "run-dir", "status-addrs")
 

@@ -47,6 +47,7 @@ from dovesnap.runtime.faucet import (
     gauge_metrics_addresses,
     is_loopback,
     is_starter_gauge_config,
+    prepare_config,
     starter_faucet_config,
 )
 from dovesnap.runtime.ovs import OwnOvs, db_answers, kernel_datapath_available
@@ -98,8 +99,11 @@ class Daemon:
         )
 
     async def _prepare_faucet(self, store: FaucetConfigStore) -> None:
-        await store.ensure_exists(starter_faucet_config())
         settings = self.settings
+        for source, kept in await prepare_config(store, settings.gauge_prom_port):
+            log.warning("%s is FAUCET's untouched example (its package install puts it there): "
+                        "kept as %s; dovesnap's starter config takes its place", source,
+                        kept or "the identical copy beside it")
         gauge_store = FaucetConfigStore(settings.faucet_config_dir / "gauge.yaml",
                                         lambda _path: None, lambda: None)
         wanted = gauge_config(store.path, settings.gauge_prom_port, settings.controller_listen)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dovesnap.adapters.docker_api import DockerBackend
@@ -121,6 +121,7 @@ class Driver:
         ipv4_data: Any,
         ipv6_data: Any,
         internal: bool,
+        name: str | None = None,  # known when rebuilding a network from Docker's record
     ) -> None:
         spec = parse_network(
             network_id, options, ipv4_data, ipv6_data,
@@ -130,16 +131,18 @@ class Driver:
             if network_id in self.networks:
                 return
             check_other_networks(spec, self.networks.values())
-            check_faucet_config(spec, await run_blocking(self.faucet.read))
+            config = await run_blocking(self.faucet.read)
+            operator_dp = check_faucet_config(spec, config, self.networks.values(), name)
             for port in spec.add_ports + spec.add_copro_ports:
                 if not await run_blocking(self.netlink.link_exists, port.ifname):
                     raise ConflictError(
                         f"interface {port.ifname} (from add_ports) does not exist",
                         "create it first or fix the name",
                     )
-            net = Network(spec, self._userspace_for(spec))
+            net = Network(spec, self._userspace_for(spec), operator_dp=operator_dp)
             # Refuse options FAUCET would refuse before anything is built.
-            await self.faucet.check(self.dp_sync.edit(net, net.dp_inputs()))
+            inputs = net.dp_inputs()
+            await self.faucet.check(self.dp_sync.edit(net, replace(inputs, name=name or inputs.name)))
             try:
                 await self.bridges.build(net)  # connected to FAUCET once it has the DP
             except DovesnapError:
@@ -215,12 +218,16 @@ class Driver:
     ) -> str:
         """Make the veth and OVS port; return the container side's MAC."""
         net = self.network(network_id)
+        if net.dp_refused:  # no DP, no FAUCET: a container here would have no network at all
+            raise ConflictError(
+                (net.error or "this network has no FAUCET DP").removeprefix("dovesnap: "))
         async with net.lock:
             if endpoint_id in net.endpoints:
                 return net.endpoints[endpoint_id].mac
             used = [p.ofport for p in await run_blocking(self.ovs.ports, net.bridge) if p.ofport]
             reserved = [p.ofport for p in net.spec.add_ports + net.spec.add_copro_ports if p.ofport]
             reserved.append(net.spec.lbport)
+            reserved.extend(net.operator_dp.ports() if net.operator_dp else ())
             used.extend(ep.ofport for ep in net.endpoints.values())
             used.extend(self.dp_sync.unremoved_ports(net))
             ofport = lowest_free_ofport(used, reserved)

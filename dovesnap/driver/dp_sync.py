@@ -29,6 +29,7 @@ from dovesnap.plan.faucet_dp import (
     put_dp,
     remove_dp,
 )
+from dovesnap.plan.operator_dp import merge_dp, restore_dp
 
 log = logging.getLogger(__name__)
 
@@ -60,16 +61,29 @@ class DpSync:
         dp = build_dp(inputs)
         vlans = build_vlans(inputs)
         hooks = list(self.hooks)
+        operator = net.operator_dp
+        # Checked before Docker names the network: as the operator's DP it may become.
+        name = operator.name if operator is not None and net.name is None else inputs.name
 
         def edit(config: Mapping[str, Any]) -> Mapping[str, Any]:
-            existing = (config.get("dps") or {}).get(inputs.name)
+            if operator is not None and operator.name != name:
+                raise ConflictError(
+                    f"option ovs.bridge.dpid: {net.spec.dpid_hex} is already the dp_id of FAUCET "
+                    f"DP {operator.name}, and this network is named {name}: it gets no DP and "
+                    "its bridge stays away from FAUCET",
+                    "remove the network and create it with another dpid (dovesnap merges into "
+                    "a DP only when it has the network's name and dpid)",
+                )
+            existing = (config.get("dps") or {}).get(name)
             if isinstance(existing, Mapping) and existing.get("dp_id") not in (None, dp["dp_id"]):
                 raise ConflictError(
-                    f"faucet.yaml already has a DP named {inputs.name} with another dp_id; "
+                    f"faucet.yaml already has a DP named {name} with another dp_id; "
                     "dovesnap will not overwrite it",
                     "rename that DP or the Docker network",
                 )
-            new: Mapping[str, Any] = put_dp(config, inputs.name, dp, vlans)
+            new: Mapping[str, Any] = (
+                merge_dp(config, name, operator, dp, vlans) if operator is not None
+                else put_dp(config, name, dp, vlans))
             for hook in hooks:
                 new = hook.edit_config(net, new)
             return new
@@ -92,35 +106,49 @@ class DpSync:
             retry.cancel()
         self._written.pop(net.network_id, None)
         name, vlan_names = net.name, vlans_to_remove(net, networks)
-        await self.faucet.update(lambda cfg: self.undo_edits(net, remove_dp(cfg, name, vlan_names)))
+        operator, dpid = net.operator_dp, net.spec.dpid
 
-    async def sync(self, net: Network) -> None:
-        """Write the network's DP as its state says; fail containers closed if FAUCET refuses."""
+        def edit(config: Mapping[str, Any]) -> Mapping[str, Any]:
+            if operator is not None and operator.name == name:
+                return self.undo_edits(net, restore_dp(config, operator, vlan_names))  # as it was
+            existing = (config.get("dps") or {}).get(name)
+            ours = isinstance(existing, Mapping) and existing.get("dp_id") == dpid
+            # A DP of that name but another dp_id is the operator's (never written by us).
+            return self.undo_edits(net, remove_dp(config, name if ours else "", vlan_names))
+
+        await self.faucet.update(edit)
+
+    async def sync(self, net: Network) -> bool:
+        """Write the network's DP as its state says; fail containers closed if FAUCET refuses.
+        False when another DP has the network's name or dp_id (no DP is written then)."""
         if net.name is None:
-            return
+            return True
         for ep in net.endpoints.values():  # held back only while the config was out of reach
             if ep.fail_closed and ep.fail_closed.startswith(UNREACHABLE):
                 ep.fail_closed = None
         try:
-            await self._sync(net)
+            return await self._sync(net)
         except FaucetConfigUnavailable as err:
             self._hold(net, err)
+            return True
 
-    async def _sync(self, net: Network) -> None:
+    async def _sync(self, net: Network) -> bool:
         try:
             await self._write(net)
-            return
-        except ConflictError as err:  # an operator's DP has the network's name
-            net.error = err.message
+            net.dp_refused = False
+            return True
+        except ConflictError as err:  # an operator's DP has the network's name or dp_id
+            net.error, net.dp_refused = err.message, True
             log.error("network %s: %s", net.name, net.error)
-            return
+            return False
         except FaucetConfigError as err:
             refused = err
         # Find which containers' labels FAUCET refuses; cut those off and keep the others.
         for ep in net.endpoints.values():
             if ep.container is None or ep.fail_closed or not (ep.labels and ep.labels.acls):
                 continue
-            ep_only = Network(net.spec, net.userspace, net.name, {ep.endpoint_id: ep})
+            ep_only = Network(net.spec, net.userspace, net.name, {ep.endpoint_id: ep},
+                              operator_dp=net.operator_dp)
             try:
                 await self.faucet.check(self.edit(ep_only, ep_only.dp_inputs()))
             except FaucetConfigError as err:
@@ -132,6 +160,7 @@ class DpSync:
         except FaucetConfigError as err:
             net.error = err.what
             log.error("network %s: %s (first error: %s)", net.name, err.what, refused.what)
+        return True
 
     async def _write(self, net: Network) -> None:
         await self.faucet.update(self.edit(net, net.dp_inputs()))
@@ -161,7 +190,7 @@ class DpSync:
 
     async def _retry(self, net: Network) -> None:
         attempt = 0
-        while net.error is not None:
+        while net.error is not None and not net.dp_refused:
             await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
             attempt += 1
             async with net.lock:

@@ -15,6 +15,7 @@ from dovesnap.model.labels import ContainerLabels
 from dovesnap.model.names import container_description
 from dovesnap.model.network import NetworkSpec
 from dovesnap.plan.faucet_dp import ContainerPort, DpInputs, ExternalPort
+from dovesnap.plan.operator_dp import OperatorDp
 
 
 @dataclass
@@ -66,6 +67,12 @@ class Network:
     error: str | None = None
     # Room for features' own state (NAT rules applied, DHCP clients ...), keyed by feature.
     extras: dict[str, Any] = field(default_factory=dict)
+    # The operator's DP with this network's dp_id, found when the network was created: merged
+    # into once the network turns out to have its name, put back when the network goes.
+    operator_dp: OperatorDp | None = None
+    # True while FAUCET's config cannot get this network's DP (another DP has its dp_id or its
+    # name): the bridge then stays away from FAUCET, which would run that other DP on it.
+    dp_refused: bool = False
 
     @property
     def network_id(self) -> str:
@@ -82,4 +89,5 @@ class Network:
             containers=tuple(ep.as_port() for ep in self.endpoints.values()),
             externals=tuple(self.externals.values()),
             mirror_port=mirror_port,
+            reserved_ports=self.operator_dp.ports() if self.operator_dp else frozenset(),
         )

@@ -218,6 +218,8 @@ def _externals(
         raw = _mapping(raw)
         name = _text(raw.get("Name")) or str(ifname)
         ofport = _int(raw.get("OFPort"))
+        if ofport == LOCAL_OFPORT:
+            continue  # the gateway (a nat/routed network's LOCAL port): drawn as the gateway
         iface = interfaces.get(ofport, {})
         is_copro = name in copro or "coprocessor" in iface
         result.append(PortFacts(

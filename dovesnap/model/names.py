@@ -32,6 +32,7 @@ EXT_NETWORK_NAME = "dovesnap-network-name"
 EXT_SPEC = "dovesnap-spec"
 EXT_ENDPOINT_ID = "dovesnap-endpoint-id"
 EXT_ROLE = "dovesnap-role"
+EXT_OPERATOR_DP = "dovesnap-operator-dp"  # the operator's pre-seeded DP, as it was
 
 
 # A container's veth pair is named after its endpoint id: the prefixes + the same first 5 hex
@@ -73,3 +74,13 @@ def patch_name(bridge_name: str) -> str:
 
 def container_description(name: str, container_id: str) -> str:
     return f"{name.lstrip('/')} {container_id[:5]}"
+
+
+def is_own_port_name(name: str) -> bool:
+    """A name only dovesnap gives a port of a bridge: a container's host veth or a patch end."""
+    return bool(HOST_VETH_RE.match(name) or PATCH_RE.match(name))
+
+
+def is_own_link_name(name: str) -> bool:
+    """A name only dovesnap gives a host interface: either veth end, or a patch end."""
+    return is_own_port_name(name) or bool(CONTAINER_VETH_RE.match(name))

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dovesnap.adapters.faucet_config import FaucetConfigStore
+from dovesnap.blocking import run_blocking
 from dovesnap.config import (
     CONTROLLER_LISTEN,
     FAUCET_OF_PORT,
@@ -17,6 +19,8 @@ from dovesnap.config import (
     GAUGE_OF_PORT,
     GAUGE_PROM_PORT,
 )
+from dovesnap.errors import FaucetConfigError
+from dovesnap.runtime.faucet_examples import GAUGE_YAML, set_aside_examples
 from dovesnap.runtime.supervisor import Supervised
 
 GAUGE_DEFAULT_PROM_ADDR = "0.0.0.0"  # what Gauge binds when a prometheus db names no address
@@ -82,6 +86,28 @@ def is_loopback(address: str) -> bool:
         return ipaddress.ip_address(address).is_loopback
     except ValueError:
         return address == "localhost"
+
+
+async def prepare_config(
+    store: FaucetConfigStore, gauge_prom_port: int = GAUGE_PROM_PORT
+) -> list[tuple[Path, Path | None]]:
+    """Before FAUCET starts: set FAUCET's untouched example files aside (``NAME.example``),
+    then write dovesnap's starter ``faucet.yaml`` and ``gauge.yaml`` where there are none.
+    Operators' files are kept as they are. Returns what was set aside."""
+    directory = store.path.parent
+    try:
+        moved = await run_blocking(set_aside_examples, directory)
+    except OSError as err:
+        raise FaucetConfigError(
+            f"cannot set FAUCET's example config in {directory} aside: {err}",
+            "move its faucet.yaml, acls.yaml and gauge.yaml out of the way by hand",
+        ) from None
+    await store.ensure_exists(starter_faucet_config())
+    gauge_yaml = directory / GAUGE_YAML
+    if not gauge_yaml.exists():
+        gauge_store = FaucetConfigStore(gauge_yaml, lambda _path: None, lambda: None)
+        await gauge_store.ensure_exists(gauge_config(store.path, gauge_prom_port))
+    return moved
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:

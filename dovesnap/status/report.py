@@ -37,7 +37,7 @@ def network_status(net: Network, engine_id: str) -> dict[str, Any]:
             "FailClosed": ep.fail_closed or "",
         }
     externals = {
-        ext.ifname: {"Name": ext.ifname, "OFPort": ext.ofport, "MacAddress": ""}
+        ext.ifname: {"Name": ext.ifname, "OFPort": ext.ofport, "MacAddress": ext.mac}
         for ext in net.externals.values()
     }
     return {

@@ -138,7 +138,7 @@ def check_docker(seen: DockerSeen, url: str) -> CheckResult:
 def check_plugin(seen: PluginSeen, path: Path) -> CheckResult:
     if not seen.exists:
         return CheckResult("plugin", False, f"no plugin socket at {path}",
-                           "start dovesnap: sudo make up (or dovesnap serve)")
+                           "start dovesnap: make up (or dovesnap serve)")
     if not seen.answers:
         why = f": {seen.error}" if seen.error else ""
         return CheckResult("plugin", False, f"plugin socket {path} does not answer{why}",

@@ -31,9 +31,10 @@ IMAGE = "dovesnap-test-busybox:latest"
 # N*RUN_BLOCK ... N*RUN_BLOCK + RUN_BLOCK-1, the first for the session's dovesnap, the others for
 # the modules that run a dovesnap of their own, one each.
 OWN_DAEMONS = ("install_helpers", "test_resilience", "test_cleanup", "test_mirror", "test_stack",
-               "test_reboot", "two_hosts_fabric", "two_hosts", "test_listen")
-RUN_BLOCK = 10
-RUNS = 100
+               "test_reboot", "two_hosts_fabric", "two_hosts", "test_listen", "test_operator_dp",
+               "test_first_contact")
+RUN_BLOCK = 20
+RUNS = 50
 # Instance 0 (run 0's session) is the real "dovesnap" on the daemon's default ports; every other
 # instance has PORTS_EACH ports of its own from PORT_BASE up, below Linux's ephemeral ports.
 PORT_BASE = 20000

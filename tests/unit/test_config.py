@@ -99,6 +99,19 @@ def test_serve_flags_become_typed_settings_parsed_once() -> None:
         serve_settings(parse("serve", "--default-ofcontrollers", "nonsense"))
 
 
+def test_stacking_needs_no_controllers_flag_with_the_embedded_faucet() -> None:
+    settings = serve_settings(parse("serve", "--stacking-interfaces", "root:7:eth1",
+                                    "--faucet-of-port", "7653", "--gauge-of-port", "7654"))
+    assert settings.fabric.stack is not None
+    assert settings.fabric.stack.controllers == ("tcp:127.0.0.1:7653", "tcp:127.0.0.1:7654")
+    with pytest.raises(FlagError, match="external FAUCET"):
+        serve_settings(parse("serve", "--stacking-interfaces", "root:7:eth1", "--external-faucet"))
+    given = serve_settings(parse("serve", "--stacking-interfaces", "root:7:eth1", "--external-faucet",
+                                 "--default-ofcontrollers", "tcp:10.0.0.1:6653"))
+    assert given.fabric.stack is not None
+    assert given.fabric.stack.controllers == ("tcp:10.0.0.1:6653",)
+
+
 def test_default_controllers() -> None:
     assert default_controllers(ServeSettings()) == ("tcp:127.0.0.1:6653", "tcp:127.0.0.1:6654")
     assert default_controllers(ServeSettings(faucet_of_port=7653, gauge_of_port=7654)) == (

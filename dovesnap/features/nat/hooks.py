@@ -36,6 +36,7 @@ from dovesnap.features.nat.plan import (
     publish_rules,
     published,
 )
+from dovesnap.model.names import LOCAL_OFPORT
 from dovesnap.model.network import ipv6_gateway_address
 from dovesnap.plan.firewall import TAG_PREFIX, endpoint_tag, network_tag
 
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 EXTRA_KEY = "nat"
 RESTORE_DELAY = 0.1
+GATEWAY_MODES = ("nat", "routed")
 
 
 class Watch(Protocol):
@@ -111,10 +113,14 @@ class NatHooks(Hooks):
                     f"cannot put gateway {address}/{prefix} on bridge {net.bridge}: {err}",
                     "check that no other interface holds that address",
                 ) from None
+        state: dict[str, Any] = net.extras.setdefault(EXTRA_KEY, {})
+        if net.spec.mode in GATEWAY_MODES:
+            # The gateway's MAC, for the status JSON (the LOCAL port among ExternalPorts).
+            mac = net.spec.ovs_local_mac or await run_blocking(self.netlink.link_mac, net.bridge)
+            state["local_mac"] = mac or ""
         rules = network_rules(net.spec)
         if rules:
-            flavour = await run_blocking(self.iptables.ensure, rules)
-            net.extras[EXTRA_KEY] = {"flavour": flavour}
+            state["flavour"] = await run_blocking(self.iptables.ensure, rules)
         if gateway_addresses(net.spec):
             self._gateways[net.bridge] = net
             self._start_watch()
@@ -211,12 +217,20 @@ class NatHooks(Hooks):
         await self._unpublish(net, ep)
 
     def status(self, net: Network) -> Mapping[str, Any]:
+        fields: dict[str, Any] = {}
+        if net.spec.mode in GATEWAY_MODES:
+            # As the Go original lists it: the bridge's LOCAL port, by the bridge's name.
+            local = {"Name": net.bridge, "OFPort": LOCAL_OFPORT,
+                     "MacAddress": net.extras.get(EXTRA_KEY, {}).get("local_mac", "")}
+            fields["DynamicNetworkStates"] = {"ExternalPorts": {net.bridge: local}}
         ports = {
             ep.endpoint_id: published(net.spec, ep.address, ep.extras.get(EXTRA_KEY, ()),
                                       ep.address_ipv6)
             for ep in net.endpoints.values() if ep.extras.get(EXTRA_KEY)
         }
-        return {"PublishedPorts": ports} if ports else {}
+        if ports:
+            fields["PublishedPorts"] = ports
+        return fields
 
     # -- keeping the gateway address ---------------------------------------------------------
 

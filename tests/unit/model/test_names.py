@@ -14,6 +14,8 @@ from dovesnap.model.names import (
     container_veth,
     container_veth_of,
     host_veth,
+    is_own_link_name,
+    is_own_port_name,
     patch_name,
     veth_pair_names,
 )
@@ -60,3 +62,16 @@ def test_patch_names_differ_between_bridges() -> None:
 )
 def test_container_description(name: str, cid: str, expected: str) -> None:
     assert container_description(name, cid) == expected
+
+
+@given(st.text(alphabet="0123456789abcdef", min_size=5, max_size=64), st.text(min_size=1))
+def test_own_names_are_exactly_the_names_dovesnap_gives(endpoint_id: str, bridge: str) -> None:
+    assert is_own_port_name(host_veth(endpoint_id)) and is_own_port_name(patch_name(bridge))
+    assert is_own_link_name(container_veth(endpoint_id)) and is_own_link_name(patch_name(bridge))
+    assert not is_own_port_name(container_veth(endpoint_id))  # never on a bridge
+
+
+@pytest.mark.parametrize("name", ["odshand1", "ods", "odsve1234", "odsveABCDE",
+                                  "ods0123456789abc", "ethc0", "ethcabcdefg", "eth0", "odsbr12345"])
+def test_other_names_are_not_dovesnaps(name: str) -> None:
+    assert not is_own_link_name(name)
