@@ -164,6 +164,13 @@ class EngineApi:
                 raise
         return getattr(self.client(self._version.get()), method)(*args, **kwargs)
 
+    def close(self) -> None:
+        """Close the HTTP connections of every client made so far."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)

@@ -54,13 +54,14 @@ def iptables_flavour(version_text: str) -> str:
 class SystemProbes:
     def docker(self, url: str) -> DockerSeen:
         try:
-            import docker
+            from dovesnap.adapters.docker_api import EngineApi
 
-            client = docker.APIClient(base_url=url, timeout=int(TIMEOUT) + 2)
+            # The API version dovesnap itself would negotiate (Docker 29 refuses < 1.44).
+            api = EngineApi(url, timeout=int(TIMEOUT) + 2)
             try:
-                version = client.version().get("Version", "?")
+                version = api.version().get("Version", "?")
             finally:
-                client.close()
+                api.close()
         except Exception as err:  # any failure means "does not answer"; say which
             return DockerSeen(error=str(err).splitlines()[0][:300] or type(err).__name__)
         return DockerSeen(version=str(version))

@@ -6,10 +6,11 @@ Blocking calls (netlink, Docker API); the DHCP hooks run them in worker threads.
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Protocol
 
 from pyroute2 import IPRoute, NetlinkError
 
+from dovesnap.adapters.docker_api import EngineApi
 from dovesnap.adapters.netlink import in_netns
 from dovesnap.config import DOCKER_URL
 
@@ -26,7 +27,7 @@ class KernelContainerNetns:
 
     def __init__(self, docker_url: str = DOCKER_URL) -> None:
         self._docker_url = docker_url
-        self._client: Any = None
+        self._client: EngineApi | None = None
 
     def sandbox_key(self, container_id: str) -> str | None:
         """The netns path of a running container (used after a restart, when no Join told us).
@@ -36,10 +37,8 @@ class KernelContainerNetns:
         """
         import docker.errors
 
-        import docker
-
-        if self._client is None:
-            self._client = docker.APIClient(base_url=self._docker_url, timeout=10)
+        if self._client is None:  # the API version negotiated for this engine, as elsewhere
+            self._client = EngineApi(self._docker_url, timeout=10)
         try:
             details = self._client.inspect_container(container_id)
         except docker.errors.DockerException as err:
