@@ -1,4 +1,5 @@
-"""Command line: ``dovesnap serve``, ``status``, ``graph``, ``doctor``, ``cleanup``, ``config``.
+"""Command line: ``dovesnap serve``, ``status``, ``graph``, ``acl``, ``mirror``, ``doctor``,
+``cleanup``, ``config``.
 
 Daemon flags use dashes; the Go original's underscore spellings are accepted too, and each flag
 also reads an environment variable (``MIRROR_BRIDGE_OUT`` ...) so service files stay simple
@@ -22,7 +23,7 @@ from dovesnap import __version__, config
 from dovesnap.config import ServeSettings
 from dovesnap.status.client import optional_faucet_config
 from dovesnap.status.table import format_status
-from dovesnap.tools import cleanup, doctor, graph_cli
+from dovesnap.tools import cleanup, doctor, graph_cli, policy_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     stat.add_argument("--faucet-config", default=str(config.FAUCET_CONFIG),
                       help="FAUCET config, for the ACL and mirror in force (else from labels)")
     graph_cli.add_parser(sub)
+    policy_cli.add_parsers(sub)
     doctor.add_parser(sub)
     cleanup.add_parser(sub)
     shell = sub.add_parser("config", help="print every setting (defaults, environment and flags "
@@ -68,6 +70,7 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         ovs_db_sock=args.ovs_db_sock,
         status_port=args.status_port,
         status_auth_ips=args.status_auth_ips,
+        control_auth_ips=args.control_auth_ips,
         default_ofcontrollers=parse_controllers(controllers) if controllers else (),
         embedded_faucet=not args.external_faucet,
         faucet_of_port=args.faucet_of_port,
@@ -133,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return doctor.run(args, SystemProbes())
     if args.command == "cleanup":
         return cleanup.run(args)
+    if args.command in ("acl", "mirror"):
+        return policy_cli.run(args)
     if args.command == "config":
         return config.run(args)
     return 2

@@ -39,6 +39,7 @@ FAUCET_PROM_PORT = 9302
 GAUGE_PROM_PORT = 9303
 STATUS_PORT = 9401
 STATUS_AUTH_IPS = "127.0.0.0/8,::1/128"
+CONTROL_AUTH_IPS = "127.0.0.0/8,::1/128"  # who may change a port's policy (POST /policy)
 STATUS_ADDR = f"127.0.0.1:{STATUS_PORT}"
 TRUE_WORDS = ("1", "true", "yes")  # how the environment turns a switch on
 
@@ -96,6 +97,9 @@ FLAGS: dict[str, Flag] = {flag.name: flag for flag in (
     Flag("log-dir", "DOVESNAP_LOG_DIR", LOG_DIR, "FAUCET/Gauge/OVS logs"),
     Flag("status-port", "STATUS_PORT", STATUS_PORT, "status server port"),
     Flag("status-auth-ips", "STATUS_AUTH_IPS", STATUS_AUTH_IPS, "networks allowed to read status"),
+    Flag("control-auth-ips", "CONTROL_AUTH_IPS", CONTROL_AUTH_IPS,
+         "networks allowed to change a running container's ACL or mirroring (also need "
+         "--status-auth-ips)"),
     Flag("default-ofcontrollers", "DEFAULT_OFCONTROLLERS", "",
          "controllers for networks that set none"),
     Flag("mirror-bridge-out", "MIRROR_BRIDGE_OUT", "", "mirror output interface"),
@@ -124,7 +128,8 @@ FLAGS: dict[str, Flag] = {flag.name: flag for flag in (
 # Which settings each command takes, in --help order.
 SERVE_FLAGS = (
     "faucet-config-dir", "state-dir", "log-dir", "status-port", "status-auth-ips",
-    "default-ofcontrollers", "mirror-bridge-out", "mirror-bridge-in", "stacking-interfaces",
+    "control-auth-ips", "default-ofcontrollers", "mirror-bridge-out", "mirror-bridge-in",
+    "stacking-interfaces",
     "stack-priority1", "stack-mirror-interface", "external-faucet", "plugin-socket",
     "ovs-db-sock", "faucet-of-port", "gauge-of-port", "faucet-prom-port", "gauge-prom-port",
     "docker-url", "debug", "trace",
@@ -203,6 +208,7 @@ class ServeSettings:
     ovs_db_sock: Path = OVS_DB_SOCK
     status_port: int = STATUS_PORT
     status_auth_ips: str = STATUS_AUTH_IPS
+    control_auth_ips: str = CONTROL_AUTH_IPS
     default_ofcontrollers: tuple[str, ...] = ()  # () when none given
     embedded_faucet: bool = True
     faucet_of_port: int = FAUCET_OF_PORT

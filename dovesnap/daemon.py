@@ -31,6 +31,7 @@ from dovesnap.features.registry import build_features
 from dovesnap.runtime.engine import determine_engine_id
 from dovesnap.runtime.faucet import EmbeddedControllers, gauge_config, starter_faucet_config
 from dovesnap.runtime.ovs import OwnOvs, db_answers, kernel_datapath_available
+from dovesnap.status.control import policy_routes
 from dovesnap.status.observe import Observability
 from dovesnap.status.report import status
 from dovesnap.status.server import make_status_app, parse_auth_ips
@@ -160,7 +161,13 @@ class Daemon:
         def get_status() -> dict[str, Any]:
             return status(driver.networks, self.engine_id, driver.hooks)
 
-        routes = self.observe.routes(get_status, driver, lambda: self.engine_id)
+        observe = self.observe.routes(get_status, driver, lambda: self.engine_id)
+        control = policy_routes(driver, parse_auth_ips(self.settings.control_auth_ips))
+
+        def routes(app: web.Application) -> None:
+            observe(app)
+            control(app)
+
         app = make_status_app(get_status, auth, routes)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

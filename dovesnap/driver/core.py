@@ -28,6 +28,7 @@ from dovesnap.driver.state import Endpoint, Network
 from dovesnap.errors import ConflictError, DovesnapError, NotFoundError
 from dovesnap.model.names import EXT_NETWORK_NAME, container_veth, host_veth
 from dovesnap.model.network import NetworkSpec, parse_network
+from dovesnap.model.port_policy import checked_endpoint_options, policy_external_ids
 from dovesnap.plan.ports import lowest_free_ofport
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,7 @@ class Driver:
         """Make the veth and OVS port; return the container side's MAC."""
         net = self.network(network_id)
         host, peer = host_veth(endpoint_id), container_veth(endpoint_id)
+        kept = checked_endpoint_options(options or {}, net.name)  # a bad --driver-opt refuses
         async with net.lock:
             if endpoint_id in net.endpoints:
                 return net.endpoints[endpoint_id].mac
@@ -228,7 +230,7 @@ class Driver:
                 actual_mac = mac or await run_blocking(self.netlink.link_mac, peer) or ""
                 ofport = await run_blocking(
                     self.ovs.add_port, net.bridge, host, ofport,
-                    endpoint_port_ids(network_id, endpoint_id),
+                    endpoint_port_ids(network_id, endpoint_id, policy_external_ids(kept)),
                 )
             except DovesnapError:
                 await run_blocking(self.ovs.delete_port, net.bridge, host)

@@ -24,6 +24,8 @@ EXT_NETWORK_NAME = "dovesnap-network-name"
 EXT_SPEC = "dovesnap-spec"
 EXT_ENDPOINT_ID = "dovesnap-endpoint-id"
 EXT_ROLE = "dovesnap-role"
+EXT_ENDPOINT_OPTIONS = "dovesnap-endpoint-options"  # a port's Docker endpoint options (JSON)
+EXT_OPERATOR_POLICY = "dovesnap-operator-policy"  # what `dovesnap acl set`/`mirror` set (JSON)
 
 
 def host_veth(endpoint_id: str) -> str:
