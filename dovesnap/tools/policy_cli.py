@@ -81,6 +81,14 @@ def run(args: argparse.Namespace) -> int:
         print(err.message, file=sys.stderr)
         return 1
     ports = answer.get("ports") if isinstance(answer, dict) else None
+    failed = not ports
     for port in ports or []:
         print(describe(port))
-    return 0 if ports and not any(p.get("FailClosed") for p in ports) else 1
+        failed = failed or bool(port.get("FailClosed"))
+        if (port.get("OperatorPolicy") or {}).get("mirror") and not (
+                port.get("InForce") or {}).get("mirrored"):
+            print("dovesnap: the port is not mirrored: this dovesnap has no mirror port; start "
+                  "it with --mirror-bridge-out IF or --stack-mirror-interface DP:PORT",
+                  file=sys.stderr)
+            failed = True
+    return 1 if failed else 0

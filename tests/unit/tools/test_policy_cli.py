@@ -68,5 +68,8 @@ async def test_the_commands_change_a_running_containers_port(
         assert iface(store, "net1", 1)["acls_in"] == ["denyall"]  # type: ignore[index]
         code = await asyncio.to_thread(main, ["acl", "clear", "web", "net1", "--status-addr", addr])
         assert code == 0 and "acls_in allowall," in capsys.readouterr().out
+        code = await asyncio.to_thread(main, ["mirror", "on", "web", "--status-addr", addr])
+        assert code == 1  # asked, recorded, but with no mirror port nothing is mirrored
+        assert "no mirror port" in capsys.readouterr().err
         code = await asyncio.to_thread(main, ["mirror", "on", "nobody", "--status-addr", addr])
         assert code == 1 and "no running container nobody" in capsys.readouterr().err
