@@ -52,7 +52,7 @@ def iptables_flavour(version_text: str) -> str:
 
 
 class SystemProbes:
-    def docker(self, url: str) -> DockerSeen:
+    def docker(self, url: str, driver: str) -> DockerSeen:
         try:
             from dovesnap.adapters.docker_api import EngineApi
 
@@ -60,11 +60,13 @@ class SystemProbes:
             api = EngineApi(url, timeout=int(TIMEOUT) + 2)
             try:
                 version = api.version().get("Version", "?")
+                networks = api.networks(filters={"driver": driver})
             finally:
                 api.close()
         except Exception as err:  # any failure means "does not answer"; say which
             return DockerSeen(error=str(err).splitlines()[0][:300] or type(err).__name__)
-        return DockerSeen(version=str(version))
+        internal = tuple(sorted(str(n.get("Name", "")) for n in networks if n.get("Internal")))
+        return DockerSeen(version=str(version), internal_networks=internal)
 
     def plugin(self, socket_path: Path) -> PluginSeen:
         if not socket_path.exists():

@@ -364,7 +364,8 @@ def test_doctor_and_dhcp_lookups_negotiate_too(
     engine: FakeEngine, min_api: str, max_api: str, spoken: str
 ) -> None:
     engine.start(min_api, max_api)
-    assert SystemProbes().docker(engine.url) == DockerSeen(version="fake")
+    assert SystemProbes().docker(engine.url, "dovesnap") == DockerSeen(
+        version="fake", internal_networks=("net1",))
     assert KernelContainerNetns(engine.url).sandbox_key(CONTAINER) == "/run/netns/fake"
     assert all(status == 200 for _, status in engine.requests)
     # Each asked /version (unversioned) first, then spoke what dovesnap chooses, not the SDK's
