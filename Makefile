@@ -14,7 +14,7 @@ SCRIPTS := $(CURDIR)/scripts
 LINT_PATHS := $(wildcard dovesnap tests bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help up down test lint unit install-deps venv clean install uninstall
+.PHONY: help up down test lint unit install-deps venv clean install uninstall plugin
 
 help:
 	@echo "sudo make up            start dovesnap (installs missing packages, starts dockerd if needed)"
@@ -27,6 +27,7 @@ help:
 	@echo "make clean              remove the venv, caches and coverage data"
 	@echo "sudo make install       install the systemd service (venv in /opt/dovesnap; FORCE=1 upgrades)"
 	@echo "sudo make uninstall     remove the service (PURGE=1 also removes /etc/dovesnap/service.env)"
+	@echo "sudo make plugin        make the managed Docker plugin dovesnap-plugin from IMAGE (dovesnap:latest)"
 
 up:
 	bash "$(SCRIPTS)/up.sh"
@@ -43,6 +44,10 @@ install:
 
 uninstall:
 	bash "$(SCRIPTS)/uninstall.sh" $(if $(filter 1 yes true,$(PURGE)),--purge)
+
+# IMAGE, PLUGIN_NAME, PLUGIN_ALIAS, NETNS_PROPAGATION and FORCE given on the command line reach it.
+plugin:
+	bash "$(SCRIPTS)/plugin.sh"
 
 install-deps:
 	bash "$(SCRIPTS)/deps.sh" $(if $(filter 1 yes true,$(TEST)),--test)

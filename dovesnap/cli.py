@@ -56,7 +56,7 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
     ``--default-ofcontrollers``.
     """
     from dovesnap.model.fabric_flags import parse_fabric_flags
-    from dovesnap.model.options import parse_controllers
+    from dovesnap.model.options import parse_controllers, split_items
 
     fabric = parse_fabric_flags(args.mirror_bridge_out, args.mirror_bridge_in,
                                 args.stacking_interfaces, args.stack_priority1,
@@ -78,6 +78,8 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         faucet_prom_port=args.faucet_prom_port,
         gauge_prom_port=args.gauge_prom_port,
         docker_url=args.docker_url,
+        managed_socket=Path(args.managed_socket) if args.managed_socket else None,
+        driver_aliases=tuple(split_items(args.driver_aliases)),
         fabric=fabric,
     )
 

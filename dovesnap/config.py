@@ -111,6 +111,11 @@ FLAGS: dict[str, Flag] = {flag.name: flag for flag in (
          "do not run the embedded FAUCET and Gauge (nor check their ports)"),
     Flag("plugin-socket", "DOVESNAP_PLUGIN_SOCKET", PLUGIN_SOCKET,
          "plugin socket; its file name is the driver name"),
+    Flag("managed-socket", "DOVESNAP_MANAGED_SOCKET", "",
+         "inside a managed plugin (docker plugin): also serve Docker on the plugin's own socket"),
+    Flag("driver-aliases", "DOVESNAP_DRIVER_ALIASES", "",
+         "comma list of other names Docker gives this driver's networks (a managed plugin's "
+         "NAME:TAG)"),
     Flag("ovs-db-sock", "OVS_DB_SOCK", OVS_DB_SOCK,
          "OVSDB socket (dovesnap starts its own OVS there when none answers)"),
     Flag("faucet-of-port", "FAUCET_OF_PORT", FAUCET_OF_PORT, "embedded FAUCET OpenFlow port"),
@@ -131,6 +136,7 @@ SERVE_FLAGS = (
     "control-auth-ips", "default-ofcontrollers", "mirror-bridge-out", "mirror-bridge-in",
     "stacking-interfaces",
     "stack-priority1", "stack-mirror-interface", "external-faucet", "plugin-socket",
+    "managed-socket", "driver-aliases",
     "ovs-db-sock", "faucet-of-port", "gauge-of-port", "faucet-prom-port", "gauge-prom-port",
     "docker-url", "debug", "trace",
 )
@@ -218,9 +224,17 @@ class ServeSettings:
     docker_url: str = DOCKER_URL
     fabric: FabricFlags = field(default_factory=FabricFlags)  # mirroring and stacking
 
+    managed_socket: Path | None = None  # inside a managed plugin: the plugin's own socket
+    driver_aliases: tuple[str, ...] = ()  # other names of this driver in Docker (NAME:TAG)
+
     @property
     def driver_name(self) -> str:
         return self.plugin_socket.stem
+
+    @property
+    def plugin_sockets(self) -> tuple[Path, ...]:
+        """Every socket Docker reaches this driver on."""
+        return (self.plugin_socket,) + ((self.managed_socket,) if self.managed_socket else ())
 
 
 def default_controllers(settings: ServeSettings) -> tuple[str, ...]:

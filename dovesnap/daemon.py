@@ -18,6 +18,7 @@ from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.adapters.netlink import PyRoute2Netlink
 from dovesnap.adapters.ovsdb import OvsdbBackend
 from dovesnap.api.handlers import make_app
+from dovesnap.api.sockets import PluginSockets
 from dovesnap.blocking import run_blocking
 from dovesnap.config import CONTROLLER_HOST, ServeSettings, default_controllers
 from dovesnap.driver.context import FeatureContext
@@ -54,6 +55,7 @@ class Daemon:
         self.observe = Observability()  # metrics, events, status page
         self.events: DockerEventWatcher | None = None
         self.recovery: Recovery | None = None
+        self.sockets = PluginSockets(settings.plugin_sockets)
 
     async def _start_ovs(self) -> OvsdbBackend:
         sock = self.settings.ovs_db_sock
@@ -83,6 +85,7 @@ class Daemon:
 
     async def start(self) -> None:
         settings = self.settings
+        self.sockets.bind()  # Docker may connect now; answered once the driver is ready
         self.ovs = await self._start_ovs()
         kernel = kernel_datapath_available()
         if settings.embedded_faucet:
@@ -105,13 +108,14 @@ class Daemon:
         await self._prepare_faucet(store)
         if controllers is not None:
             controllers.start()
-        docker = DockerSdkBackend(settings.docker_url, driver_name=settings.plugin_socket.stem)
+        docker = DockerSdkBackend(settings.docker_url, driver_name=settings.driver_name,
+                                  aliases=settings.driver_aliases)
         self.engine_id = await determine_engine_id(docker)  # daemon bridges are named after it
         driver = Driver(
             DriverSettings(
                 default_controllers(settings),
                 kernel_datapath=kernel,
-                driver_name=settings.plugin_socket.stem,
+                driver_name=settings.driver_name,
             ),
             self.ovs, PyRoute2Netlink(), docker, store,
         )
@@ -146,14 +150,10 @@ class Daemon:
         )
 
     async def _serve_plugin(self, driver: Driver) -> None:
-        sock = self.settings.plugin_socket
-        sock.parent.mkdir(parents=True, exist_ok=True)
-        sock.unlink(missing_ok=True)
         runner = web.AppRunner(make_app(driver, self.observe.metrics.observe_api), access_log=None)
         await runner.setup()
-        await web.UnixSite(runner, str(sock)).start()
         self.runners.append(runner)
-        log.info("plugin listening on %s", sock)
+        await self.sockets.serve(runner)
 
     async def _serve_status(self, driver: Driver) -> None:
         auth = parse_auth_ips(self.settings.status_auth_ips)
@@ -179,7 +179,7 @@ class Daemon:
         for runner in self.runners:
             await runner.cleanup()
         self.runners.clear()
-        self.settings.plugin_socket.unlink(missing_ok=True)
+        self.sockets.close()
         if self.events is not None:
             self.events.stop()
         if self.recovery is not None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -98,6 +100,21 @@ class EngineRig:
             self.daemon = Daemon(self.workdir, instance=self.instance)
         self.daemon.start(["--docker-url", self.url])
 
+    def purge(self) -> None:
+        """Remove what an interrupted earlier run left in this engine: containers on this
+        instance's networks (every container, in a newer engine) and those networks."""
+        nets = run([*self.cli, "network", "ls", "-q", "--filter", f"driver={self.instance.driver}"],
+                   check=False).stdout.split()
+        if self.case.suite is not None:
+            found = run([*self.cli, "ps", "-aq"], check=False).stdout.split()
+        else:
+            found = [cid for net in nets for cid in run(
+                [*self.cli, "ps", "-aq", "--filter", f"network={net}"], check=False).stdout.split()]
+        for cid in found:
+            run([*self.cli, "rm", "-f", cid], check=False)
+        for net in nets:
+            run([*self.cli, "network", "rm", net], check=False)
+
     def objects(self) -> Docker:
         if self.docker is None:
             self.docker = Docker(driver=self.instance.driver, cli=self.cli)
@@ -107,20 +124,25 @@ class EngineRig:
         try:
             if self.docker is not None:
                 self.docker.cleanup()
-            if self.case.suite is not None and self.url != HOST_URL:
-                # A newer engine's data stays for the next run: leave no container (it would be
-                # started again) and no network of ours in it.
-                for cid in run([*self.cli, "ps", "-aq"], check=False).stdout.split():
-                    run([*self.cli, "rm", "-f", cid], check=False)
-                nets = run([*self.cli, "network", "ls", "-q", "--filter",
-                            f"driver={self.instance.driver}"], check=False).stdout.split()
-                for net in nets:
-                    run([*self.cli, "network", "rm", net], check=False)
+            if self.daemon is not None and self.daemon.proc is not None:
+                self.purge()  # a newer engine's data stays for the next run: leave nothing in it
         finally:
             if self.daemon is not None:
+                if self.daemon.proc is None:
+                    self._kill_orphans()  # a test killed dovesnap and could not start it again
                 self.daemon.stop()
             self._engine.close()
         assert not plugin_answers(self.instance.socket)
+
+    def _kill_orphans(self) -> None:
+        """FAUCET and Gauge of a dovesnap killed with SIGKILL outlive it (a restart adopts them)."""
+        ports = {"faucet": self.instance.faucet_of_port, "gauge": self.instance.gauge_of_port}
+        for name, port in ports.items():
+            pidfile = self.workdir / "state" / f"{name}.pid"
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                pid = int(pidfile.read_text().split()[0])
+                if f"--ofp-tcp-listen-port={port}" in Path(f"/proc/{pid}/cmdline").read_text():
+                    os.kill(pid, signal.SIGKILL)
 
 
 # -- a DNS server for the smoke set's "outside" host --------------------------------------------

@@ -58,6 +58,7 @@ def rig(request: pytest.FixtureRequest, docker_daemon: None,
     try:
         TIMES[case.label] = {"engine_start": made.start_engine()}
         made.start_dovesnap()
+        made.purge()  # what an interrupted earlier run left
         TIMES[case.label]["ready"] = time.monotonic() - started
         print(f"\n{case.label}: Docker {made.version}")
         yield made
@@ -203,7 +204,7 @@ def test_dns_forwarding_on_nat_networks_with_and_without_internal(
         assert answered is (net == open_net or _forwards_from_internal(rig)), (kind, rig.version)
 
 
-def test_ipv6_and_gateway_priority(rig: EngineRig, docker: Docker) -> None:
+def test_ipv6(rig: EngineRig, docker: Docker) -> None:
     index = 16 * CASES.index(rig.case)
     v6 = own_subnet6(index + 1)
     net = docker.network(_dpid(rig, 5), "ovs.bridge.mode=nat", args=[
@@ -213,22 +214,35 @@ def test_ipv6_and_gateway_priority(rig: EngineRig, docker: Docker) -> None:
     gw6 = v6.replace("::/64", "::1")
     assert f"default via {gw6}" in docker.exec(c, "ip", "-6", "route").stdout
     assert wait_until(lambda: docker.exec(c, "ping6", "-c", "1", "-W", "1", gw6).returncode == 0,
-                      30, 0.2, "IPv6 gateway")
+                      60, 0.2, "IPv6 gateway")
     if rig.api < (1, 48):
-        print(f"{rig.case.label}: no --ipv4=false or --gw-priority before Docker 28 (API 1.48)")
+        print(f"{rig.case.label}: no IPv6-only networks (--ipv4=false) before Docker 28")
         return
     v6only = own_subnet6(index + 2)
     only = docker.network(_dpid(rig, 6), "ovs.bridge.mode=nat", args=[
         "--ipv4=false", "--ipv6", "--subnet", v6only]).args
-    second = docker.network(_dpid(rig, 7), "ovs.bridge.mode=nat",
-                            args=["--subnet", _subnet(rig, 7)]).args
-    run([*docker.cli, "network", "connect", only, c])
-    run([*docker.cli, "network", "connect", "--gw-priority", "10", second, c])
-    _ready(rig, only, c)
-    _ready(rig, second, c)
+    alone = docker.run_container(only)
+    _ready(rig, only, alone)
     gw_only = v6only.replace("::/64", "::1")
-    assert wait_until(lambda: docker.exec(c, "ping6", "-c", "1", "-W", "1", gw_only).returncode
-                      == 0, 30, 0.2, "IPv6-only network's gateway")
+    assert "inet " not in docker.exec(alone, "ip", "-o", "addr", "show", "eth0").stdout
+    assert wait_until(lambda: docker.exec(alone, "ping6", "-c", "1", "-W", "1", gw_only)
+                      .returncode == 0, 60, 0.2, "IPv6-only network's gateway")
+
+
+def test_gateway_priority(rig: EngineRig, docker: Docker) -> None:
+    """Docker 28's --gw-priority picks which network's gateway is the default route. (A
+    dual-stack network's gateway still wins over a single-stack one of higher priority, as
+    Docker 28.5 documents in its code: keep both networks single-stack to choose.)"""
+    if rig.api < (1, 48):
+        pytest.skip(f"Docker {rig.version['Version']} has no --gw-priority (28.0, API 1.48)")
+    first = docker.network(_dpid(rig, 12), "ovs.bridge.mode=nat",
+                           args=["--subnet", _subnet(rig, 7)]).args
+    second = docker.network(_dpid(rig, 13), "ovs.bridge.mode=nat",
+                            args=["--subnet", _subnet(rig, 9)]).args
+    c = docker.run_container(first)
+    run([*docker.cli, "network", "connect", "--gw-priority", "10", second, c])
+    _ready(rig, first, c)
+    _ready(rig, second, c)
     assert f"default via {_gateway(rig, second)}" in docker.exec(c, "ip", "route").stdout
 
 
