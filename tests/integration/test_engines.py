@@ -40,7 +40,8 @@ from tests.integration.rig import (
     wait_until,
 )
 
-pytestmark = pytest.mark.integration
+# The first test on a fresh host also runs debootstrap (about a minute per engine).
+pytestmark = [pytest.mark.integration, pytest.mark.engines, pytest.mark.timeout(900)]
 
 ENGINES = instance_for(__name__)
 ACL = "dovesnap.faucet.portacl"

@@ -107,6 +107,7 @@ def _ready(docker: Docker, network: str, *names: str) -> None:
     wait_until(joined, 60, 0.2, f"{names} on {network}")
 
 
+@pytest.mark.timeout(2400)  # the image build, the first time, and make plugin
 def test_make_plugin_enable_create_run_disable(plugin: Path) -> None:
     state = _plugin_state()
     assert state is not None and state["Enabled"] is False
