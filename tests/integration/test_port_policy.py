@@ -13,6 +13,7 @@ import pytest
 
 from tests.integration.rig import (
     DOCKER,
+    IMAGE,
     INSTANCE,
     STATUS_PORT,
     VENV_BIN,
@@ -20,6 +21,7 @@ from tests.integration.rig import (
     Docker,
     own_subnet,
     run,
+    unique,
     wait_until,
 )
 
@@ -77,6 +79,12 @@ def test_driver_opt_acl_on_connect_wins_over_the_label_and_lasts(
     names = docker.exec(opted, "ip", "-o", "-4", "addr", "show").stdout
     print("interface of the ifname option:", [line.split()[1] for line in names.splitlines()
                                                if opted_ip + "/" in line])
+    # The same at docker run: --network name=NET,driver-opt=... (what compose v2's driver_opts use)
+    started = unique("c")
+    docker.containers.append(started)
+    run([DOCKER, "run", "-d", "--name", started, "--label", f"{ACL}=denyall", "--network",
+         f"name={net_b},driver-opt={ACL}=allowall", IMAGE, "sleep", "3600"])
+    wait_until(lambda: _acls(dovesnap, net_b, started) == ["allowall"], 20, what="run driver-opt")
     entry = next(c for net in dovesnap.status().values() if net["NetworkName"] == net_b
                  for c in net["DynamicNetworkStates"]["Containers"].values() if c["Name"] == opted)
     assert entry["EndpointOptions"][ACL] == "allowall"
