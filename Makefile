@@ -45,7 +45,7 @@ install:
 uninstall:
 	bash "$(SCRIPTS)/uninstall.sh" $(if $(filter 1 yes true,$(PURGE)),--purge)
 
-# IMAGE, PLUGIN_NAME, PLUGIN_ALIAS, NETNS_PROPAGATION and FORCE given on the command line reach it.
+# IMAGE, PLUGIN_NAME, PLUGIN_ALIAS, NETNS_PROPAGATION, FORCE and PLUGIN_DIR on the command line reach it.
 plugin:
 	bash "$(SCRIPTS)/plugin.sh"
 

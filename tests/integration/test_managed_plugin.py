@@ -10,6 +10,7 @@ that one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from tests.integration.rig import (
     OPERATOR_CONFIG,
     ROOT,
     Docker,
+    ensure_image,
     instance_for,
     own_subnet,
     plugin_answers,
@@ -149,3 +151,65 @@ def test_make_plugin_enable_create_run_disable(plugin: Path) -> None:
     assert not [br for br in bridges if run(["ovs-vsctl", "br-get-external-id", br,
                                              "dovesnap-driver"], check=False).stdout.strip()
                 == ALIAS], "a bridge of the plugin's outlived it"
+
+
+@pytest.mark.engines
+@pytest.mark.timeout(2400)
+def test_a_restarted_engine_starts_the_plugin_before_its_containers(
+    image: str, tmp_path: Path
+) -> None:
+    """The point of a managed plugin: after a restart dockerd starts it before it restores
+    containers, so `--restart always` containers come back connected with no dovesnap started
+    from outside. On Docker 28 (tests/engines): restarting the host's shared dockerd is not ours."""
+    from tests.engines import engine
+
+    plugin_dir = tmp_path / "plugin"
+    for sub in ("faucet", "state", "logs"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "faucet" / "faucet.yaml").write_text(yaml.safe_dump(OPERATOR_CONFIG, sort_keys=False))
+    propagation = "rslave" if shared_mount("/var/run/docker/netns") else ""
+    made = run(["make", "-C", str(ROOT), "plugin", f"IMAGE={image}", f"PLUGIN_NAME={NAME}",
+                f"PLUGIN_ALIAS={ALIAS}", f"NETNS_PROPAGATION={propagation}", f"DOCKER={DOCKER}",
+                f"PLUGIN_DIR={plugin_dir}"], check=False, timeout=900)
+    assert made.returncode == 0, made.stdout + made.stderr
+    stack = contextlib.ExitStack()
+    url = stack.enter_context(engine.newer_engine("sid", stop_containers=False))
+    cli = (str(engine.cli("sid")), "-H", url)
+    docker = Docker(driver=ALIAS, cli=cli)
+    try:
+        ensure_image(cli)
+        run([*cli, "plugin", "create", NAME, str(plugin_dir)], timeout=600)
+        run([*cli, "plugin", "set", NAME, f"docker-socket.source={engine.socket_path('sid')}",
+             f"faucet-config.source={tmp_path / 'faucet'}", f"state.source={tmp_path / 'state'}",
+             f"logs.source={tmp_path / 'logs'}", f"STATUS_PORT={OWN.status_port}",
+             f"FAUCET_OF_PORT={OWN.faucet_of_port}", f"GAUGE_OF_PORT={OWN.gauge_of_port}",
+             f"FAUCET_PROM_PORT={OWN.faucet_prom_port}", f"GAUGE_PROM_PORT={OWN.gauge_prom_port}"])
+        run([*cli, "plugin", "enable", NAME], timeout=120)
+        wait_until(lambda: plugin_answers(OWN.socket), 60, 0.2, f"-d {ALIAS} answering")
+        net = docker.network(f"ovs.bridge.dpid=0x17{INSTANCE:02x}03",
+                             args=["--subnet", own_subnet(122)]).args
+        a = docker.run_container(net, "--restart", "always")
+        b = docker.run_container(net, "--restart", "always")
+        assert wait_until(lambda: docker.ping(a, docker.ip(b)), 60, 0.2, "ping before")
+
+        stack.close()  # the engine shuts down: its containers, then the plugin
+        assert not plugin_answers(OWN.socket)
+        started = time.monotonic()
+        stack.enter_context(engine.newer_engine("sid", stop_containers=False))
+        TIMES["sid start (plugin, then containers)"] = time.monotonic() - started
+
+        def running(name: str) -> bool:
+            state = run([*cli, "inspect", "-f", "{{.State.Running}}", name], check=False)
+            return state.stdout.strip() == "true"
+
+        for name in (a, b):
+            wait_until(lambda n=name: running(n), 60, 0.3, f"{name} restored by dockerd")
+        assert wait_until(lambda: docker.ping(a, docker.ip(b)), 60, 0.2, "ping after restart")
+        TIMES["sid start to containers talking"] = time.monotonic() - started
+    finally:
+        docker.cleanup()
+        run([*cli, "plugin", "disable", "-f", NAME], check=False, timeout=120)
+        run([*cli, "plugin", "rm", "-f", NAME], check=False, timeout=120)
+        stack.close()
+        print(f"\nmanaged plugin times: {TIMES}")
+    assert not OWN.socket.exists()
