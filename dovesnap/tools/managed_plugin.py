@@ -29,6 +29,7 @@ ALIAS = config.DRIVER_NAME
 HOST_PLUGINS = "/run/docker/host-plugins"  # the host's /run/docker/plugins, inside the plugin
 OWN_SOCKET = "dovesnap.sock"  # in the plugin's /run/docker/plugins, which Docker provides
 PATH = "/opt/dovesnap/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DOCKER_SOCKET = config.DOCKER_URL.removeprefix("unix://")  # the host's, at the same path inside
 
 # (mount name, host path, path in the plugin, propagation): each mount's source is settable.
 MOUNTS = (
@@ -36,7 +37,7 @@ MOUNTS = (
     ("state", str(config.STATE_DIR), str(config.STATE_DIR), ""),
     ("logs", str(config.LOG_DIR), str(config.LOG_DIR), ""),
     ("openvswitch", str(config.OVS_RUN_DIR), str(config.OVS_RUN_DIR), ""),
-    ("docker-socket", "/var/run/docker.sock", "/var/run/docker.sock", ""),
+    ("docker-socket", DOCKER_SOCKET, DOCKER_SOCKET, ""),
     ("host-plugins", str(config.PLUGIN_DIR), HOST_PLUGINS, ""),
     ("netns", "/var/run/docker/netns", "/var/run/docker/netns", "rslave"),
 )
@@ -59,7 +60,7 @@ def plugin_env(plugin_ref: str, alias: str) -> list[dict[str, Any]]:
         "ovs-db-sock": str(config.OVS_DB_SOCK),
         "plugin-socket": f"{HOST_PLUGINS}/{alias}.sock",
         "managed-socket": f"{config.PLUGIN_DIR}/{OWN_SOCKET}",
-        "docker-url": "unix:///var/run/docker.sock",
+        "docker-url": config.DOCKER_URL,
     }
     env = [_env("PATH", PATH, "where the image's programs are", False),
            _env("LANG", "C.UTF-8", "", False)]
