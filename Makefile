@@ -14,7 +14,7 @@ SCRIPTS := $(CURDIR)/scripts
 LINT_PATHS := $(wildcard dovesnap tests bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help up down test lint unit install-deps venv clean install uninstall
+.PHONY: help up down test lint unit install-deps venv clean install uninstall plugin
 
 help:
 	@echo "(up, down, test, install-deps, install, uninstall: as root, or with sudo)"
@@ -28,6 +28,7 @@ help:
 	@echo "make clean              remove the venv, caches and coverage data"
 	@echo "make install            install the systemd service (venv in /opt/dovesnap; FORCE=1 upgrades)"
 	@echo "make uninstall          remove the service (PURGE=1 also removes /etc/dovesnap/service.env)"
+	@echo "make plugin             make the managed Docker plugin dovesnap-plugin from IMAGE (dovesnap:latest)"
 
 up:
 	bash "$(SCRIPTS)/up.sh"
@@ -44,6 +45,10 @@ install:
 
 uninstall:
 	bash "$(SCRIPTS)/uninstall.sh" $(if $(filter 1 yes true,$(PURGE)),--purge)
+
+# IMAGE, PLUGIN_NAME, PLUGIN_ALIAS, NETNS_PROPAGATION, FORCE and PLUGIN_DIR on the command line reach it.
+plugin:
+	bash "$(SCRIPTS)/plugin.sh"
 
 install-deps:
 	bash "$(SCRIPTS)/deps.sh" $(if $(filter 1 yes true,$(TEST)),--test)

@@ -1,5 +1,5 @@
-"""Command line: ``dovesnap serve``, ``status``, ``graph``, ``doctor``, ``cleanup``, ``config``,
-``init-config``.
+"""Command line: ``dovesnap serve``, ``status``, ``graph``, ``acl``, ``mirror``, ``doctor``,
+``cleanup``, ``config``, ``init-config``.
 
 Daemon flags use dashes; the Go original's underscore spellings are accepted too, and each flag
 also reads an environment variable (``MIRROR_BRIDGE_OUT`` ...) so service files stay simple
@@ -24,7 +24,7 @@ from dovesnap import __version__, config
 from dovesnap.config import ServeSettings, default_controllers
 from dovesnap.status.client import optional_faucet_config
 from dovesnap.status.table import format_status
-from dovesnap.tools import cleanup, doctor, graph_cli, init_config
+from dovesnap.tools import cleanup, doctor, graph_cli, init_config, policy_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     stat.add_argument("--faucet-config", default=str(config.FAUCET_CONFIG),
                       help="FAUCET config, for the ACL and mirror in force (else from labels)")
     graph_cli.add_parser(sub)
+    policy_cli.add_parsers(sub)
     doctor.add_parser(sub)
     cleanup.add_parser(sub)
     init_config.add_parser(sub)
@@ -57,7 +58,7 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
     ``--default-ofcontrollers``.
     """
     from dovesnap.model.fabric_flags import parse_fabric_flags
-    from dovesnap.model.options import parse_controllers
+    from dovesnap.model.options import parse_controllers, split_items
 
     controllers = args.default_ofcontrollers
     rpc = config.faucetconfrpc_settings(args)
@@ -71,6 +72,7 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         status_auth_ips=args.status_auth_ips,
         status_listen=tuple(listen_address("status-listen", part)
                             for part in args.status_listen.split(",") if part.strip()),
+        control_auth_ips=args.control_auth_ips,
         default_ofcontrollers=parse_controllers(controllers) if controllers else (),
         # A FAUCET whose config is edited through faucetconfrpc runs elsewhere.
         embedded_faucet=not (args.external_faucet or rpc is not None),
@@ -80,6 +82,9 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         gauge_prom_port=args.gauge_prom_port,
         controller_listen=listen_address("controller-listen", args.controller_listen),
         faucetconfrpc=rpc,
+        docker_url=args.docker_url,
+        managed_socket=Path(args.managed_socket) if args.managed_socket else None,
+        driver_aliases=tuple(split_items(args.driver_aliases)),
     )
     # Stacking without --default-ofcontrollers: the stacking bridge goes to the embedded
     # FAUCET and Gauge, as every network without its own controllers does.
@@ -157,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return doctor.run(args, SystemProbes())
     if args.command == "cleanup":
         return cleanup.run(args)
+    if args.command in ("acl", "mirror"):
+        return policy_cli.run(args)
     if args.command == "config":
         return config.run(args)
     if args.command == "init-config":

@@ -44,6 +44,7 @@ FAUCET_PROM_PORT = 9302
 GAUGE_PROM_PORT = 9303
 STATUS_PORT = 9401
 STATUS_AUTH_IPS = "127.0.0.0/8,::1/128"
+CONTROL_AUTH_IPS = "127.0.0.0/8,::1/128"  # who may change a port's policy (POST /policy)
 STATUS_ADDR = f"127.0.0.1:{STATUS_PORT}"
 STATUS_LISTEN = ""  # none given: loopback when STATUS_AUTH_IPS is loopback only, else everywhere
 # What the status server takes (status/gate.py): open connections at once, seconds for a
@@ -117,6 +118,9 @@ FLAGS: dict[str, Flag] = {flag.name: flag for flag in (
     Flag("status-listen", "STATUS_LISTEN", STATUS_LISTEN,
          "comma list of addresses the status server listens on (default: loopback if only "
          "loopback may read it, else every address)"),
+    Flag("control-auth-ips", "CONTROL_AUTH_IPS", CONTROL_AUTH_IPS,
+         "networks allowed to change a running container's ACL or mirroring (also need "
+         "--status-auth-ips)"),
     Flag("default-ofcontrollers", "DEFAULT_OFCONTROLLERS", "",
          "controllers for networks that set none and the stacking bridge"),
     Flag("mirror-bridge-out", "MIRROR_BRIDGE_OUT", "", "mirror output interface"),
@@ -128,6 +132,11 @@ FLAGS: dict[str, Flag] = {flag.name: flag for flag in (
          "do not run the embedded FAUCET and Gauge (nor check their ports)"),
     Flag("plugin-socket", "DOVESNAP_PLUGIN_SOCKET", PLUGIN_SOCKET,
          "plugin socket; its file name is the driver name"),
+    Flag("managed-socket", "DOVESNAP_MANAGED_SOCKET", "",
+         "inside a managed plugin (docker plugin): also serve Docker on the plugin's own socket"),
+    Flag("driver-aliases", "DOVESNAP_DRIVER_ALIASES", "",
+         "comma list of other names Docker gives this driver's networks (a managed plugin's "
+         "NAME:TAG)"),
     Flag("ovs-db-sock", "OVS_DB_SOCK", OVS_DB_SOCK,
          "OVSDB socket (dovesnap starts its own OVS there when none answers)"),
     Flag("faucet-of-port", "FAUCET_OF_PORT", FAUCET_OF_PORT, "embedded FAUCET OpenFlow port"),
@@ -161,19 +170,21 @@ FAUCETCONFRPC_FLAGS = ("faucetconfrpc-addr", "faucetconfrpc-port", "faucetconfrp
 # Which settings each command takes, in --help order.
 SERVE_FLAGS = (
     "faucet-config-dir", "state-dir", "log-dir", "status-port", "status-auth-ips", "status-listen",
-    "default-ofcontrollers", "mirror-bridge-out", "mirror-bridge-in", "stacking-interfaces",
+    "control-auth-ips", "default-ofcontrollers", "mirror-bridge-out", "mirror-bridge-in",
+    "stacking-interfaces",
     "stack-priority1", "stack-mirror-interface", "external-faucet", "plugin-socket",
+    "managed-socket", "driver-aliases",
     "ovs-db-sock", "faucet-of-port", "gauge-of-port", "faucet-prom-port", "gauge-prom-port",
-    "controller-listen", "debug", "trace", *FAUCETCONFRPC_FLAGS,
+    "controller-listen", "docker-url", "debug", "trace", *FAUCETCONFRPC_FLAGS,
 )
 DOCTOR_FLAGS = ("docker-url", "plugin-socket", "ovs-db-sock", "faucet-config-dir",
                 "faucet-of-port", "gauge-of-port", "faucet-prom-port", "gauge-prom-port",
                 "controller-listen", "external-faucet", "default-ofcontrollers",
                 *FAUCETCONFRPC_FLAGS)
-CLEANUP_FLAGS = ("faucet-config-dir", "ovs-db-sock", *FAUCETCONFRPC_FLAGS)
+CLEANUP_FLAGS = ("faucet-config-dir", "ovs-db-sock", "docker-url", *FAUCETCONFRPC_FLAGS)
 INIT_CONFIG_FLAGS = ("faucet-config-dir", "gauge-prom-port")
 # `dovesnap config` takes every serve flag (scripts hand it theirs) and the scripts' own.
-CONFIG_FLAGS = (*SERVE_FLAGS, "docker-url", "run-dir", "status-addrs")
+CONFIG_FLAGS = (*SERVE_FLAGS, "run-dir", "status-addrs")
 
 
 def add_flags(parser: argparse.ArgumentParser, names: Iterable[str],
@@ -285,6 +296,7 @@ class ServeSettings:
     status_port: int = STATUS_PORT
     status_auth_ips: str = STATUS_AUTH_IPS
     status_listen: tuple[str, ...] = ()  # () when none given
+    control_auth_ips: str = CONTROL_AUTH_IPS
     default_ofcontrollers: tuple[str, ...] = ()  # () when none given
     embedded_faucet: bool = True
     faucet_of_port: int = FAUCET_OF_PORT
@@ -296,9 +308,17 @@ class ServeSettings:
     fabric: FabricFlags = field(default_factory=FabricFlags)  # mirroring and stacking
     faucetconfrpc: FaucetConfRpcSettings | None = None  # None: edit faucet.yaml in the config dir
 
+    managed_socket: Path | None = None  # inside a managed plugin: the plugin's own socket
+    driver_aliases: tuple[str, ...] = ()  # other names of this driver in Docker (NAME:TAG)
+
     @property
     def driver_name(self) -> str:
         return self.plugin_socket.stem
+
+    @property
+    def plugin_sockets(self) -> tuple[Path, ...]:
+        """Every socket Docker reaches this driver on."""
+        return (self.plugin_socket,) + ((self.managed_socket,) if self.managed_socket else ())
 
 
 def controller_host(listen: str) -> str:

@@ -22,6 +22,7 @@ from dovesnap.adapters.faucetconfrpc_client import FaucetConfRpcClient
 from dovesnap.adapters.netlink import PyRoute2Netlink
 from dovesnap.adapters.ovsdb import OvsdbBackend
 from dovesnap.api.handlers import make_app
+from dovesnap.api.sockets import PluginSockets
 from dovesnap.blocking import run_blocking
 from dovesnap.config import (
     STATUS_HEADER_TIMEOUT,
@@ -51,6 +52,7 @@ from dovesnap.runtime.faucet import (
     starter_faucet_config,
 )
 from dovesnap.runtime.ovs import OwnOvs, db_answers, kernel_datapath_available
+from dovesnap.status.control import policy_routes
 from dovesnap.status.gate import Limits
 from dovesnap.status.observe import Observability
 from dovesnap.status.report import status
@@ -80,6 +82,7 @@ class Daemon:
         self.events: DockerEventWatcher | None = None
         self.recovery: Recovery | None = None
         self.rpc: FaucetConfRpcClient | None = None
+        self.sockets = PluginSockets(settings.plugin_sockets)
 
     async def _start_ovs(self) -> OvsdbBackend:
         sock = self.settings.ovs_db_sock
@@ -146,6 +149,7 @@ class Daemon:
 
     async def start(self) -> None:
         settings = self.settings
+        self.sockets.bind()  # Docker may connect now; answered once the driver is ready
         self.ovs = await self._start_ovs()
         kernel = kernel_datapath_available()
         if settings.embedded_faucet:
@@ -174,13 +178,14 @@ class Daemon:
             store = local
         if controllers is not None:
             controllers.start()
-        docker = DockerSdkBackend(settings.docker_url, driver_name=settings.plugin_socket.stem)
+        docker = DockerSdkBackend(settings.docker_url, driver_name=settings.driver_name,
+                                  aliases=settings.driver_aliases)
         self.engine_id = await determine_engine_id(docker)  # daemon bridges are named after it
         driver = Driver(
             DriverSettings(
                 default_controllers(settings),
                 kernel_datapath=kernel,
-                driver_name=settings.plugin_socket.stem,
+                driver_name=settings.driver_name,
             ),
             self.ovs, PyRoute2Netlink(), docker, store,
         )
@@ -215,14 +220,10 @@ class Daemon:
         )
 
     async def _serve_plugin(self, driver: Driver) -> None:
-        sock = self.settings.plugin_socket
-        sock.parent.mkdir(parents=True, exist_ok=True)
-        sock.unlink(missing_ok=True)
         runner = web.AppRunner(make_app(driver, self.observe.metrics.observe_api), access_log=None)
         await runner.setup()
-        await web.UnixSite(runner, str(sock)).start()
         self.runners.append(runner)
-        log.info("plugin listening on %s", sock)
+        await self.sockets.serve(runner)
 
     async def _serve_status(self, driver: Driver) -> None:
         """The status server; if it cannot listen, dovesnap says so and serves Docker anyway."""
@@ -232,7 +233,13 @@ class Daemon:
         def get_status() -> dict[str, Any]:
             return status(driver.networks, self.engine_id, driver.hooks)
 
-        routes = self.observe.routes(get_status, driver, lambda: self.engine_id)
+        observe = self.observe.routes(get_status, driver, lambda: self.engine_id)
+        control = policy_routes(driver, parse_auth_ips(self.settings.control_auth_ips))
+
+        def routes(app: web.Application) -> None:
+            observe(app)
+            control(app)
+
         app = make_status_app(get_status, auth, routes)
         runner = web.AppRunner(app, access_log=None, keepalive_timeout=STATUS_IDLE_TIMEOUT)
         await runner.setup()
@@ -255,7 +262,7 @@ class Daemon:
         for runner in self.runners:
             await runner.cleanup()
         self.runners.clear()
-        self.settings.plugin_socket.unlink(missing_ok=True)
+        self.sockets.close()
         if self.events is not None:
             self.events.stop()
         if self.recovery is not None:

@@ -164,6 +164,13 @@ class EngineApi:
                 raise
         return getattr(self.client(self._version.get()), method)(*args, **kwargs)
 
+    def close(self) -> None:
+        """Close the HTTP connections of every client made so far."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)
@@ -236,11 +243,14 @@ class DockerSdkBackend:
         base_url: str = DOCKER_URL,
         timeout: int = 10,
         driver_name: str = DRIVER_NAME,
+        aliases: tuple[str, ...] = (),
     ) -> None:
         # No request here: dovesnap starts before dockerd; the version is negotiated on first use.
         self._client: Any = EngineApi(base_url, timeout)
-        # Docker names a plugin after its socket file: dovesnap.sock serves "-d dovesnap".
+        # Docker names a plugin after its socket file: dovesnap.sock serves "-d dovesnap". A
+        # managed plugin's networks carry its name (NAME:TAG): ``aliases``.
         self.driver_name = driver_name
+        self.driver_names = [driver_name, *aliases]
 
     def network_name(self, network_id: str) -> str | None:
         import docker.errors
@@ -276,7 +286,7 @@ class DockerSdkBackend:
 
     def dovesnap_networks(self) -> list[NetworkInfo]:
         result = []
-        for net in self._client.networks(filters={"driver": self.driver_name}):
+        for net in self._client.networks(filters={"driver": self.driver_names}):
             ipam = net.get("IPAM") or {}
             result.append(NetworkInfo(
                 id=net["Id"],

@@ -17,6 +17,7 @@ from dovesnap.api.schemas import MAX_BODY, SCHEMAS, parse_body
 from dovesnap.driver.core import Driver
 from dovesnap.errors import DovesnapError, RequestError
 from dovesnap.model.network import ipv4_gateway_address, ipv6_gateway_address
+from dovesnap.model.port_policy import IFNAME_OPTION
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,9 @@ async def join(driver: Driver, body: dict[str, Any]) -> dict[str, Any]:
     reply: dict[str, Any] = {
         "InterfaceName": {"SrcName": ep.container_ifname, "DstPrefix": "eth"},
     }
+    ifname = ep.kept_options.get(IFNAME_OPTION)
+    if ifname:  # Docker 28's --driver-opt com.docker.network.endpoint.ifname=NAME
+        reply["InterfaceName"]["DstName"] = ifname
     net = driver.network(body["NetworkID"])
     if net.spec.mode in ("nat", "routed"):
         # libnetwork reads Gateway as IPv4 and GatewayIPv6 as IPv6; each sets that default route.

@@ -17,8 +17,9 @@ from dovesnap.adapters.docker_api import ContainerInfo, DockerBackend
 from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.blocking import run_blocking
 from dovesnap.driver.state import Endpoint
-from dovesnap.errors import BackendError, LabelError
-from dovesnap.model.labels import apply_mac_prefix, parse_labels
+from dovesnap.errors import BackendError, LabelError, OptionError
+from dovesnap.model.labels import apply_mac_prefix
+from dovesnap.model.port_policy import effective_labels
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +72,12 @@ def learn_addresses(ep: Endpoint, container: ContainerInfo) -> None:
 
 
 def read_labels(ep: Endpoint, container: ContainerInfo, network_name: str | None) -> None:
-    """Set ``ep.labels`` from the container's labels; bad labels fail the port closed."""
+    """Set ``ep.labels`` from the container's labels with the endpoint's options and the
+    operator's settings merged over them; a malformed one fails the port closed."""
     try:
-        ep.labels = parse_labels(container.labels, network_name)
-    except LabelError as err:
-        ep.fail_closed = err.what
+        ep.labels = effective_labels(container.labels, ep.kept_options, ep.operator, network_name)
+    except (LabelError, OptionError) as err:
+        ep.fail_closed = ep.policy_refusal = err.what
         log.error("container %s fails closed: %s", container.name, err.what)
 
 

@@ -9,6 +9,7 @@ the container ports, connect) use the same steps.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.adapters.ovsdb import OvsBackend
@@ -18,9 +19,11 @@ from dovesnap.model.names import EXT_ENDPOINT_ID, EXT_NETWORK_ID
 from dovesnap.plan.bridge import BridgePlan, plan_bridge
 
 
-def endpoint_port_ids(network_id: str, endpoint_id: str) -> dict[str, str]:
-    """The external_ids of a container's OVS port (how a restart finds its endpoint)."""
-    return {EXT_NETWORK_ID: network_id, EXT_ENDPOINT_ID: endpoint_id}
+def endpoint_port_ids(network_id: str, endpoint_id: str,
+                      policy: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The external_ids of a container's OVS port (how a restart finds its endpoint), with
+    ``policy``: its endpoint options and the operator's settings (``Endpoint.policy_ids``)."""
+    return {EXT_NETWORK_ID: network_id, EXT_ENDPOINT_ID: endpoint_id, **(policy or {})}
 
 
 class Bridges:
@@ -58,7 +61,7 @@ class Bridges:
                 continue  # the veth itself is gone: only the container's restart can help
             ep.ofport = await run_blocking(
                 self.ovs.add_port, net.bridge, ep.host_ifname, ep.ofport,
-                endpoint_port_ids(net.network_id, ep.endpoint_id),
+                endpoint_port_ids(net.network_id, ep.endpoint_id, ep.policy_ids()),
             )
             reattached.append(ep.host_ifname)
         return reattached

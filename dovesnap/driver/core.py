@@ -29,6 +29,7 @@ from dovesnap.driver.veths import make_veth
 from dovesnap.errors import ConflictError, DovesnapError, NotFoundError
 from dovesnap.model.names import EXT_NETWORK_NAME
 from dovesnap.model.network import NetworkSpec, parse_network
+from dovesnap.model.port_policy import checked_endpoint_options, policy_external_ids
 from dovesnap.plan.ports import lowest_free_ofport
 
 log = logging.getLogger(__name__)
@@ -221,6 +222,7 @@ class Driver:
         if net.dp_refused:  # no DP, no FAUCET: a container here would have no network at all
             raise ConflictError(
                 (net.error or "this network has no FAUCET DP").removeprefix("dovesnap: "))
+        kept = checked_endpoint_options(options or {}, net.name)  # a bad --driver-opt refuses
         async with net.lock:
             if endpoint_id in net.endpoints:
                 return net.endpoints[endpoint_id].mac
@@ -239,7 +241,7 @@ class Driver:
                 actual_mac = mac or await run_blocking(self.netlink.link_mac, peer) or ""
                 ofport = await run_blocking(
                     self.ovs.add_port, net.bridge, host, ofport,
-                    endpoint_port_ids(network_id, endpoint_id),
+                    endpoint_port_ids(network_id, endpoint_id, policy_external_ids(kept)),
                 )
             except DovesnapError:
                 await run_blocking(self.ovs.delete_port, net.bridge, host)

@@ -153,7 +153,7 @@ class DpSync:
                 await self.faucet.check(self.edit(ep_only, ep_only.dp_inputs()))
             except FaucetConfigError as err:
                 detail = err.refusal
-                ep.fail_closed = f"FAUCET refused this port: {detail}"
+                ep.fail_closed = ep.policy_refusal = f"FAUCET refused this port: {detail}"
                 log.error("container %s fails closed: %s", ep.container.name, ep.fail_closed)
         try:
             await self._write(net)

@@ -22,6 +22,7 @@ from dovesnap.model.names import (
     EXT_SPEC,
     container_veth_of,
 )
+from dovesnap.model.port_policy import policy_from_external_ids
 from dovesnap.plan.operator_dp import OperatorDp
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,10 @@ async def restore_from_ovs(driver: Driver) -> list[Network]:
             ep_id = port.external_ids.get(EXT_ENDPOINT_ID)
             if not ep_id or port.ofport is None:
                 continue
+            options, operator = policy_from_external_ids(port.external_ids)
             net.endpoints[ep_id] = Endpoint(
-                ep_id, net_id, port.name, container_veth_of(port.name), port.ofport, ""
+                ep_id, net_id, port.name, container_veth_of(port.name), port.ofport, "",
+                options=options, operator=operator,
             )
         restored.append(net)
         log.info("restored network %s (%s) from OVS", name or net_id[:12], bridge.name)

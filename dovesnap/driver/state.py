@@ -14,6 +14,7 @@ from dovesnap.adapters.docker_api import ContainerInfo
 from dovesnap.model.labels import ContainerLabels
 from dovesnap.model.names import container_description
 from dovesnap.model.network import NetworkSpec
+from dovesnap.model.port_policy import PortSettings, kept_options, policy_external_ids
 from dovesnap.plan.faucet_dp import ContainerPort, DpInputs, ExternalPort
 from dovesnap.plan.operator_dp import OperatorDp
 
@@ -40,6 +41,20 @@ class Endpoint:
     # Set from Docker's "network connect" event: which container this endpoint belongs to.
     container_hint: str | None = None
     hinted: asyncio.Event = field(default_factory=asyncio.Event)
+    # What the operator set on this port while it runs (dovesnap acl set / mirror).
+    operator: PortSettings = field(default_factory=PortSettings)
+    # When the port is closed because of its policy (a malformed label or option, an ACL FAUCET
+    # refuses): that reason, so a change of policy decides again (other reasons stay).
+    policy_refusal: str | None = None
+
+    @property
+    def kept_options(self) -> dict[str, str]:
+        """The endpoint options dovesnap keeps (its own keys, the interface name)."""
+        return kept_options(self.options)
+
+    def policy_ids(self) -> dict[str, str]:
+        """The OVS external_ids that remember its endpoint options and operator settings."""
+        return policy_external_ids(self.kept_options, self.operator)
 
     def as_port(self) -> ContainerPort:
         if self.container is None:

@@ -14,9 +14,10 @@ from typing import Any
 
 from dovesnap.errors import DovesnapError
 from dovesnap.model.gateway import with_netmask
-from dovesnap.model.labels import parse_labels
+from dovesnap.model.labels import LABEL_MIRROR, LABEL_PORTACL
 from dovesnap.model.names import LOCAL_OFPORT
 from dovesnap.model.options import parse_per_network, split_items
+from dovesnap.model.port_policy import PortSettings, effective_labels, parse_endpoint_options
 
 CONTAINER = "container"
 EXTERNAL = "external"
@@ -39,6 +40,10 @@ class PortFacts:
     container_id: str = ""
     endpoint_id: str = ""
     ifname: str = ""
+    # Who decided the port's ACL and mirroring: "operator" (dovesnap acl set / mirror),
+    # "option" (Docker endpoint option, --driver-opt), "label", or "" (the network's default).
+    acl_source: str = ""
+    mirror_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -179,16 +184,19 @@ def _container(
 ) -> PortFacts:
     ofport = _int(raw.get("OFPort"))
     iface = interfaces.get(ofport)
+    labels = {str(k): _text(v) for k, v in _mapping(raw.get("Labels")).items()}
+    options = {str(k): _text(v) for k, v in _mapping(raw.get("EndpointOptions")).items()}
+    operator = _operator(_mapping(raw.get("OperatorPolicy")))
     if have_dp:
         acls = _str_list(iface.get("acls_in")) if iface is not None else ()
         mirror = ofport in mirrored
-    else:  # no FAUCET config to read: say what the labels ask for
-        labels = {str(k): _text(v) for k, v in _mapping(raw.get("Labels")).items()}
+    else:  # no FAUCET config to read: say what the labels, options and operator ask for
         try:
-            wanted = parse_labels(labels, network)
+            wanted = effective_labels(labels, options, operator, network)
             acls, mirror = wanted.acls or default_acls, wanted.mirror
         except DovesnapError:
             acls, mirror = (), False
+    acl_source, mirror_source = _sources(labels, options, operator, network)
     return PortFacts(
         kind=CONTAINER,
         name=_text(raw.get("Name")),
@@ -202,7 +210,30 @@ def _container(
         container_id=_text(raw.get("Id")),
         endpoint_id=ep_id,
         ifname=_text(raw.get("IfName")),
+        acl_source=acl_source,
+        mirror_source=mirror_source,
     )
+
+
+def _operator(raw: Mapping[str, Any]) -> PortSettings:
+    acls, mirror = raw.get("acls"), raw.get("mirror")
+    return PortSettings(acls=_str_list(acls) if acls is not None else None,
+                        mirror=mirror if isinstance(mirror, bool) else None)
+
+
+def _sources(labels: Mapping[str, str], options: Mapping[str, str], operator: PortSettings,
+             network: str) -> tuple[str, str]:
+    """Who decided the ACL and the mirroring (see PortFacts)."""
+    try:
+        by_option = parse_endpoint_options(options, network)
+    except DovesnapError:
+        by_option = PortSettings()
+    found = []
+    for mine, option, label in ((operator.acls, by_option.acls, LABEL_PORTACL),
+                                (operator.mirror, by_option.mirror, LABEL_MIRROR)):
+        found.append("operator" if mine is not None else "option" if option is not None
+                     else "label" if label in labels else "")
+    return found[0], found[1]
 
 
 def _copro_names(text: str) -> set[str]:

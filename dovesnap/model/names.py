@@ -33,6 +33,8 @@ EXT_SPEC = "dovesnap-spec"
 EXT_ENDPOINT_ID = "dovesnap-endpoint-id"
 EXT_ROLE = "dovesnap-role"
 EXT_OPERATOR_DP = "dovesnap-operator-dp"  # the operator's pre-seeded DP, as it was
+EXT_ENDPOINT_OPTIONS = "dovesnap-endpoint-options"  # a port's Docker endpoint options (JSON)
+EXT_OPERATOR_POLICY = "dovesnap-operator-policy"  # what `dovesnap acl set`/`mirror` set (JSON)
 
 
 # A container's veth pair is named after its endpoint id: the prefixes + the same first 5 hex

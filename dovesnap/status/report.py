@@ -35,6 +35,8 @@ def network_status(net: Network, engine_id: str) -> dict[str, Any]:
             "Labels": dict(ep.container.labels) if ep.container else {},
             "IfName": ep.host_ifname,
             "FailClosed": ep.fail_closed or "",
+            "EndpointOptions": ep.kept_options,  # --driver-opt / compose driver_opts
+            "OperatorPolicy": ep.operator.as_dict(),  # dovesnap acl set / mirror
         }
     externals = {
         ext.ifname: {"Name": ext.ifname, "OFPort": ext.ofport, "MacAddress": ext.mac}

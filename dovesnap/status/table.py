@@ -9,6 +9,9 @@ from dovesnap.graph.facts import CONTAINER, NetworkFacts, PortFacts, addresses_o
 
 HEADERS = ("PORT", "NAME", "MAC", "IP", "ACL", "MIRROR", "STATE")
 KIND_NAMES = {"external": "host interface", "copro": "coprocessor"}
+# After the ACL or mirror state: set by the operator (dovesnap acl set / mirror), or by a Docker
+# endpoint option (--driver-opt) rather than a label or the network's default.
+SOURCE_MARKS = {"operator": " (set)", "option": " (driver-opt)"}
 
 
 def _row(port: PortFacts) -> tuple[str, ...]:
@@ -18,8 +21,9 @@ def _row(port: PortFacts) -> tuple[str, ...]:
     else:
         state = KIND_NAMES.get(port.kind, port.kind)
         name = port.name
-    return (str(port.ofport), name, port.mac, " ".join(addresses_of(port)), ",".join(port.acls) or "-",
-            "yes" if port.mirrored else "-", state)
+    acls = (",".join(port.acls) or "-") + SOURCE_MARKS.get(port.acl_source, "")
+    mirror = ("yes" if port.mirrored else "-") + SOURCE_MARKS.get(port.mirror_source, "")
+    return (str(port.ofport), name, port.mac, " ".join(addresses_of(port)), acls, mirror, state)
 
 
 def _table(rows: Sequence[tuple[str, ...]], indent: str = "  ") -> list[str]:

@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
     if args.docker:
-        _remove_docker_objects(plan.network_ids)
+        _remove_docker_objects(args.docker_url, plan.network_ids)
     for name in plan.bridges:
         if ovs is not None:
             ovs.delete_bridge(name)
@@ -236,14 +236,19 @@ def _remove_faucet_dps(args: argparse.Namespace, dp_ids: list[int], stack_dps: l
     return True
 
 
-def _remove_docker_objects(network_ids: list[str]) -> None:
-    import docker
+def _remove_docker_objects(docker_url: str, network_ids: list[str]) -> None:
+    import docker.errors
 
-    client = docker.APIClient()
-    for net_id in network_ids:
-        for summary in client.containers(all=True, filters={"network": net_id}):
-            client.remove_container(summary["Id"], force=True)
-        try:
-            client.remove_network(net_id)
-        except docker.errors.DockerException as err:
-            print(f"cannot remove Docker network {net_id[:12]}: {err}")
+    from dovesnap.adapters.docker_api import EngineApi
+
+    client = EngineApi(docker_url)  # the API version dovesnap negotiates, as the daemon does
+    try:
+        for net_id in network_ids:
+            for summary in client.containers(all=True, filters={"network": net_id}):
+                client.remove_container(summary["Id"], force=True)
+            try:
+                client.remove_network(net_id)
+            except docker.errors.DockerException as err:
+                print(f"cannot remove Docker network {net_id[:12]}: {err}")
+    finally:
+        client.close()

@@ -57,6 +57,7 @@ class DoctorSettings:
 class DockerSeen:
     version: str = ""
     error: str = ""
+    internal_networks: tuple[str, ...] = ()  # this driver's networks created with --internal
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class FaucetConfigSeen:
 
 
 class Probes(Protocol):
-    def docker(self, url: str) -> DockerSeen: ...
+    def docker(self, url: str, driver: str) -> DockerSeen: ...
     def plugin(self, socket_path: Path) -> PluginSeen: ...
     def ovs(self, db_sock: Path) -> OvsSeen: ...
     def openflow(self, host: str, port: int) -> OpenFlowSeen: ...
@@ -133,6 +134,37 @@ def check_docker(seen: DockerSeen, url: str) -> CheckResult:
         return CheckResult("docker", False, f"Docker does not answer at {url}: {seen.error}",
                            "start dockerd (systemctl start docker), or pass --docker-url")
     return CheckResult("docker", True, f"Docker {seen.version} answers at {url}")
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """``26.1.5+dfsg1`` -> (26, 1, 5); () when unreadable."""
+    parts = []
+    for part in text.split("+")[0].split("-")[0].split(".")[:3]:
+        if not part.isdigit():
+            return ()
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def check_internal_dns(seen: DockerSeen) -> CheckResult:
+    """Docker 25+ gives containers attached only to --internal networks no names from the host's
+    loopback resolver (25.0 to 26.0.1: no forwarded names at all)."""
+    version = _version(seen.version)
+    if seen.error or not version or version < (25,) or not seen.internal_networks:
+        return CheckResult("internal-dns", True, "no --internal network loses DNS here")
+    names = ", ".join(seen.internal_networks[:5]) + (", ..." if len(seen.internal_networks) > 5
+                                                      else "")
+    lost = ("forwards no names at all for them" if version < (26, 0, 2) else
+            "does not use the host's loopback resolver for them (e.g. systemd-resolved's "
+            "127.0.0.53 named in /etc/resolv.conf)")
+    return CheckResult(
+        "internal-dns", True,
+        f"Docker {seen.version}: a container attached only to --internal networks ({names}) "
+        f"gets other containers' names but Docker {lost}",
+        "for DNS and egress create a nat network without --internal (docker network create -d "
+        "dovesnap -o ovs.bridge.mode=nat ...): names are then forwarded through dovesnap's "
+        "gateway, under FAUCET's ACLs; or give containers --dns with a server they can reach",
+        warning=True)
 
 
 def check_plugin(seen: PluginSeen, path: Path) -> CheckResult:
@@ -277,8 +309,9 @@ def check_exposure(sockets: Sequence[BoundSocket], ovs: OvsSeen, settings: Docto
 
 def run_checks(settings: DoctorSettings, probes: Probes) -> list[CheckResult]:
     ovs = probes.ovs(settings.ovs_db_sock)
+    docker = probes.docker(settings.docker_url, settings.driver_name)
     results = [
-        check_docker(probes.docker(settings.docker_url), settings.docker_url),
+        check_docker(docker, settings.docker_url),
         check_plugin(probes.plugin(settings.plugin_socket), settings.plugin_socket),
         check_ovs(ovs, settings.ovs_db_sock),
     ]
@@ -296,6 +329,7 @@ def run_checks(settings: DoctorSettings, probes: Probes) -> list[CheckResult]:
                                         settings.faucet_config_dir))
         faucet_yaml = settings.faucet_config_dir / "faucet.yaml"
         results.append(check_faucet_config(probes.faucet_config(faucet_yaml), faucet_yaml))
+    results.append(check_internal_dns(docker))
     return results
 
 
@@ -329,8 +363,11 @@ def format_results(results: Sequence[CheckResult]) -> str:
         if (result.warning or not result.ok) and result.fix:
             lines.append(f"     {'':<13} fix: {result.fix}")
     failed = [r.name for r in results if not r.ok]
+    warned = [r.name for r in results if r.ok and r.warning]
     lines.append("")
     lines.append(f"{len(failed)} problems: {', '.join(failed)}" if failed else "all checks passed")
+    if warned:
+        lines.append(f"{len(warned)} warnings: {', '.join(warned)}")
     return "\n".join(lines) + "\n"
 
 

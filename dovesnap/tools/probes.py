@@ -65,18 +65,21 @@ def network_mode(external_ids: dict[str, str]) -> str:
 
 
 class SystemProbes:
-    def docker(self, url: str) -> DockerSeen:
+    def docker(self, url: str, driver: str) -> DockerSeen:
         try:
-            import docker
+            from dovesnap.adapters.docker_api import EngineApi
 
-            client = docker.APIClient(base_url=url, timeout=int(TIMEOUT) + 2)
+            # The API version dovesnap itself would negotiate (Docker 29 refuses < 1.44).
+            api = EngineApi(url, timeout=int(TIMEOUT) + 2)
             try:
-                version = client.version().get("Version", "?")
+                version = api.version().get("Version", "?")
+                networks = api.networks(filters={"driver": driver})
             finally:
-                client.close()
+                api.close()
         except Exception as err:  # any failure means "does not answer"; say which
             return DockerSeen(error=str(err).splitlines()[0][:300] or type(err).__name__)
-        return DockerSeen(version=str(version))
+        internal = tuple(sorted(str(n.get("Name", "")) for n in networks if n.get("Internal")))
+        return DockerSeen(version=str(version), internal_networks=internal)
 
     def plugin(self, socket_path: Path) -> PluginSeen:
         if not socket_path.exists():

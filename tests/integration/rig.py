@@ -32,7 +32,7 @@ IMAGE = "dovesnap-test-busybox:latest"
 # the modules that run a dovesnap of their own, one each.
 OWN_DAEMONS = ("install_helpers", "test_resilience", "test_cleanup", "test_mirror", "test_stack",
                "test_reboot", "two_hosts_fabric", "two_hosts", "test_listen", "test_operator_dp",
-               "test_first_contact")
+               "test_first_contact", "test_engines", "test_managed_plugin")
 RUN_BLOCK = 20
 RUNS = 50
 # Instance 0 (run 0's session) is the real "dovesnap" on the daemon's default ports; every other
@@ -160,6 +160,19 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
         time.sleep(interval)
 
 
+def own_subnet(index: int) -> str:
+    """An IPv4 /24 of this run's own range, 10.<run*10>.0.0/16 to 10.<run*10+9>.0.0/16."""
+    second, third = divmod(index, 256)
+    if not 0 <= second < 10:
+        raise ValueError(f"subnet index {index} is outside this run's ten /16s")
+    return f"10.{INSTANCE * 10 + second}.{third}.0/24"
+
+
+def own_subnet6(index: int) -> str:
+    """An IPv6 /64 of this run's own range, fd42:<run>::/32."""
+    return f"fd42:{INSTANCE}:{index:x}::/64"
+
+
 def unique(kind: str) -> str:
     return f"{TEST_PREFIX}{kind}-{secrets.token_hex(3)}"
 
@@ -178,8 +191,9 @@ def tcp_listening(port: int, host: str = "127.0.0.1") -> bool:
         return client.connect_ex((host, port)) == 0
 
 
-def ensure_image() -> None:
-    if run([DOCKER, "image", "inspect", IMAGE], check=False).returncode == 0:
+def ensure_image(cli: Sequence[str] = (DOCKER,)) -> None:
+    """The busybox image with every applet on PATH, imported into the engine ``cli`` talks to."""
+    if run([*cli, "image", "inspect", IMAGE], check=False).returncode == 0:
         return
     busybox = shutil.which("busybox") or "/bin/busybox"
     with tempfile.TemporaryDirectory() as root:
@@ -191,7 +205,7 @@ def ensure_image() -> None:
                 with contextlib.suppress(FileExistsError):
                     (bindir / applet).symlink_to("busybox")
         tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run([DOCKER, "import", "-", IMAGE], stdin=tar.stdout, check=True,
+        subprocess.run([*cli, "import", "-", IMAGE], stdin=tar.stdout, check=True,
                        capture_output=True)
         tar.wait()
 
@@ -297,12 +311,15 @@ class Docker:
     networks: list[str] = field(default_factory=list)
     containers: list[str] = field(default_factory=list)
     driver: str = DRIVER
+    # The docker command line, e.g. ("/usr/local/bin/docker", "-H", url) for another engine.
+    cli: tuple[str, ...] = (DOCKER,)
 
     def network(self, *options: str, name: str | None = None, internal: bool = True,
-                check: bool = True, subnet: str | None = None
+                check: bool = True, subnet: str | None = None, args: Sequence[str] = ()
                 ) -> subprocess.CompletedProcess[str]:
+        """``docker network create`` with ``-o`` options; ``args`` go before them (--subnet)."""
         name = name or unique("net")
-        argv = [DOCKER, "network", "create", "-d", self.driver]
+        argv = [*self.cli, "network", "create", "-d", self.driver, *args]
         if internal:
             argv.append("--internal")
         if subnet:
@@ -322,16 +339,16 @@ class Docker:
                       command: Sequence[str] = ("sleep", "3600")) -> str:
         name = name or unique("c")
         self.containers.append(name)
-        run([DOCKER, "run", "-d", "--name", name, "--net", network, *extra, IMAGE, *command])
+        run([*self.cli, "run", "-d", "--name", name, "--net", network, *extra, IMAGE, *command])
         return name
 
     def exec(self, container: str, *argv: str, check: bool = False, timeout: float = 60,
              detach: bool = False) -> subprocess.CompletedProcess[str]:
         flags = ["-d"] if detach else []
-        return run([DOCKER, "exec", *flags, container, *argv], check=check, timeout=timeout)
+        return run([*self.cli, "exec", *flags, container, *argv], check=check, timeout=timeout)
 
     def ip(self, container: str) -> str:
-        out = run([DOCKER, "inspect", "-f",
+        out = run([*self.cli, "inspect", "-f",
                    "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container]).stdout
         return out.split()[0]
 
@@ -344,12 +361,12 @@ class Docker:
         return result.returncode == 0
 
     def remove_container(self, name: str) -> None:
-        run([DOCKER, "rm", "-f", name], check=False)
+        run([*self.cli, "rm", "-f", name], check=False)
         if name in self.containers:
             self.containers.remove(name)
 
     def remove_network(self, name: str) -> None:
-        run([DOCKER, "network", "rm", name], check=False)
+        run([*self.cli, "network", "rm", name], check=False)
         if name in self.networks:
             self.networks.remove(name)
 

@@ -217,6 +217,14 @@ class FakeOvs:
         br.ports[ifname] = OvsPort(ifname, got, dict(external_ids))
         return got
 
+    def set_port_external_ids(self, ifname: str, external_ids: Mapping[str, str]) -> None:
+        for br in self.bridges_by_name.values():
+            port = br.ports.get(ifname)
+            if port is not None:
+                br.ports[ifname] = OvsPort(ifname, port.ofport, dict(external_ids), port.type)
+                return
+        raise BackendError(f"OVS has no port {ifname}")
+
     def delete_port(self, bridge: str, ifname: str) -> None:
         br = self.bridges_by_name.get(bridge)
         if br is not None:

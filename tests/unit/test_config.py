@@ -112,6 +112,15 @@ def test_stacking_needs_no_controllers_flag_with_the_embedded_faucet() -> None:
     assert given.fabric.stack.controllers == ("tcp:10.0.0.1:6653",)
 
 
+def test_docker_url_reaches_serve_doctor_and_cleanup(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///run/other-engine.sock")
+    for command in ("serve", "doctor", "cleanup"):
+        assert parse(command).docker_url == "unix:///run/other-engine.sock", command
+    assert serve_settings(parse("serve")).docker_url == "unix:///run/other-engine.sock"
+    flagged = parse("serve", "--docker-url", "unix:///run/x.sock")
+    assert serve_settings(flagged).docker_url == "unix:///run/x.sock"
+
+
 def test_default_controllers() -> None:
     assert default_controllers(ServeSettings()) == ("tcp:127.0.0.1:6653", "tcp:127.0.0.1:6654")
     assert default_controllers(ServeSettings(faucet_of_port=7653, gauge_of_port=7654)) == (

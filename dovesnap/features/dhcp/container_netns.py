@@ -11,12 +11,13 @@ import logging
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from pyroute2 import IPRoute, NetlinkError
 from pyroute2.netlink.rtnl import RTMGRP_IPV6_IFADDR
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_DADFAILED, IFA_F_TEMPORARY, IFA_F_TENTATIVE
 
+from dovesnap.adapters.docker_api import EngineApi
 from dovesnap.adapters.netlink import in_netns
 from dovesnap.blocking import run_blocking
 from dovesnap.config import DOCKER_URL
@@ -75,7 +76,7 @@ class KernelContainerNetns:
 
     def __init__(self, docker_url: str = DOCKER_URL) -> None:
         self._docker_url = docker_url
-        self._client: Any = None
+        self._client: EngineApi | None = None
 
     def sandbox_key(self, container_id: str) -> str | None:
         """The netns path of a running container (used after a restart, when no Join told us).
@@ -85,10 +86,8 @@ class KernelContainerNetns:
         """
         import docker.errors
 
-        import docker
-
-        if self._client is None:
-            self._client = docker.APIClient(base_url=self._docker_url, timeout=10)
+        if self._client is None:  # the API version negotiated for this engine, as elsewhere
+            self._client = EngineApi(self._docker_url, timeout=10)
         try:
             details = self._client.inspect_container(container_id)
         except docker.errors.DockerException as err:

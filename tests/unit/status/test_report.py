@@ -5,6 +5,7 @@ from __future__ import annotations
 from dovesnap.adapters.docker_api import ContainerInfo
 from dovesnap.driver.state import Endpoint, Network
 from dovesnap.model.network import parse_network
+from dovesnap.model.port_policy import PortSettings
 from dovesnap.plan.faucet_dp import ExternalPort
 from dovesnap.status.report import network_status, status
 
@@ -27,6 +28,8 @@ def network(**options: str) -> Network:
     ep = Endpoint("ep0123456789", NET, "odsveep012", "ethcep012", 3, "0e:00:00:00:00:03",
                   address="10.3.0.5/16")
     ep.container = ContainerInfo("c0ffee123456", "web", {"dovesnap.faucet.portacl": "allowall"})
+    ep.options = {"dovesnap.faucet.mirror": "true", "com.docker.network.portmap": []}
+    ep.operator = PortSettings(acls=("denyall",))
     net.endpoints[ep.endpoint_id] = ep
     net.endpoints["ep2"] = Endpoint("ep2", NET, "odsveep2", "ethcep2", 4, "0e:00:00:00:00:04")
     net.externals["eth1"] = ExternalPort(7, "eth1")
@@ -66,6 +69,9 @@ def test_status_values() -> None:
         "Name": "web", "Id": "c0ffee123456", "OFPort": 3, "MacAddress": "0e:00:00:00:00:03",
         "HostIP": "10.3.0.5", "HostIPv6": "", "Labels": {"dovesnap.faucet.portacl": "allowall"},
         "IfName": "odsveep012", "FailClosed": "",
+        # Docker's endpoint options dovesnap keeps, and what the operator set while it runs.
+        "EndpointOptions": {"dovesnap.faucet.mirror": "true"},
+        "OperatorPolicy": {"acls": ["denyall"]},
     }
     unjoined = entry["DynamicNetworkStates"]["Containers"]["ep2"]
     assert (unjoined["Name"], unjoined["Id"], unjoined["HostIP"]) == ("", "", "")

@@ -41,7 +41,7 @@ class FakeProbes:
     listening_seen: tuple[BoundSocket, ...] = (BoundSocket("tcp", "127.0.0.1", 7553),
                                                BoundSocket("tcp", "0.0.0.0", 22))
 
-    def docker(self, url: str) -> d.DockerSeen:
+    def docker(self, url: str, driver: str) -> d.DockerSeen:
         return self.docker_seen
 
     def plugin(self, socket_path: Path) -> d.PluginSeen:
@@ -73,7 +73,8 @@ def failing(probes: FakeProbes, settings: d.DoctorSettings = SETTINGS) -> list[d
 def test_healthy_host_passes_everything() -> None:
     results = d.run_checks(SETTINGS, FakeProbes())
     assert [r.name for r in results] == ["docker", "plugin", "ovs", "faucet", "gauge", "exposure",
-                                         "bridges", "iptables", "config-dir", "faucet-config"]
+                                         "bridges", "iptables", "config-dir", "faucet-config",
+                                         "internal-dns"]
     assert all(r.ok and not r.warning for r in results)
     assert "all checks passed" in d.format_results(results)
 
@@ -213,3 +214,27 @@ def test_doctor_reaches_controllers_where_they_listen() -> None:
     assert d.settings_from(args).controller_host == "10.0.0.5"
     args = build_parser().parse_args(["doctor", "--controller-listen", "0.0.0.0"])
     assert d.settings_from(args).controller_host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(("version", "internal", "warned", "says"), [
+    ("20.10.24+dfsg1", ("lab",), False, ""),  # before 25: names are forwarded for them too
+    ("25.0.3", ("lab",), True, "forwards no names at all"),
+    ("26.0.1", ("lab",), True, "forwards no names at all"),
+    ("26.1.5+dfsg1", ("lab", "mgmt"), True, "host's loopback resolver"),
+    ("28.5.2", (), False, ""),  # no --internal network of this driver
+    ("29.0.0", ("lab",), True, "host's loopback resolver"),
+    ("nonsense", ("lab",), False, ""),
+])
+def test_internal_networks_on_docker_25_and_later_are_warned_about(
+    version: str, internal: tuple[str, ...], warned: bool, says: str
+) -> None:
+    probes = FakeProbes(docker_seen=d.DockerSeen(version=version, internal_networks=internal))
+    results = d.run_checks(SETTINGS, probes)
+    result = next(r for r in results if r.name == "internal-dns")
+    assert result.ok and result.warning is warned  # a warning, never a failure
+    assert says in result.detail
+    text = d.format_results(results)
+    if warned:
+        assert "WARN internal-dns" in text and "ovs.bridge.mode=nat" in result.fix
+        assert ", ".join(internal) in result.detail and "1 warnings: internal-dns" in text
+    assert "all checks passed" in text
