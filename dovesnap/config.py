@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dovesnap.fabric_settings import FabricFlags
+
 # -- defaults ------------------------------------------------------------------------------------
 
 DRIVER_NAME = "dovesnap"  # Docker names a plugin after its socket file: dovesnap.sock
@@ -198,46 +200,6 @@ def add_flags(parser: argparse.ArgumentParser, names: Iterable[str],
 def setting(name: str, environ: Mapping[str, str] | None = None) -> Value:
     """One setting's value when no flag is given (for commands without a parser of ours)."""
     return FLAGS[name].from_env(os.environ if environ is None else environ)
-
-
-# -- the daemon's mirroring and stacking flags, parsed (by model/fabric_flags.py) ---------------
-
-
-@dataclass(frozen=True)
-class MirrorFlags:
-    out_ifname: str
-    in_ifname: str | None = None
-
-
-@dataclass(frozen=True)
-class StackLinkRequest:
-    """``DP:PORT:IF``: host interface IF is cabled to port PORT of FAUCET DP ``DP``."""
-
-    remote_dp: str
-    remote_port: int
-    ifname: str
-
-
-@dataclass(frozen=True)
-class StackMirrorTarget:
-    """``DP:PORT``: where tunnelled mirror traffic leaves the stack."""
-
-    dp: str
-    port: int
-
-
-@dataclass(frozen=True)
-class StackFlags:
-    links: tuple[StackLinkRequest, ...]
-    controllers: tuple[str, ...]
-    priority1: str | None = None
-    mirror: StackMirrorTarget | None = None
-
-
-@dataclass(frozen=True)
-class FabricFlags:
-    mirror: MirrorFlags | None = None
-    stack: StackFlags | None = None
 
 
 # -- faucetconfrpc ------------------------------------------------------------------------------

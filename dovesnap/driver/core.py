@@ -24,7 +24,7 @@ from dovesnap.driver.attach import find_container, learn_addresses, read_labels,
 from dovesnap.driver.bridges import Bridges, endpoint_port_ids
 from dovesnap.driver.dp_sync import DpSync
 from dovesnap.driver.hooks import Hooks
-from dovesnap.driver.state import Endpoint, Network
+from dovesnap.driver.state import Endpoint, Network, oper_info
 from dovesnap.driver.veths import make_veth
 from dovesnap.errors import ConflictError, DovesnapError, NotFoundError
 from dovesnap.model.names import EXT_NETWORK_NAME
@@ -390,13 +390,4 @@ class Driver:
         ep = net.endpoints.get(endpoint_id)
         if ep is None:
             raise NotFoundError(f"endpoint {endpoint_id[:12]} is unknown")
-        return {
-            "BridgeName": net.bridge,
-            "HostInterface": ep.host_ifname,
-            "ContainerInterface": ep.container_ifname,
-            "OFPort": ep.ofport,
-            "MacAddress": ep.mac,
-            "Address": ep.address or "",
-            "AddressIPv6": ep.address_ipv6 or "",
-            "FailClosed": ep.fail_closed or "",
-        }
+        return oper_info(net, ep)

@@ -106,3 +106,17 @@ class Network:
             mirror_port=mirror_port,
             reserved_ports=self.operator_dp.ports() if self.operator_dp else frozenset(),
         )
+
+
+def oper_info(net: Network, ep: Endpoint) -> dict[str, Any]:
+    """What EndpointOperInfo answers for an endpoint (Docker shows it in ``network inspect -v``)."""
+    return {
+        "BridgeName": net.bridge,
+        "HostInterface": ep.host_ifname,
+        "ContainerInterface": ep.container_ifname,
+        "OFPort": ep.ofport,
+        "MacAddress": ep.mac,
+        "Address": ep.address or "",
+        "AddressIPv6": ep.address_ipv6 or "",
+        "FailClosed": ep.fail_closed or "",
+    }

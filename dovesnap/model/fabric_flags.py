@@ -9,14 +9,14 @@ FlagError out.
 
 from __future__ import annotations
 
-from dovesnap.config import (  # re-exported: the parsed flags' types live in config
+from dovesnap.errors import FlagError, OptionError
+from dovesnap.fabric_settings import (  # re-exported: the parsed flags' types
     FabricFlags,
     MirrorFlags,
     StackFlags,
     StackLinkRequest,
     StackMirrorTarget,
 )
-from dovesnap.errors import FlagError, OptionError
 from dovesnap.model.names import DP_NAME_RE, IFNAME_HINT, IFNAME_RE
 from dovesnap.model.options import MAX_OFPORT_REQUEST, parse_controllers, split_items
 

@@ -14,8 +14,9 @@ import pytest
 
 from dovesnap import config
 from dovesnap.cli import build_parser, main, serve_settings
-from dovesnap.config import FabricFlags, MirrorFlags, ServeSettings, default_controllers
+from dovesnap.config import ServeSettings, default_controllers
 from dovesnap.errors import FlagError, OptionError
+from dovesnap.fabric_settings import FabricFlags, MirrorFlags
 
 ROOT = Path(__file__).resolve().parents[2]
 # Paths spelled in config.py alone: code elsewhere imports them, scripts ask `dovesnap config`.

@@ -19,10 +19,10 @@ from typing import Any
 
 from dovesnap.adapters.faucet_metrics import parse_stack_states
 from dovesnap.blocking import run_blocking
-from dovesnap.config import StackFlags
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Network
 from dovesnap.errors import DovesnapError, FaucetConfigUnavailable
+from dovesnap.fabric_settings import StackFlags
 from dovesnap.features.fabric.context import FabricContext
 from dovesnap.features.fabric.stack_plan import (
     StackUplink,
