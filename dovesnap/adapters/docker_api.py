@@ -184,6 +184,9 @@ class ContainerInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
     restart_policy: str = ""
     state: str = ""
+    # Docker's addresses of the container's endpoints: endpoint id -> (IPv4 "a.b.c.d/len" or "",
+    # IPv6 "x::y/len" or ""), for the endpoints that have one.
+    addresses: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -200,8 +203,27 @@ class DockerBackend(Protocol):
     def network_name(self, network_id: str) -> str | None: ...
     def container_for_endpoint(self, network_id: str, endpoint_id: str) -> ContainerInfo | None: ...
     def container_by_id(self, container_id: str) -> ContainerInfo | None: ...
+    def network_endpoints(self, network_id: str) -> dict[str, str] | None: ...
     def dovesnap_networks(self) -> list[NetworkInfo]: ...
     def engine_id(self) -> str: ...
+
+
+def _cidr(address: Any, prefixlen: Any) -> str:
+    if not isinstance(address, str) or not address or not isinstance(prefixlen, int):
+        return ""
+    return f"{address}/{prefixlen}"
+
+
+def _addresses(summary: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    found: dict[str, tuple[str, str]] = {}
+    for net in ((summary.get("NetworkSettings") or {}).get("Networks") or {}).values():
+        if not isinstance(net, Mapping) or not net.get("EndpointID"):
+            continue
+        ipv4 = _cidr(net.get("IPAddress"), net.get("IPPrefixLen"))
+        ipv6 = _cidr(net.get("GlobalIPv6Address"), net.get("GlobalIPv6PrefixLen"))
+        if ipv4 or ipv6:
+            found[str(net["EndpointID"])] = (ipv4, ipv6)
+    return found
 
 
 def _info(summary: Mapping[str, Any]) -> ContainerInfo:
@@ -211,6 +233,7 @@ def _info(summary: Mapping[str, Any]) -> ContainerInfo:
         name=names[0].lstrip("/"),
         labels=dict(summary.get("Labels") or {}),
         state=summary.get("State", ""),
+        addresses=_addresses(summary),
     )
 
 

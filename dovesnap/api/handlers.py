@@ -65,11 +65,12 @@ async def create_endpoint(driver: Driver, body: dict[str, Any]) -> dict[str, Any
     requested_mac = iface.get("MacAddress") or None
     if requested_mac is not None and not isinstance(requested_mac, str):
         requested_mac = None
-    address = iface.get("Address") or None
+    address, address_ipv6 = iface.get("Address") or None, iface.get("AddressIPv6") or None
     mac = await driver.create_endpoint(
         body["NetworkID"], body["EndpointID"], requested_mac,
         address if isinstance(address, str) else None,
         body.get("Options") or {},
+        address_ipv6 if isinstance(address_ipv6, str) else None,
     )
     if requested_mac:
         # Docker refuses a reply that changes a MAC it chose.

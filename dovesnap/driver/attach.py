@@ -1,7 +1,10 @@
 """After Join: which container the endpoint belongs to, its labels, its MAC prefix.
 
 Docker's Join names no container, so the driver asks Docker which container has the endpoint,
-woken at once by Docker's connect event (``Endpoint.hinted``) and polling as a fallback.
+woken at once by Docker's connect event (``Endpoint.hinted``) and polling as a fallback. The
+event only says that *some* container joined the network: which one owns this endpoint is read
+from the network's own record (which lists it at once, unlike container listings), never taken
+from the event.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ async def find_container(
     while container is None and loop.time() < deadline:
         try:
             if ep.container_hint:
-                container = await run_blocking(docker.container_by_id, ep.container_hint)
+                container = await _owner(docker, network_id, ep)
             if container is None:
                 container = await run_blocking(
                     docker.container_for_endpoint, network_id, ep.endpoint_id
@@ -45,6 +48,27 @@ async def find_container(
                 await asyncio.wait_for(ep.hinted.wait(), delay)
             delay = min(delay * 2, 0.25)
     return container
+
+
+async def _owner(docker: DockerBackend, network_id: str, ep: Endpoint) -> ContainerInfo | None:
+    """The container that Docker's network record says has the endpoint, if it says so yet."""
+    owners = await run_blocking(docker.network_endpoints, network_id) or {}
+    owner = owners.get(ep.endpoint_id)
+    if owner is None:
+        return None
+    if owner != ep.container_hint:
+        log.warning("a connect event named container %s for network %s, but endpoint %s is "
+                    "container %s's", (ep.container_hint or "")[:12], network_id[:12],
+                    ep.endpoint_id[:12], owner[:12])
+    return await run_blocking(docker.container_by_id, owner)
+
+
+def learn_addresses(ep: Endpoint, container: ContainerInfo) -> None:
+    """Take the endpoint's addresses from Docker when dovesnap has none (after a restart, an
+    endpoint restored from OVS has none until Docker names them)."""
+    ipv4, ipv6 = container.addresses.get(ep.endpoint_id, ("", ""))
+    ep.address = ep.address or ipv4 or None
+    ep.address_ipv6 = ep.address_ipv6 or ipv6 or None
 
 
 def read_labels(ep: Endpoint, container: ContainerInfo, network_name: str | None) -> None:

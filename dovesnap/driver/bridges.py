@@ -33,7 +33,8 @@ class Bridges:
         self.driver_name = driver_name
 
     def plan(self, net: Network) -> BridgePlan:
-        return plan_bridge(net.spec, net.userspace, net.name, self.driver_name)
+        operator = net.operator_dp.encode() if net.operator_dp else None
+        return plan_bridge(net.spec, net.userspace, net.name, self.driver_name, operator)
 
     async def build(self, net: Network) -> None:
         """Make the bridge, without controllers, with its LOCAL port up."""
@@ -42,8 +43,12 @@ class Bridges:
         await run_blocking(self.netlink.set_up, net.bridge, net.spec.mtu)
 
     async def connect(self, net: Network) -> None:
-        """Give the bridge its controllers (and its current external_ids)."""
-        await run_blocking(self.ovs.ensure_bridge, self.plan(net))
+        """Give the bridge its controllers (and its current external_ids); not while FAUCET's
+        config has another DP on the bridge's dp_id (FAUCET would run that DP on it)."""
+        plan = self.plan(net)
+        if net.dp_refused:
+            plan = dataclasses.replace(plan, controllers=())
+        await run_blocking(self.ovs.ensure_bridge, plan)
 
     async def readd_ports(self, net: Network) -> list[str]:
         """Put container veths OVS lost back at their OpenFlow ports; return their names."""

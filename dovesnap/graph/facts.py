@@ -33,6 +33,7 @@ class PortFacts:
     ofport: int
     mac: str = ""
     ip: str = ""
+    ipv6: str = ""
     acls: tuple[str, ...] = ()
     mirrored: bool = False
     fail_closed: str = ""
@@ -69,6 +70,7 @@ class NetworkFacts:
     userspace: bool = False
     controllers: tuple[str, ...] = ()
     gateway: str = ""
+    gateway_ipv6: str = ""  # "x::1/64" when the network has an IPv6 gateway besides an IPv4 one
     gateway_acls: tuple[str, ...] = ()
     default_acls: tuple[str, ...] = ()
     preallocated: int = 0
@@ -81,12 +83,21 @@ class NetworkFacts:
     mirror_in: str = ""
 
     @property
+    def gateways(self) -> tuple[str, ...]:
+        return tuple(g for g in (self.gateway, self.gateway_ipv6) if g)
+
+    @property
     def containers(self) -> tuple[PortFacts, ...]:
         return tuple(p for p in self.ports if p.kind == CONTAINER)
 
     @property
     def externals(self) -> tuple[PortFacts, ...]:
         return tuple(p for p in self.ports if p.kind != CONTAINER)
+
+
+def addresses_of(port: PortFacts) -> tuple[str, ...]:
+    """A port's IPv4 and IPv6 addresses, those it has."""
+    return tuple(a for a in (port.ip, port.ipv6) if a)
 
 
 def _text(value: Any) -> str:
@@ -192,6 +203,7 @@ def _container(
         ofport=ofport,
         mac=_text(raw.get("MacAddress")),
         ip=_text(raw.get("HostIP")),
+        ipv6=_text(raw.get("HostIPv6")),
         acls=acls,
         mirrored=mirror,
         fail_closed=_text(raw.get("FailClosed")),
@@ -237,6 +249,8 @@ def _externals(
         raw = _mapping(raw)
         name = _text(raw.get("Name")) or str(ifname)
         ofport = _int(raw.get("OFPort"))
+        if ofport == LOCAL_OFPORT:
+            continue  # the gateway (a nat/routed network's LOCAL port): drawn as the gateway
         iface = interfaces.get(ofport, {})
         is_copro = name in copro or "coprocessor" in iface
         result.append(PortFacts(
@@ -265,6 +279,15 @@ def _gateway(net: Mapping[str, Any]) -> str:
     gateway, mask = _text(net.get("Gateway")), _text(net.get("GatewayMask"))
     if gateway and mask and "/" not in gateway:
         return with_netmask(gateway, mask)
+    if gateway and gateway == _text(net.get("GatewayIPv6")):
+        return _gateway_ipv6(net)  # an IPv6-only network: its one gateway, with its length
+    return gateway
+
+
+def _gateway_ipv6(net: Mapping[str, Any]) -> str:
+    gateway, subnet = _text(net.get("GatewayIPv6")), _text(net.get("SubnetIPv6"))
+    if gateway and "/" in subnet and "/" not in gateway:
+        return f"{gateway}/{subnet.rsplit('/', 1)[1]}"
     return gateway
 
 
@@ -302,6 +325,8 @@ def network_facts(
         userspace=bool(net.get("Userspace")),
         controllers=_str_list(net.get("Controller")),
         gateway=_gateway(net) if mode in ("nat", "routed") else "",
+        gateway_ipv6=(_gateway_ipv6(net) if mode in ("nat", "routed")
+                      and _text(net.get("GatewayIPv6")) != _text(net.get("Gateway")) else ""),
         gateway_acls=gateway_acls,
         default_acls=default_acls,
         preallocated=_int(net.get("PreAllocatePorts")),

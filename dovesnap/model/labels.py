@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from dovesnap.errors import LabelError, OptionError
-from dovesnap.model.names import ACL_NAME_RE
+from dovesnap.model.names import ACL_NAME_RE, RESERVED_ACL_HINT, is_reserved_acl
 from dovesnap.model.options import FALSE_WORDS, TRUE_WORDS, parse_per_network
 
 LABEL_PORTACL = "dovesnap.faucet.portacl"
@@ -37,6 +37,8 @@ def _label_bool(label: str, value: str) -> str:
 def _label_acl(label: str, value: str) -> str:
     if not ACL_NAME_RE.match(value):
         raise LabelError(label, f"{value[:80]!r} is not an ACL name")
+    if is_reserved_acl(value):
+        raise LabelError(label, f"ACL {value} is reserved ({RESERVED_ACL_HINT})")
     return value
 
 

@@ -7,6 +7,7 @@ config-dir probe creates and removes one temporary file to prove the directory i
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -17,8 +18,10 @@ from typing import Any
 
 import yaml
 
-from dovesnap.errors import FaucetConfigError
-from dovesnap.model.names import EXT_DRIVER
+from dovesnap.adapters.host_sockets import BoundSocket, bound_sockets
+from dovesnap.config import FaucetConfRpcSettings
+from dovesnap.errors import DovesnapError, FaucetConfigError
+from dovesnap.model.names import EXT_DRIVER, EXT_SPEC
 from dovesnap.runtime.ovs import db_answers, kernel_datapath_available
 from dovesnap.tools.doctor import (
     BridgeSeen,
@@ -30,6 +33,7 @@ from dovesnap.tools.doctor import (
     OvsSeen,
     PluginSeen,
 )
+from dovesnap.tools.doctor_remote import FaucetMetricsSeen, RemoteConfigSeen
 from dovesnap.tools.service_ready import activate_error
 
 TIMEOUT = 3.0
@@ -49,6 +53,15 @@ def iptables_flavour(version_text: str) -> str:
     if "legacy" in version_text or version_text.strip().startswith("iptables v"):
         return "legacy"  # iptables before 1.8 says no flavour: it is legacy
     return ""
+
+
+def network_mode(external_ids: dict[str, str]) -> str:
+    """The ovs.bridge.mode of a network bridge, from the spec OVS keeps ("" if none)."""
+    try:
+        mode = json.loads(external_ids.get(EXT_SPEC, "")).get("mode", "")
+    except (ValueError, AttributeError):
+        return ""
+    return mode if isinstance(mode, str) else ""
 
 
 class SystemProbes:
@@ -105,6 +118,7 @@ class SystemProbes:
                 name=str(b["name"]),
                 driver=str(dict(b["external_ids"]).get(EXT_DRIVER, "")),
                 controllers=tuple(by_uuid[str(u)] for u in b["controller"] if str(u) in by_uuid),
+                mode=network_mode(dict(b["external_ids"])),
             )
             for b in bridges
         ]
@@ -140,6 +154,9 @@ class SystemProbes:
         if len(header) < 8:
             return OpenFlowSeen(listening=True, error="no OpenFlow header")
         return OpenFlowSeen(listening=True, message_type=header[1])
+
+    def listening(self) -> tuple[BoundSocket, ...]:
+        return tuple(bound_sockets(("tcp",)))
 
     def iptables(self) -> IptablesSeen:
         version = _run(["iptables", "--version"])
@@ -189,3 +206,39 @@ class SystemProbes:
         finally:
             checker.close()
         return FaucetConfigSeen(exists=True, has_dps=True)
+
+    def faucetconfrpc(self, rpc: FaucetConfRpcSettings) -> RemoteConfigSeen:
+        """Read the config through faucetconfrpc (as dovesnap does) and run FAUCET's parser on it."""
+        from dovesnap.adapters.faucet_check import FaucetCheckProcess
+        from dovesnap.adapters.faucet_rpc import RemoteFaucetConfig
+        from dovesnap.adapters.faucetconfrpc_client import FaucetConfRpcClient
+
+        client = FaucetConfRpcClient(rpc, timeout=TIMEOUT + 2)
+        checker = FaucetCheckProcess()
+        store = RemoteFaucetConfig(client, checker)
+        try:
+            try:
+                served = store.read()
+            except DovesnapError as err:
+                return RemoteConfigSeen(answers=False, error=err.what)
+            dps = served.get("dps")
+            names = frozenset(str(n) for n in dps) if isinstance(dps, dict) else frozenset()
+            try:
+                store.validate(served)
+            except FaucetConfigError as err:
+                return RemoteConfigSeen(answers=True, dp_names=names, error=err.refusal)
+            return RemoteConfigSeen(answers=True, dp_names=names)
+        finally:
+            checker.close()
+            client.close()
+
+    def faucet_metrics(self, url: str) -> FaucetMetricsSeen:
+        from dovesnap.adapters.faucet_metrics import FaucetMetricsPage, metric_samples
+
+        try:
+            text = FaucetMetricsPage(url, timeout=TIMEOUT)()
+        except OSError as err:
+            return FaucetMetricsSeen(answers=False, error=str(err))
+        names = frozenset(labels["dp_name"] for labels, _ in metric_samples(text, ["dp_status"])
+                          if "dp_name" in labels)
+        return FaucetMetricsSeen(answers=True, dp_names=names)

@@ -94,3 +94,22 @@ def test_dovesnap_networks_and_engine(backend: DockerSdkBackend) -> None:
         ({"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"},), False,
     )
     assert backend.engine_id() == "ABCD:EFGH:1234"
+
+
+def test_containers_carry_dockers_addresses_of_their_endpoints() -> None:
+    summary = {
+        "Id": "c4" + "0" * 62, "Names": ["/dual"], "_networks": [NETWORKS[0]["Id"]],
+        "NetworkSettings": {"Networks": {
+            "net1": {"EndpointID": "ep4", "IPAddress": "10.0.0.4", "IPPrefixLen": 24,
+                     "GlobalIPv6Address": "fd42:1::4", "GlobalIPv6PrefixLen": 64},
+            "v6only": {"EndpointID": "ep5", "IPAddress": "", "IPPrefixLen": 0,
+                       "GlobalIPv6Address": "fd42:2::4", "GlobalIPv6PrefixLen": 64},
+            "dhcp": {"EndpointID": "ep6", "IPAddress": "", "GlobalIPv6Address": ""},
+        }},
+    }
+    sdk = DockerSdkBackend.__new__(DockerSdkBackend)
+    sdk._client = FakeDockerApi(NETWORKS, [summary])
+    sdk.driver_name = "dovesnap"
+    found = sdk.container_for_endpoint(NETWORKS[0]["Id"], "ep6")
+    assert found is not None and found.addresses == {
+        "ep4": ("10.0.0.4/24", "fd42:1::4/64"), "ep5": ("", "fd42:2::4/64")}
