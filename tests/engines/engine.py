@@ -273,13 +273,15 @@ def _remove_gateway_bridge(sock: Path) -> None:
 
 @contextlib.contextmanager
 def newer_engine(name: str = "sid", min_api: str | None = None, *, shutdown_timeout: int = 5,
-                 start_timeout: float = 60.0, stop_containers: bool = True) -> Iterator[str]:
+                 start_timeout: float = 60.0, stop_containers: bool = True,
+                 lock_wait: float = 0.0) -> Iterator[str]:
     """Run Debian `name`'s Docker beside the host's; yields its URL (unix:///run/...sock).
 
     `min_api` sets DOCKER_MIN_API_VERSION: "1.44" makes Docker 28 refuse older clients as
     Docker 29 does. Logs: <data dir>/containerd.log and dockerd.log. `stop_containers=False`
     leaves running containers to dockerd's own shutdown (each gets `shutdown_timeout`), as a
     host shutdown does: `--restart always` containers then start again with the next engine.
+    `lock_wait`: seconds to wait while another run has this engine (one at a time per engine).
     """
     global LAST_TIMES
     LAST_TIMES = EngineTimes()
@@ -287,11 +289,16 @@ def newer_engine(name: str = "sid", min_api: str | None = None, *, shutdown_time
     data, run, sock = data_dir(name), run_dir(name), socket_path(name)
     data.mkdir(parents=True, exist_ok=True)
     lock = open(ENGINES_DIR / f"{name}.lock", "w")  # noqa: SIM115 - held until the engine stops
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        raise RuntimeError(f"engine {name} is already running (lock {lock.name})") from None
+    waited_until = time.monotonic() + lock_wait
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= waited_until:
+                lock.close()
+                raise RuntimeError(f"engine {name} is already running (lock {lock.name})") from None
+            time.sleep(1)
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []
     logs: list[IO[bytes]] = []
     bins: Path | None = None

@@ -73,7 +73,7 @@ class EngineRig:
         started = time.monotonic()
         if self.case.suite is not None:
             self.url = self._engine.enter_context(engine.newer_engine(
-                self.case.suite, self.case.min_api, stop_containers=False))
+                self.case.suite, self.case.min_api, stop_containers=False, lock_wait=600))
             self.cli = (str(engine.cli(self.case.suite)), "-H", self.url)
             ensure_image(self.cli)
         fmt = '{"Version": "{{.Server.Version}}", "ApiVersion": "{{.Server.APIVersion}}", ' \

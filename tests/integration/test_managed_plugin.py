@@ -173,7 +173,7 @@ def test_a_restarted_engine_starts_the_plugin_before_its_containers(
                 f"PLUGIN_DIR={plugin_dir}"], check=False, timeout=900)
     assert made.returncode == 0, made.stdout + made.stderr
     stack = contextlib.ExitStack()
-    url = stack.enter_context(engine.newer_engine("sid", stop_containers=False))
+    url = stack.enter_context(engine.newer_engine("sid", stop_containers=False, lock_wait=600))
     cli = (str(engine.cli("sid")), "-H", url)
     docker = Docker(driver=ALIAS, cli=cli)
     try:
@@ -195,7 +195,7 @@ def test_a_restarted_engine_starts_the_plugin_before_its_containers(
         stack.close()  # the engine shuts down: its containers, then the plugin
         assert not plugin_answers(OWN.socket)
         started = time.monotonic()
-        stack.enter_context(engine.newer_engine("sid", stop_containers=False))
+        stack.enter_context(engine.newer_engine("sid", stop_containers=False, lock_wait=600))
         TIMES["sid start (plugin, then containers)"] = time.monotonic() - started
 
         def running(name: str) -> bool:
