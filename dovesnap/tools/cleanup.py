@@ -236,16 +236,25 @@ def _remove_faucet_dps(args: argparse.Namespace, dp_ids: list[int], stack_dps: l
     return True
 
 
+DOCKER_REMOVE_TIMEOUT = 120  # seconds
+
+
 def _remove_docker_objects(docker_url: str, network_ids: list[str]) -> None:
     import docker.errors
+    import requests
 
     from dovesnap.adapters.docker_api import EngineApi
 
-    client = EngineApi(docker_url)  # the API version dovesnap negotiates, as the daemon does
+    # The API version dovesnap negotiates, as the daemon does. Removing a container of a stopped
+    # plugin's network waits while dockerd retries the plugin (about 15 s): allow for that.
+    client = EngineApi(docker_url, timeout=DOCKER_REMOVE_TIMEOUT)
     try:
         for net_id in network_ids:
             for summary in client.containers(all=True, filters={"network": net_id}):
-                client.remove_container(summary["Id"], force=True)
+                try:
+                    client.remove_container(summary["Id"], force=True)
+                except (docker.errors.DockerException, requests.exceptions.RequestException) as err:
+                    print(f"cannot remove container {summary['Id'][:12]}: {err}")
             try:
                 client.remove_network(net_id)
             except docker.errors.DockerException as err:
