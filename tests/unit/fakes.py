@@ -321,7 +321,7 @@ class CountingReloader:
 # --- waiting for background work -------------------------------------------------------------
 
 
-async def eventually(condition: Callable[[], object], timeout: float = 3.0) -> None:
+async def eventually(condition: Callable[[], object], timeout: float = 10.0) -> None:
     """Wait until ``condition()`` is true (the driver finishes some work in background tasks)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
