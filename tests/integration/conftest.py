@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.host_ovs import host_ovs
 from tests.integration.rig import (
     DOCKER,
     PLUGIN_SOCKET,
@@ -38,7 +39,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def docker_daemon() -> Iterator[None]:
+def host_openvswitch() -> Iterator[None]:
+    """OVS running on the host as its service would run it (the from-nothing test runs first,
+    before this, and sees a machine without it)."""
+    with host_ovs():
+        yield
+
+
+@pytest.fixture(scope="session")
+def docker_daemon(host_openvswitch: None) -> Iterator[None]:
     if os.geteuid() != 0:
         pytest.fail("integration tests need root: run make test")
     started = False
@@ -82,6 +91,8 @@ def dovesnap(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> I
 
 @pytest.fixture
 def docker(dovesnap: Daemon, request: pytest.FixtureRequest) -> Iterator[Docker]:
+    if dovesnap.proc is None or dovesnap.proc.poll() is not None:
+        dovesnap.start()  # an earlier test stopped it and failed before starting it again
     objects = Docker()
     try:
         yield objects

@@ -82,11 +82,22 @@ OPERATOR_CONFIG: dict[str, Any] = {
 }
 
 
+class CommandFailed(subprocess.CalledProcessError):
+    """A failed command whose message carries what it printed, so a CI log shows why."""
+
+    def __str__(self) -> str:
+        said = (self.stderr or self.stdout or "").strip()
+        return super().__str__() + (f": {said[-2000:]}" if said else "")
+
+
 def run(argv: Sequence[str], check: bool = True, timeout: float = 120,
         input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        list(argv), capture_output=True, text=True, check=check, timeout=timeout, input=input_text
+    done = subprocess.run(
+        list(argv), capture_output=True, text=True, timeout=timeout, input=input_text
     )
+    if check and done.returncode:
+        raise CommandFailed(done.returncode, done.args, done.stdout, done.stderr)
+    return done
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.05,

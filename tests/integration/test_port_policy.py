@@ -118,10 +118,10 @@ def test_operator_changes_a_running_containers_acl(dovesnap: Daemon, docker: Doc
 
     ifname = next(c["IfName"] for n in dovesnap.status().values() if n["NetworkName"] == net
                   for c in n["DynamicNetworkStates"]["Containers"].values() if c["Name"] == a)
-    dovesnap.stop()
     recorded = run(["ovs-vsctl", "get", "Interface", ifname,
                     "external_ids:dovesnap-operator-policy"]).stdout
     assert json.loads(json.loads(recorded)) == {"acls": ["denyall"]}  # OVS quotes the JSON
+    dovesnap.stop()
     dovesnap.start()
     wait_until(lambda: _acls(dovesnap, net, a) == ["denyall"], 20, what="policy after restart")
     assert not docker.ping(a, b_ip, count=2)
