@@ -67,6 +67,11 @@ class FaucetConfigError(DovesnapError):
         return self.what.removeprefix(FAUCET_REJECTS)
 
 
+class FaucetFileError(FaucetConfigError):
+    """faucet.yaml itself cannot be used (unreadable, not YAML, not a mapping, or kept changing
+    under dovesnap's write): the operator's file is at fault, not what a request asked for."""
+
+
 class BackendError(DovesnapError):
     """OVS, netlink, Docker or a child process failed underneath an operation."""
 

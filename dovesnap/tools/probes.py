@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from dovesnap.errors import FaucetConfigError
+from dovesnap.errors import DovesnapError, FaucetConfigError
 from dovesnap.model.names import EXT_DRIVER
 from dovesnap.runtime.ovs import db_answers, kernel_datapath_available
 from dovesnap.tools.doctor import (
@@ -183,6 +183,8 @@ class SystemProbes:
         except FaucetConfigError as err:
             return FaucetConfigSeen(exists=True, has_dps=True,
                                     error=err.refusal)
+        except DovesnapError as err:  # the checker hung or failed: say so, never crash doctor
+            return FaucetConfigSeen(exists=True, has_dps=True, error=err.what)
         finally:
             checker.close()
         return FaucetConfigSeen(exists=True, has_dps=True)

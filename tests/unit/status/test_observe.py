@@ -20,7 +20,7 @@ from dovesnap.status.observe import Observability
 from dovesnap.status.report import status
 from dovesnap.status.server import make_status_app, parse_auth_ips
 from tests.unit.factories import make_driver
-from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs
+from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
 from tests.unit.scenario import EP, NET, attach, make_net
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz not installed")
@@ -96,6 +96,8 @@ async def test_metrics_follow_the_driver(
     driver, observe, client = served
     registry = observe.metrics.registry
     await make_net(driver, docker)
+    # The DP shows in the file a moment before FAUCET is told to reload.
+    await eventually(lambda: sample(registry, "dovesnap_faucet_reloads_total") >= 1)
     reloads = sample(registry, "dovesnap_faucet_reloads_total")
     assert reloads >= 1
     await attach(driver, docker, EP[0], "web")
