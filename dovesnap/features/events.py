@@ -172,6 +172,9 @@ class EventHooks(Hooks):
         task.add_done_callback(self._tasks.discard)
 
     async def _after_attach(self, net: Network, ep: Endpoint) -> None:
+        attach = ep.attach_task
+        if attach is not None and attach is not asyncio.current_task():
+            await asyncio.wait({attach})  # its FAUCET write done: fail_closed is known
         async with net.lock:
             if ep.container is None or net.endpoints.get(ep.endpoint_id) is not ep:
                 return
