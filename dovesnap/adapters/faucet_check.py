@@ -32,6 +32,10 @@ class _NoAnswer(Exception):
     """The helper died or said nothing parseable (one retry with a fresh helper)."""
 
 
+class _TooLate(Exception):
+    """The helper did not answer before the deadline (no retry: it would hang again)."""
+
+
 class FaucetCheckProcess:
     """Callable validator: ``check(path)`` raises FaucetConfigError if FAUCET refuses the file."""
 
@@ -52,7 +56,7 @@ class FaucetCheckProcess:
         return self._proc
 
     def _read_line(self, proc: subprocess.Popen[bytes], deadline: float) -> bytes:
-        """One answer line, or TimeoutError when ``deadline`` passes first."""
+        """One answer line, or _TooLate when ``deadline`` passes first."""
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
         chunks: list[bytes] = []
@@ -61,7 +65,7 @@ class FaucetCheckProcess:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0 or not selector.select(left):
-                    raise TimeoutError
+                    raise _TooLate
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     raise _NoAnswer("FAUCET config checker exited")
@@ -89,7 +93,7 @@ class FaucetCheckProcess:
                 except _NoAnswer:
                     self.close()
                     answer = self._ask(path, deadline)  # one retry with a fresh checker
-            except TimeoutError:
+            except _TooLate:
                 self.timeouts += 1
                 self.close()  # killed; the next check starts a fresh one
                 raise BackendError(

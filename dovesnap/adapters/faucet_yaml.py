@@ -46,10 +46,10 @@ def guess_indent(text: str, default: Indent = Indent()) -> Indent:
             continue
         indent = len(line) - len(line.lstrip(" "))
         dash = _DASH.match(line)
-        if parent is not None and indent > parent:
-            if dash and offset is None:
+        if parent is not None:  # the first line inside a block: a dash may sit at its key's level
+            if dash and offset is None and indent >= parent:
                 offset = indent - parent
-            elif not dash and mapping is None:
+            elif not dash and mapping is None and indent > parent:
                 mapping = indent - parent
         if mapping is not None and offset is not None:
             break

@@ -34,9 +34,12 @@ async def test_create_network_builds_bridge_and_dp(
     assert bridge.plan.datapath_type == "system"
     assert bridge.plan.datapath_id == "0000000000000010"
     assert netlink.links["odsbra1b2c"].up and netlink.links["odsbra1b2c"].mtu == 9000
-    await eventually(lambda: bridge.external_ids.get(EXT_NETWORK_NAME) == "net1")
+    # (the fake replaces its bridge object when the bridge is changed: look it up each time)
+    await eventually(
+        lambda: ovs.bridges_by_name["odsbra1b2c"].external_ids.get(EXT_NETWORK_NAME) == "net1")
     # connected to its controllers only once FAUCET has the DP (after the name is known)
-    await eventually(lambda: bridge.plan.controllers == ("tcp:127.0.0.1:6653", "tcp:127.0.0.1:6654"))
+    await eventually(lambda: ovs.bridges_by_name["odsbra1b2c"].plan.controllers
+                     == ("tcp:127.0.0.1:6653", "tcp:127.0.0.1:6654"))
     assert dps(store)["net1"]["dp_id"] == 0x10
     assert dps(store)["net1"]["hardware"] == "Open vSwitch"
     assert "allowall" in yaml.safe_load(store.path.read_text())["acls"]

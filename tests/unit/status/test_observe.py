@@ -131,6 +131,20 @@ async def test_page_lists_containers_and_fail_closed_reason(
     assert "setInterval" in await script.text() and script.content_type == "text/javascript"
 
 
+async def test_page_answers_while_faucet_yaml_is_broken(
+    served: tuple[Driver, Observability, TestClient[Any, Any]], docker: FakeDocker,
+    store: FaucetConfigStore,
+) -> None:
+    driver, _, client = served
+    await make_net(driver, docker)
+    await attach(driver, docker, EP[0], "web")
+    store.path.write_text(store.path.read_text() + "acls: [\n")
+    for path in ("/", "/ui/body", "/networks"):
+        resp = await client.get(path)
+        assert resp.status == 200, path
+    assert "web" in await (await client.get("/ui/body")).text()
+
+
 @needs_dot
 async def test_picture_routes(
     served: tuple[Driver, Observability, TestClient[Any, Any]], docker: FakeDocker
