@@ -50,6 +50,7 @@ class Daemon:
         self.runners: list[web.AppRunner] = []
         self.engine_id = ""
         self.checker: FaucetCheckProcess | None = None
+        self.store: FaucetConfigStore | None = None
         self.observe = Observability()  # metrics, events, status page
         self.events: DockerEventWatcher | None = None
         self.recovery: Recovery | None = None
@@ -100,7 +101,9 @@ class Daemon:
 
         self.checker = FaucetCheckProcess()
         store = FaucetConfigStore(settings.faucet_config_dir / "faucet.yaml",
-                                  self.observe.metrics.timed_validator(self.checker), reload)
+                                  self.observe.metrics.timed_validator(self.checker), reload,
+                                  marker=settings.state_dir / "faucet-written.sha256")
+        self.store = store
         await self._prepare_faucet(store)
         if controllers is not None:
             controllers.start()
@@ -181,6 +184,8 @@ class Daemon:
             await self.driver.close()
             for hook in reversed(self.driver.hooks):
                 await hook.daemon_stopping()
+        if self.store is not None:
+            await self.store.close()
         if self.controllers is not None:
             await self.controllers.stop()
         if self.ovs is not None:

@@ -117,6 +117,11 @@ class FaucetConfigStore:
         self.partial_checks = 0
         self.full_checks = 0
 
+    @property
+    def changes(self) -> int:
+        """Edits asked for through ``update`` (several share a write when they arrive together)."""
+        return self.queue.requests
+
     # -- reading ---------------------------------------------------------------------------------
 
     def _written_digest(self) -> str | None:

@@ -109,6 +109,10 @@ async def test_metrics_follow_the_driver(
     text = await (await client.get("/metrics")).text()
     assert 'dovesnap_fail_closed_ports{bridge="odsbra1b2c",network="net1"} 1.0' in text
     assert "dovesnap_networks 1.0" in text
+    changes = sample(registry, "dovesnap_faucet_changes_total")
+    assert changes >= sample(registry, "dovesnap_faucet_reloads_total")
+    assert sample(registry, "dovesnap_faucet_last_write_seconds") > 0
+    assert "dovesnap_faucet_concurrent_edits_total 0.0" in text
 
 
 async def test_page_lists_containers_and_fail_closed_reason(
