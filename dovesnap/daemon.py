@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -212,6 +213,10 @@ async def serve(settings: ServeSettings) -> int:
         log.exception("dovesnap could not start")
         await daemon.stop()
         return 1
+    # Modules, settings and the state built at start live as long as the daemon: out of the
+    # collector's full scans, whose pauses (run on whatever thread allocates, the event loop's
+    # included) stay short while FAUCET configs are rendered in workers.
+    gc.freeze()
     log.info("dovesnap ready")
     await stop.wait()
     log.info("dovesnap stopping")

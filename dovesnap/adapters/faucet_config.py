@@ -217,17 +217,18 @@ class FaucetConfigStore:
                 self._validate(base, new, staged)
             self._memo.keep_only([new.get("acls"),
                                   *(dps.values() if isinstance(dps, Mapping) else ())])
+            if base.text is not None and not base.ours:
+                self.file.back_up(base.text)  # first: the check below stays next to the rename
             with self._cache_lock:
                 if not self.file.unchanged(base.fingerprint):
                     raise _Changed
-                if base.text is not None and not base.ours:
-                    self.file.back_up(base.text)
-                self._remember_written(staged.digest)
+                self._written = staged.digest
                 fingerprint = self.file.replace(staged)
                 self._cache = Loaded(fingerprint, text, new, ours=True, valid=True)
         except BaseException:
             self.file.discard(staged)
             raise
+        self._remember_written(fingerprint.digest)
 
     async def _one_by_one(self, base: Loaded, edits: Sequence[Edit], outcomes: list[Outcome]
                           ) -> Mapping[str, Any]:
