@@ -4,7 +4,9 @@ Edits copy on write (``faucet_dp.put_dp``), so a DP or section that did not chan
 object in both configs and is skipped without being compared. FAUCET's parser checks one DP
 against another only for stacking and tunnels (and duplicate dp_ids, checked here), so when
 neither is in use a change is validated with just the DPs it touched and the shared sections
-they may name (ACLs, meters, VLANs): the cost follows the change, not the file.
+they may name (ACLs, meters, VLANs). Within a DP whose own settings did not change and whose
+ports name no other port (no mirroring, stacking or LACP), only the ports added or changed are
+validated. The cost follows the change, not the file.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ SHARED = ("acls", "meters", "vlans")
 # Keys under which FAUCET links one DP to another.
 CROSS_DP_KEYS = frozenset({"stack", "tunnel"})
 INCLUDES = ("include", "include-optional")
+# Port settings that concern that port alone; a port with any other key (mirror, stack, lacp,
+# coprocessor ...) may tie ports together, and its DP is then validated whole.
+LONE_PORT_KEYS = frozenset({
+    "description", "name", "number", "enabled", "native_vlan", "tagged_vlans", "acls_in",
+    "acl_in", "opstatus_reconf", "output_only", "max_hosts", "permanent_learn", "unicast_flood",
+    "hairpin", "hairpin_unicast", "loop_protect", "loop_protect_external",
+    "restricted_bcast_arpnd",
+})
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -98,6 +108,29 @@ def _duplicate_dp_ids(dps: Mapping[Any, Any]) -> bool:
     return len(ids) != len(set(ids))
 
 
+def _lone_ports(interfaces: Mapping[Any, Any]) -> bool:
+    return all(isinstance(port, Mapping) and LONE_PORT_KEYS.issuperset(port)
+               for port in interfaces.values())
+
+
+def changed_ports(old_dp: Any, new_dp: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """``new_dp`` with only the ports added or changed since ``old_dp`` (no ports: nothing to
+    validate), when that is enough to validate it; else ``new_dp`` whole."""
+    if not isinstance(old_dp, Mapping):
+        return new_dp
+    old_ports, new_ports = _mapping(old_dp.get("interfaces")), _mapping(new_dp.get("interfaces"))
+    settings = [key for key in dict.fromkeys([*old_dp, *new_dp]) if key != "interfaces"]
+    if any(not _same(old_dp.get(key), new_dp.get(key)) for key in settings):
+        return new_dp
+    if not (_lone_ports(old_ports) and _lone_ports(new_ports)):
+        return new_dp
+    ports = {key: port for key, port in new_ports.items()
+             if key not in old_ports or not _same(old_ports[key], port)}
+    if not ports:
+        return None
+    return {**new_dp, "interfaces": ports}
+
+
 def partial_candidate(old: Mapping[str, Any], new: Mapping[str, Any],
                       memo: CrossDpMemo | None = None) -> Mapping[str, Any] | None:
     """The config to validate ``new`` with, given that ``old`` was valid: just the changed DPs
@@ -113,9 +146,12 @@ def partial_candidate(old: Mapping[str, Any], new: Mapping[str, Any],
         return None
     if memo(_mapping(new.get("acls"))) or any(memo(dp) for dp in new_dps.values()):
         return None
-    if not change.dps:
+    old_dps = _mapping(old.get(DPS))
+    parts = {name: changed_ports(old_dps.get(name), new_dps[name]) for name in change.dps}
+    dps = {name: part for name, part in parts.items() if part is not None}
+    if not dps:
         return {}
     candidate: dict[str, Any] = {key: new[key] for key in SHARED if key in new}
-    candidate[DPS] = {name: new_dps[name] for name in change.dps}
+    candidate[DPS] = dps
     return candidate
 

@@ -31,7 +31,7 @@ IMAGE = "dovesnap-test-busybox:latest"
 # N*RUN_BLOCK ... N*RUN_BLOCK + RUN_BLOCK-1, the first for the session's dovesnap, the others for
 # the modules that run a dovesnap of their own, one each.
 OWN_DAEMONS = ("install_helpers", "test_resilience", "test_cleanup", "test_mirror", "test_stack",
-               "test_reboot")
+               "test_reboot", "test_faucet_file")
 RUN_BLOCK = 10
 RUNS = 100
 # Instance 0 (run 0's session) is the real "dovesnap" on the daemon's default ports; every other

@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from dovesnap.plan.faucet_diff import Change, CrossDpMemo, diff, mentions, partial_candidate
+from dovesnap.plan.faucet_diff import (
+    Change,
+    CrossDpMemo,
+    changed_ports,
+    diff,
+    mentions,
+    partial_candidate,
+)
 from dovesnap.plan.faucet_dp import put_dp, remove_dp
 
 ACLS = {"allowall": [{"rule": {"actions": {"allow": 1}}}]}
@@ -77,3 +84,35 @@ def test_memo_remembers_per_object_and_forgets_objects_no_longer_used() -> None:
     assert memo(stacked)
     memo.keep_only([plain])
     assert not memo(stacked)
+
+
+PORTS = {1: {"native_vlan": 100}, 2: {"native_vlan": 100, "acls_in": ["allowall"]}}
+WIDE = {"dp_id": 9, "hardware": "Open vSwitch", "interfaces": PORTS}
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    # one port added: validated alone, with the DP's own settings
+    (WIDE, {**WIDE, "interfaces": {**PORTS, 3: {"native_vlan": 100}}},
+     {**WIDE, "interfaces": {3: {"native_vlan": 100}}}),
+    # one port changed
+    (WIDE, {**WIDE, "interfaces": {**PORTS, 1: {"native_vlan": 200}}},
+     {**WIDE, "interfaces": {1: {"native_vlan": 200}}}),
+    # ports only removed: nothing to validate
+    (WIDE, {**WIDE, "interfaces": {1: PORTS[1]}}, None),
+    # the DP's own settings changed: the whole DP
+    (WIDE, {**WIDE, "egress_pipeline": True, "interfaces": {**PORTS, 3: {}}}, "whole"),
+    # a port that names other ports (mirroring): the whole DP
+    (WIDE, {**WIDE, "interfaces": {**PORTS, 99: {"output_only": True, "mirror": [1]}}}, "whole"),
+    # a new DP: the whole DP
+    (None, WIDE, "whole"),
+])
+def test_changed_ports(old: Any, new: dict[str, Any], expected: Any) -> None:
+    assert changed_ports(old, new) == (new if expected == "whole" else expected)
+
+
+def test_a_port_added_to_a_big_dp_is_validated_alone() -> None:
+    big = {"dp_id": 1, "interfaces": {p: {"native_vlan": 100} for p in range(1, 1025)}}
+    old = {"acls": ACLS, "dps": {"a": big}}
+    new = put_dp(old, "a", {**big, "interfaces": {**big["interfaces"], 1025: {"native_vlan": 100}}})
+    assert partial_candidate(old, new) == {
+        "acls": ACLS, "dps": {"a": {"dp_id": 1, "interfaces": {1025: {"native_vlan": 100}}}}}
