@@ -53,7 +53,8 @@ class Validator(Protocol):
 
 class Reloader(Protocol):
     def __call__(self) -> None:
-        """Tell FAUCET (and Gauge) to reload their config now."""
+        """Tell FAUCET (and Gauge) to reload their config now; may block until FAUCET is done
+        (the store calls it in a worker thread, and writes nothing else meanwhile)."""
 
 
 def _has_dps(config: Mapping[str, Any]) -> bool:
@@ -278,7 +279,7 @@ class FaucetConfigStore:
                     return [err if o is True else o for o in outcomes]
                 self.writes += 1
                 self.last_write_seconds = time.monotonic() - started
-                self._reload()
+                await run_blocking(self._reload)  # may wait for FAUCET to finish reloading
                 return outcomes
             raise FaucetFileError(
                 f"{self.path} changed under each of dovesnap's last {ATTEMPTS} writes; "

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+from dovesnap.adapters.faucet_metrics import FaucetMetricsPage, reload_requests
 from dovesnap.config import FAUCET_OF_PORT, FAUCET_PROM_PORT, GAUGE_OF_PORT, GAUGE_PROM_PORT
 from dovesnap.runtime.supervisor import Supervised
+
+log = logging.getLogger(__name__)
+
+RELOAD_WAIT = 60.0  # seconds dovesnap waits for FAUCET to finish one config reload
 
 
 def starter_faucet_config() -> dict[str, Any]:
@@ -66,6 +73,7 @@ class EmbeddedControllers:
         run_dir = run_dir or log_dir
         self.config_dir = config_dir
         self.log_dir = log_dir
+        self._metrics = FaucetMetricsPage(f"http://127.0.0.1:{faucet_prom_port}/", timeout=10.0)
         bindir = Path(sys.executable).parent
         faucet_yaml = config_dir / "faucet.yaml"
         self.faucet = Supervised(
@@ -102,10 +110,32 @@ class EmbeddedControllers:
         self.faucet.start()
         self.gauge.start()
 
-    def reload(self) -> None:
-        """SIGHUP both: FAUCET applies a new config in tens of milliseconds."""
+    def _reloads_done(self) -> float | None:
+        try:
+            return reload_requests(self._metrics())
+        except OSError:
+            return None
+
+    def reload(self, wait: float = RELOAD_WAIT) -> None:
+        """SIGHUP both, then wait until FAUCET has finished that reload (its reload counter
+        moves), at most ``wait`` seconds. Blocking: run it in a worker thread.
+
+        FAUCET queues the reload from inside its signal handler; signals that keep arriving while
+        it is busy can wedge it for good (seen with a reload per container at 60 containers), so
+        dovesnap sends the next one only once FAUCET is done. Changes made meanwhile are batched
+        into that next reload. Polls only while a reload is in flight."""
+        before = self._reloads_done()
         self.faucet.signal(signal.SIGHUP)
         self.gauge.signal(signal.SIGHUP)
+        if before is None:
+            return  # FAUCET's page does not answer (starting, restarting): nothing to wait for
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            done = self._reloads_done()
+            if done is None or done > before:
+                return
+        log.warning("FAUCET has not finished its config reload after %.0fs", wait)
 
     async def stop(self) -> None:
         await self.faucet.stop()
