@@ -70,7 +70,7 @@ class Daemon:
             self.own_ovs = own
             await own.start()
         return await run_blocking(
-            OvsdbBackend, f"unix:{sock}", 10.0, self.ovs_changes.notify
+            OvsdbBackend, f"unix:{sock}", 10.0, self.ovs_changes.notify, skip_volatile=True
         )
 
     async def _prepare_faucet(self, store: FaucetConfigStore) -> None:

@@ -130,12 +130,17 @@ class EmbeddedControllers:
         if before is None:
             return  # FAUCET's page does not answer (starting, restarting): nothing to wait for
         deadline = time.monotonic() + wait
+        pause = 0.02
         while time.monotonic() < deadline:
-            time.sleep(0.02)
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.25)  # FAUCET renders its whole page for each look
             done = self._reloads_done()
             if done is None or done > before:
                 return
-        log.warning("FAUCET has not finished its config reload after %.0fs", wait)
+        # Its page answers but the reload never ends: FAUCET is wedged, and stays so. A restart
+        # (the supervisor's) reloads the config and reprograms every switch.
+        log.error("FAUCET did not finish a config reload within %.0fs: restarting it", wait)
+        self.faucet.signal(signal.SIGKILL)
 
     async def stop(self) -> None:
         await self.faucet.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from signal import SIGHUP, SIGKILL
 
 from dovesnap.adapters.faucet_metrics import reload_requests
 from dovesnap.runtime.faucet import EmbeddedControllers
@@ -58,11 +59,21 @@ def test_reload_returns_once_faucet_has_finished(tmp_path: Path) -> None:
     assert page.count == 5.0 and page.reads == 6  # waited for it, and no longer
 
 
-def test_reload_gives_up_after_its_wait(tmp_path: Path) -> None:
+def test_a_faucet_that_never_finishes_a_reload_is_restarted(tmp_path: Path) -> None:
     page = FaucetPage(busy=10_000)
+    embedded = controllers(tmp_path, page)
+    sent: list[int] = []
+    hup = embedded.faucet.signal
+
+    def signal(signum: int = 1) -> bool:
+        sent.append(signum)
+        return hup(signum)
+
+    embedded.faucet.signal = signal  # type: ignore[method-assign]
     started = time.monotonic()
-    controllers(tmp_path, page).reload(wait=0.3)
+    embedded.reload(wait=0.3)
     assert 0.3 <= time.monotonic() - started < 2 and page.count == 4.0
+    assert sent == [SIGHUP, SIGKILL]  # wedged: killed, for its supervisor to start afresh
 
 
 def test_reload_does_not_wait_for_a_faucet_that_does_not_answer(tmp_path: Path) -> None:
