@@ -16,7 +16,7 @@ from dovesnap.runtime.supervisor import Supervised
 
 log = logging.getLogger(__name__)
 
-RELOAD_WAIT = 60.0  # seconds dovesnap waits for FAUCET to finish one config reload
+RELOAD_WAIT = 30.0  # seconds dovesnap waits for FAUCET to finish one config reload
 
 
 def starter_faucet_config() -> dict[str, Any]:
