@@ -68,6 +68,7 @@ class ModeResult:
     mode: str
     pings: list[FirstPing | None] = field(default_factory=list)
     reloads: float = float("nan")
+    faucet_restarts: int = 0
     activate: list[float] = field(default_factory=list)
     rss: float = float("nan")
 
@@ -138,8 +139,13 @@ class Bench:
                    if line.startswith(name) and not line.startswith("#"))
 
     def faucet_reloads(self) -> float:
-        return self.metric(f"http://127.0.0.1:{SUITE.faucet_prom_port}/metrics",
-                           "faucet_config_reload_requests_total")
+        """FAUCET reloads dovesnap asked for (its own counter: FAUCET's restarts from zero)."""
+        return self.metric(f"http://127.0.0.1:{SUITE.status_port}/metrics",
+                           "dovesnap_faucet_reloads_total")
+
+    def faucet_restarts(self) -> int:
+        log = self.daemon.log_file.read_text(errors="replace")
+        return log.count("faucet exited with")
 
     def run_mode(self, driver: str, layout: str, networks: int, mode: str) -> ModeResult:
         result = ModeResult(driver, layout, mode)
@@ -153,7 +159,7 @@ class Bench:
                               "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
                               peer]).stdout.strip())
         poller = ActivatePoller(SUITE.socket) if driver == "dovesnap" else None
-        before = self.faucet_reloads()
+        before, restarts = self.faucet_reloads(), self.faucet_restarts()
         if poller is not None:
             poller.start()
         try:
@@ -175,6 +181,7 @@ class Bench:
                 result.activate = poller.samples
         if driver == "dovesnap":
             result.reloads = (self.faucet_reloads() - before) / self.args.containers
+            result.faucet_restarts = self.faucet_restarts() - restarts
             assert self.daemon.proc is not None
             result.rss = rss_mib(self.daemon.proc.pid)
         return result
@@ -202,7 +209,8 @@ def report(results: list[ModeResult], idle: dict[str, float]) -> None:
         extra = ""
         if r.driver == "dovesnap":
             extra = (f" {r.reloads:9.2f} {percentile(r.activate, 0.99) * 1000:10.1f}ms"
-                     f" {max(r.activate, default=float('nan')) * 1000:5.0f}ms {r.rss:6.0f}MiB")
+                     f" {max(r.activate, default=float('nan')) * 1000:5.0f}ms {r.rss:6.0f}MiB"
+                     + (f"  FAUCET restarted {r.faucet_restarts}x" if r.faucet_restarts else ""))
         print(f"  {r.layout:<12} {r.mode:<11} {r.driver:<9} {first:6.2f} {last:6.2f} "
               f"{last / first:10.2f} {r.lost:3d}/{len(r.pings):<3d}{extra}")
     bridge = {(r.layout, r.mode): r for r in results if r.driver == "bridge"}
