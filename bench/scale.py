@@ -121,7 +121,10 @@ class Bench:
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(lambda c: run([DOCKER, "rm", "-f", c], check=False), self.containers))
         for net in self.networks:
-            run([DOCKER, "network", "rm", net], check=False)
+            for _ in range(5):  # Docker may still be letting go of an endpoint
+                if run([DOCKER, "network", "rm", net], check=False).returncode == 0:
+                    break
+                time.sleep(2)
         self.containers.clear()
         self.networks.clear()
 
@@ -267,9 +270,12 @@ def main() -> int:
             for driver in drivers:
                 for mode in modes:
                     print(f"{layout} {driver} {mode} ...", flush=True)
-                    results.append(bench.run_mode(driver, layout, networks, mode))
-                    if driver == "dovesnap" and not idle and args.idle_seconds > 0:
-                        idle = bench.idle()
+                    try:
+                        results.append(bench.run_mode(driver, layout, networks, mode))
+                        if driver == "dovesnap" and not idle and args.idle_seconds > 0:
+                            idle = bench.idle()
+                    except Exception as err:  # report what was measured; say what was not
+                        print(f"  {layout} {driver} {mode} not measured: {err}", flush=True)
                     bench.clean()
     finally:
         bench.clean()
