@@ -50,6 +50,10 @@ class ConflictError(DovesnapError):
     """The request clashes with existing state (for example a duplicate dpid)."""
 
 
+class NameTakenError(ConflictError):
+    """An interface name dovesnap wanted is already in use on the host."""
+
+
 FAUCET_REJECTS = "FAUCET rejects the configuration: "
 
 
@@ -70,6 +74,11 @@ class FaucetConfigError(DovesnapError):
 class FaucetFileError(FaucetConfigError):
     """faucet.yaml itself cannot be used (unreadable, not YAML, not a mapping, or kept changing
     under dovesnap's write): the operator's file is at fault, not what a request asked for."""
+
+
+class FaucetConfigUnavailable(DovesnapError):
+    """FAUCET's config could not be read or changed at all: the faucetconfrpc server is down, our
+    certificate was refused, a reply was malformed. Nothing was changed; ports wait, closed."""
 
 
 class BackendError(DovesnapError):

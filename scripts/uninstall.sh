@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Uninstall the dovesnap service that install.sh put in place (run as root; `sudo make uninstall`).
+# Uninstall the dovesnap service that install.sh put in place (run as root; `make uninstall`).
 # install.sh keeps a copy of this script (and lib.sh) in PREFIX/share/dovesnap/.
 #
-#   sudo scripts/uninstall.sh          stop and disable the service, remove the unit and the venv;
+#   scripts/uninstall.sh          stop and disable the service, remove the unit and the venv;
 #                                      keep the settings in SYSCONFDIR/service.env
-#   sudo scripts/uninstall.sh --purge  remove the settings file too
+#   scripts/uninstall.sh --purge  remove the settings file too
 #
 # Options:
 #   --purge         also remove SYSCONFDIR/service.env (and SYSCONFDIR, when empty)
@@ -52,7 +52,7 @@ if [[ -n "${DESTDIR}" ]]; then
     [[ "${DESTDIR}" == /* ]] || die "DESTDIR must be an absolute path, not '${DESTDIR}'"
     DESTDIR="${DESTDIR%/}"
 elif ((EUID != 0)); then
-    die "run as root (sudo scripts/uninstall.sh), or give the staging root with DESTDIR=..."
+    die "run as root, or with sudo (scripts/uninstall.sh), or give the staging root with DESTDIR=..."
 fi
 
 venv="${DESTDIR}${PREFIX}"

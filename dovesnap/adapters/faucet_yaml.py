@@ -19,6 +19,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarbool import ScalarBoolean
+from ruamel.yaml.tokens import CommentToken
 
 from dovesnap.errors import FaucetFileError
 
@@ -113,7 +114,32 @@ class YamlCodec:
         stream = io.StringIO()
         with self._lock:
             self._yaml().dump(config, stream)
+            _reset_comment_marks(config)
         return stream.getvalue()
+
+
+def _reset_comment_marks(value: Any) -> None:
+    """Clear the "already written" marks ruamel's emitter leaves on comments: a config that was
+    dumped is kept and edited (deep copies included), and a copy taking the marks along would
+    lose its comments when dumped in turn."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        comments = getattr(item, "ca", None)
+        if comments is not None:
+            _reset_tokens([comments.comment, comments.end, list(comments.items.values())])
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _reset_tokens(value: Any) -> None:
+    if isinstance(value, CommentToken):
+        value.reset()
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _reset_tokens(item)
 
 
 def plain(value: Any) -> Any:

@@ -4,24 +4,38 @@ When FAUCET refuses the result, the containers whose labels caused it are found 
 failed closed, so the rest of the network keeps its ports. Removing a network's DP keeps its
 VLAN while another network on the same VLAN still needs it.
 
+When the config cannot be reached at all (a faucetconfrpc server down, our certificate refused),
+or cannot be changed now for a reason no container caused (the operator's faucet.yaml does not
+parse, FAUCET's checker hung), nothing changes in FAUCET: every container port not yet written
+there is shown failed closed with the reason (FAUCET drops its packets: it does not know the
+port), and the sync is tried again with backoff until it works; then those ports get their
+policy and open. No container's labels are blamed for it.
+
 Each write is a snapshot of the network taken when it is asked for, handed to the config store,
 which coalesces writes asked for together (parallel joins and leaves, a restart's reconciliation)
 into one FAUCET reload; ``sync`` need not hold the network's lock while it waits. A network whose
-DP was removed is never written again, whatever was queued before. When faucet.yaml itself is
-broken (the operator's typo), no container is blamed: the network reports the error, and a DP
-removal that could not be written is retried with the next change.
+DP was removed is never written again, whatever was queued before, and a removal that could not
+be written is retried with the next change.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from dovesnap.adapters.faucet_config import FaucetConfigStore
+from dovesnap.adapters.faucet_store import FaucetStore
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Network
-from dovesnap.errors import ConflictError, DovesnapError, FaucetConfigError, FaucetFileError
+from dovesnap.errors import (
+    BackendError,
+    ConflictError,
+    DovesnapError,
+    FaucetConfigError,
+    FaucetConfigUnavailable,
+    FaucetFileError,
+)
 from dovesnap.plan.faucet_dp import (
     DpInputs,
     build_dp,
@@ -30,11 +44,16 @@ from dovesnap.plan.faucet_dp import (
     put_dp,
     remove_dp,
 )
+from dovesnap.plan.operator_dp import merge_dp, restore_dp
 
 log = logging.getLogger(__name__)
 
-Edit = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+UNREACHABLE = "FAUCET's config is out of reach, so this port stays closed: "
+RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 REMOVED = "dp_sync.removed"  # in Network.extras: the DP is gone for good
+Edit = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+# Not this network's or its containers' fault: hold the ports closed and try again.
+NOT_NOW = (FaucetConfigUnavailable, FaucetFileError, BackendError)
 
 
 def vlans_to_remove(net: Network, networks: Iterable[Network]) -> list[str]:
@@ -47,9 +66,13 @@ def vlans_to_remove(net: Network, networks: Iterable[Network]) -> list[str]:
 
 
 class DpSync:
-    def __init__(self, faucet: FaucetConfigStore, hooks: list[Hooks]) -> None:
+    def __init__(self, faucet: FaucetStore, hooks: list[Hooks]) -> None:
         self.faucet = faucet
         self.hooks = hooks
+        # Per network: endpoint -> OpenFlow port, of the container ports the last successful
+        # write carried.
+        self._written: dict[str, dict[str, int]] = {}
+        self._retries: dict[str, asyncio.Task[None]] = {}
         self._removals: dict[str, Edit] = {}  # by network id: DP removals not written yet
 
     def edit(self, net: Network, inputs: DpInputs) -> Edit:
@@ -58,18 +81,31 @@ class DpSync:
         dp = build_dp(inputs)
         vlans = build_vlans(inputs)
         hooks = list(self.hooks)
+        operator = net.operator_dp
+        # Checked before Docker names the network: as the operator's DP it may become.
+        name = operator.name if operator is not None and net.name is None else inputs.name
 
         def edit(config: Mapping[str, Any]) -> Mapping[str, Any]:
             if net.extras.get(REMOVED):
                 return config  # queued before the network's removal: nothing to write
-            existing = (config.get("dps") or {}).get(inputs.name)
+            if operator is not None and operator.name != name:
+                raise ConflictError(
+                    f"option ovs.bridge.dpid: {net.spec.dpid_hex} is already the dp_id of FAUCET "
+                    f"DP {operator.name}, and this network is named {name}: it gets no DP and "
+                    "its bridge stays away from FAUCET",
+                    "remove the network and create it with another dpid (dovesnap merges into "
+                    "a DP only when it has the network's name and dpid)",
+                )
+            existing = (config.get("dps") or {}).get(name)
             if isinstance(existing, Mapping) and existing.get("dp_id") not in (None, dp["dp_id"]):
                 raise ConflictError(
-                    f"faucet.yaml already has a DP named {inputs.name} with another dp_id; "
+                    f"faucet.yaml already has a DP named {name} with another dp_id; "
                     "dovesnap will not overwrite it",
                     "rename that DP or the Docker network",
                 )
-            new: Mapping[str, Any] = put_dp(config, inputs.name, dp, vlans)
+            new: Mapping[str, Any] = (
+                merge_dp(config, name, operator, dp, vlans) if operator is not None
+                else put_dp(config, name, dp, vlans))
             for hook in hooks:
                 new = hook.edit_config(net, new)
             return new
@@ -85,16 +121,26 @@ class DpSync:
         """Take the network's DP (and the features' edits) out of FAUCET's config.
 
         ``networks`` are all the driver's networks, ``net`` among them. Never raises: when the
-        file cannot be written now, the removal is kept and written with the next change."""
+        config cannot be changed now, the removal is kept and written with the next change."""
         net.extras[REMOVED] = True
         if net.name is None:
             return
+        retry = self._retries.pop(net.network_id, None)
+        if retry is not None and retry is not asyncio.current_task():
+            retry.cancel()
+        self._written.pop(net.network_id, None)
         name, vlan_names = net.name, vlans_to_remove(net, networks)
+        operator, dpid = net.operator_dp, net.spec.dpid
 
-        def removal(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
-            return self.undo_edits(net, remove_dp(cfg, name, vlan_names))
+        def edit(config: Mapping[str, Any]) -> Mapping[str, Any]:
+            if operator is not None and operator.name == name:
+                return self.undo_edits(net, restore_dp(config, operator, vlan_names))  # as it was
+            existing = (config.get("dps") or {}).get(name)
+            ours = isinstance(existing, Mapping) and existing.get("dp_id") == dpid
+            # A DP of that name but another dp_id is the operator's (never written by us).
+            return self.undo_edits(net, remove_dp(config, name if ours else "", vlan_names))
 
-        self._removals[net.network_id] = removal
+        self._removals[net.network_id] = edit
         await self._write_removals()
 
     async def _write_removals(self) -> None:
@@ -107,53 +153,97 @@ class DpSync:
                 return
             self._removals.pop(network_id, None)
 
-    async def _update(self, net: Network, edit: Edit) -> None:
-        """Write ``edit``; set ``net.error`` for what is not the containers' fault."""
-        try:
-            await self.faucet.update(edit)
-            net.error = None
-        except (ConflictError, FaucetFileError) as err:  # an operator's DP or file is at fault
-            net.error = err.message
-            log.error("network %s: %s", net.name, err.what)
-        except FaucetConfigError:
-            raise
-        except DovesnapError as err:  # the checker hung, the disk is full ...
-            net.error = err.message
-            log.error("network %s: FAUCET config not written: %s", net.name, err.what)
-
-    async def sync(self, net: Network) -> None:
+    async def sync(self, net: Network) -> bool:
         """Write the network's DP as its state says now; fail containers closed if FAUCET refuses.
-
-        Raises nothing dovesnap anticipates: errors end up in ``net.error`` or ``ep.fail_closed``."""
+        False when another DP has the network's name or dp_id (no DP is written then).
+        Need not hold ``net.lock``: the network's state is read when this is called."""
         if net.name is None or net.extras.get(REMOVED):
-            return
+            return True
+        for ep in net.endpoints.values():  # held back only while the config was out of reach
+            if ep.fail_closed and ep.fail_closed.startswith(UNREACHABLE):
+                ep.fail_closed = None
         if self._removals:
             await self._write_removals()
         try:
-            await self._update(net, self.edit(net, net.dp_inputs()))
-            return
+            return await self._sync(net)
+        except NOT_NOW as err:
+            self._hold(net, err)
+            return True
+
+    async def _sync(self, net: Network) -> bool:
+        try:
+            await self._write(net)
+            net.dp_refused = False
+            return True
+        except ConflictError as err:  # an operator's DP has the network's name or dp_id
+            net.error, net.dp_refused = err.message, True
+            log.error("network %s: %s", net.name, net.error)
+            return False
+        except FaucetFileError:
+            raise  # the operator's file, not this network's labels
         except FaucetConfigError as err:
             refused = err
         # Find which containers' labels FAUCET refuses; cut those off and keep the others.
         for ep in list(net.endpoints.values()):
             if ep.container is None or ep.fail_closed or not (ep.labels and ep.labels.acls):
                 continue
-            ep_only = Network(net.spec, net.userspace, net.name, {ep.endpoint_id: ep})
+            ep_only = Network(net.spec, net.userspace, net.name, {ep.endpoint_id: ep},
+                              operator_dp=net.operator_dp)
             try:
                 await self.faucet.check(self.edit(ep_only, ep_only.dp_inputs()))
             except FaucetFileError:
-                break  # the file broke meanwhile: nobody's labels are to blame
+                raise  # the file broke meanwhile: nobody's labels are to blame
             except FaucetConfigError as err:
                 if ep.container is None or ep.endpoint_id not in net.endpoints:
                     continue  # it left while FAUCET was asked
                 detail = err.refusal
-                ep.fail_closed = f"FAUCET refused this port: {detail}"
+                ep.fail_closed = ep.policy_refusal = f"FAUCET refused this port: {detail}"
                 log.error("container %s fails closed: %s", ep.container.name, ep.fail_closed)
-            except DovesnapError as err:
-                log.error("network %s: cannot check container %s: %s", net.name,
-                          ep.container.name, err.what)
         try:
-            await self._update(net, self.edit(net, net.dp_inputs()))
+            await self._write(net)
         except FaucetConfigError as err:
             net.error = err.what
             log.error("network %s: %s (first error: %s)", net.name, err.what, refused.what)
+        return True
+
+    async def _write(self, net: Network) -> None:
+        carried = {ep.endpoint_id: ep.ofport for ep in net.endpoints.values()
+                   if ep.container is not None and not ep.fail_closed}  # as the edit sees them
+        await self.faucet.update(self.edit(net, net.dp_inputs()))
+        net.error = None
+        self._written[net.network_id] = carried
+
+    def unremoved_ports(self, net: Network) -> set[int]:
+        """Ports whose departed container's policy FAUCET may still hold (its removal has not
+        reached the config yet): a new container must not get one and inherit that policy."""
+        written = self._written.get(net.network_id, {})
+        return {port for ep_id, port in written.items() if ep_id not in net.endpoints}
+
+    def _hold(self, net: Network, err: DovesnapError) -> None:
+        """The config cannot be changed now: say so, show unwritten ports closed, try later."""
+        net.error = err.what
+        written = self._written.get(net.network_id, {})
+        for ep in net.endpoints.values():
+            if ep.container is not None and not ep.fail_closed and ep.endpoint_id not in written:
+                ep.fail_closed = UNREACHABLE + err.what
+                log.error("container %s waits, closed: %s", ep.container.name, err.what)
+        task = self._retries.get(net.network_id)
+        if task is None or task.done():
+            self._retries[net.network_id] = asyncio.get_running_loop().create_task(
+                self._retry(net))
+
+    async def _retry(self, net: Network) -> None:
+        attempt = 0
+        while net.error is not None and not net.dp_refused:
+            await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
+            attempt += 1
+            async with net.lock:
+                await self.sync(net)
+        log.info("network %s: FAUCET's config answers again; its ports are written", net.name)
+
+    async def close(self) -> None:
+        tasks = [task for task in self._retries.values() if not task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._retries.clear()

@@ -46,12 +46,16 @@ def daemon(dovesnap: Daemon, tmp_path: Path) -> Iterator[Daemon]:
         yield own
 
 
+def _host_dockerd() -> str:
+    """The host's dockerd pid (from its pidfile), "" if none: never another engine's dockerd."""
+    return run(["bash", str(ROOT / "scripts" / "docker.sh"), "host-pid"], check=False).stdout.strip()
+
+
 def _stop_dockerd() -> None:
-    pids = run(["pgrep", "-x", "dockerd"], check=False).stdout.split()
-    for pid in pids:
+    pid = _host_dockerd()
+    if pid:
         os.kill(int(pid), signal.SIGTERM)
-    wait_until(lambda: not run(["pgrep", "-x", "dockerd"], check=False).stdout.strip(), 90, 0.5,
-               what="dockerd stopped")
+    wait_until(lambda: not _host_dockerd(), 90, 0.5, what="dockerd stopped")
 
 
 def _start_dockerd() -> None:

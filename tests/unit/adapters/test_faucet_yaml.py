@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +74,13 @@ def test_plain_turns_round_trip_types_into_base_types() -> None:
     assert converted == {"a": 16, "b": "x", "c": True, "d": [1.5, None], 1: {"e": False, "f": "no"}}
     assert [type(v) for v in converted.values()] == [int, str, bool, list, dict]
     assert yaml.safe_load(yaml.dump(converted, Dumper=yaml.CSafeDumper)) == converted
+
+
+def test_a_dumped_config_copied_later_keeps_its_comments() -> None:
+    # The store keeps the config it wrote and edits copies of it (operator DP merges deep-copy).
+    text = ("# the operator's\nacls:\n  # allow everything\n  allowall:\n    - rule:\n"
+            "        actions: {allow: 1}\n")
+    codec = YamlCodec()
+    config = codec.load(text, SOURCE)
+    assert codec.dump(config) == text
+    assert codec.dump(copy.deepcopy(config)) == text

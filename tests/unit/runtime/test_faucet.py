@@ -1,84 +1,53 @@
-"""Embedded FAUCET's reload: one in flight at a time, the next signal only once FAUCET is done."""
+"""The embedded FAUCET and Gauge: where they listen, and which gauge.yaml is dovesnap's own."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from signal import SIGHUP, SIGKILL
 
-from dovesnap.adapters.faucet_metrics import reload_requests
-from dovesnap.runtime.faucet import EmbeddedControllers
+import pytest
 
-PAGE = """\
-# HELP faucet_config_reload_requests_total number of config reload requests
-# TYPE faucet_config_reload_requests_total counter
-faucet_config_reload_requests_total {count}
-faucet_config_reload_warm_total{{dp_id="0x1",dp_name="net1"}} 3.0
-"""
+from dovesnap.runtime.faucet import (
+    EmbeddedControllers,
+    gauge_config,
+    gauge_metrics_addresses,
+    is_loopback,
+    is_starter_gauge_config,
+)
 
-
-class FaucetPage:
-    """FAUCET's metrics page: its reload counter moves ``busy`` reads after each SIGHUP."""
-
-    def __init__(self, busy: int) -> None:
-        self.count = 4.0
-        self.busy = busy
-        self.reads = 0
-        self.signalled = 0
-        self.answers = True
-
-    def __call__(self) -> str:
-        if not self.answers:
-            raise OSError("connection refused")
-        self.reads += 1
-        if self.signalled and self.reads > self.busy:
-            self.count, self.signalled = self.count + 1, 0
-        return PAGE.format(count=self.count)
+FAUCET_YAML = Path("/etc/faucet/faucet.yaml")
 
 
-def controllers(tmp_path: Path, page: FaucetPage) -> EmbeddedControllers:
-    embedded = EmbeddedControllers(tmp_path, tmp_path)
-    embedded._metrics = page  # type: ignore[assignment]
-
-    def sighup(signum: int = 1) -> bool:
-        page.signalled, page.reads = 1, 0
-        return True
-
-    embedded.faucet.signal = sighup  # type: ignore[method-assign]
-    return embedded
-
-
-def test_reload_requests_reads_the_unlabelled_counter() -> None:
-    assert reload_requests(PAGE.format(count=7.0)) == 7.0
-    assert reload_requests("faucet_config_load_error 0.0\n") is None
+def test_both_controllers_listen_on_loopback_unless_told_otherwise(tmp_path: Path) -> None:
+    default = EmbeddedControllers(tmp_path, tmp_path, (7001, 7002), 7003)
+    assert "--ryu-ofp-listen-host=127.0.0.1" in default.faucet.argv
+    assert "--ryu-ofp-listen-host=127.0.0.1" in default.gauge.argv
+    assert "--ryu-ofp-tcp-listen-port=7002" in default.gauge.argv
+    assert default.faucet.env is not None and default.faucet.env["FAUCET_PROMETHEUS_ADDR"] == "127.0.0.1"
+    opened = EmbeddedControllers(tmp_path, tmp_path, listen="0.0.0.0")
+    assert "--ryu-ofp-listen-host=0.0.0.0" in opened.faucet.argv
+    assert opened.faucet.env is not None and opened.faucet.env["FAUCET_PROMETHEUS_ADDR"] == "0.0.0.0"
+    assert gauge_config(FAUCET_YAML)["dbs"]["prometheus"]["prometheus_addr"] == "127.0.0.1"
 
 
-def test_reload_returns_once_faucet_has_finished(tmp_path: Path) -> None:
-    page = FaucetPage(busy=5)
-    controllers(tmp_path, page).reload(wait=10)
-    assert page.count == 5.0 and page.reads == 6  # waited for it, and no longer
+def test_dovesnaps_starter_gauge_yaml_is_recognised_in_every_version() -> None:
+    older = gauge_config(FAUCET_YAML, 9303, "0.0.0.0")  # what dovesnap wrote before
+    assert is_starter_gauge_config(older, FAUCET_YAML)
+    assert is_starter_gauge_config(gauge_config(FAUCET_YAML, 20483), FAUCET_YAML)
+    operators = gauge_config(FAUCET_YAML, 9303, "0.0.0.0")
+    operators["watchers"]["meter_poller"] = {"type": "meter_stats", "all_dps": True,
+                                             "db": "prometheus"}
+    assert not is_starter_gauge_config(operators, FAUCET_YAML)
+    assert not is_starter_gauge_config(gauge_config(Path("/other/faucet.yaml")), FAUCET_YAML)
+    assert not is_starter_gauge_config({"dbs": {"prometheus": "x"}}, FAUCET_YAML)
+    assert gauge_metrics_addresses(operators) == ["0.0.0.0"]
+    # a prometheus db without an address: Gauge binds every address
+    assert gauge_metrics_addresses({"dbs": {"p": {"type": "prometheus"}, "f": {"type": "text"}}}
+                                   ) == ["0.0.0.0"]
 
 
-def test_a_faucet_that_never_finishes_a_reload_is_restarted(tmp_path: Path) -> None:
-    page = FaucetPage(busy=10_000)
-    embedded = controllers(tmp_path, page)
-    sent: list[int] = []
-    hup = embedded.faucet.signal
-
-    def signal(signum: int = 1) -> bool:
-        sent.append(signum)
-        return hup(signum)
-
-    embedded.faucet.signal = signal  # type: ignore[method-assign]
-    started = time.monotonic()
-    embedded.reload(wait=0.3)
-    assert 0.3 <= time.monotonic() - started < 2 and page.count == 4.0
-    assert sent == [SIGHUP, SIGKILL]  # wedged: killed, for its supervisor to start afresh
-
-
-def test_reload_does_not_wait_for_a_faucet_that_does_not_answer(tmp_path: Path) -> None:
-    page = FaucetPage(busy=5)
-    page.answers = False
-    started = time.monotonic()
-    controllers(tmp_path, page).reload(wait=10)
-    assert time.monotonic() - started < 1
+@pytest.mark.parametrize(("address", "loopback"), [
+    ("127.0.0.1", True), ("127.1.2.3", True), ("::1", True), ("localhost", True),
+    ("0.0.0.0", False), ("::", False), ("10.0.0.1", False), ("not an address", False),
+])
+def test_is_loopback(address: str, loopback: bool) -> None:
+    assert is_loopback(address) is loopback
