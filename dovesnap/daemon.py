@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import resource
 import signal
@@ -78,6 +79,7 @@ class Daemon:
         self.status_servers: list[asyncio.AbstractServer] = []
         self.engine_id = ""
         self.checker: FaucetCheckProcess | None = None
+        self.store: FaucetConfigStore | None = None
         self.observe = Observability()  # metrics, events, status page
         self.events: DockerEventWatcher | None = None
         self.recovery: Recovery | None = None
@@ -98,7 +100,7 @@ class Daemon:
             self.own_ovs = own
             await own.start()
         return await run_blocking(
-            OvsdbBackend, f"unix:{sock}", 10.0, self.ovs_changes.notify
+            OvsdbBackend, f"unix:{sock}", 10.0, self.ovs_changes.notify, skip_volatile=True
         )
 
     async def _prepare_faucet(self, store: FaucetConfigStore) -> None:
@@ -173,7 +175,9 @@ class Daemon:
         if settings.faucetconfrpc is not None:
             store = await self._remote_faucet(validator)
         else:
-            local = FaucetConfigStore(settings.faucet_config_dir / "faucet.yaml", validator, reload)
+            local = FaucetConfigStore(settings.faucet_config_dir / "faucet.yaml", validator, reload,
+                                      marker=settings.state_dir / "faucet-written.sha256")
+            self.store = local
             await self._prepare_faucet(local)
             store = local
         if controllers is not None:
@@ -271,6 +275,8 @@ class Daemon:
             await self.driver.close()
             for hook in reversed(self.driver.hooks):
                 await hook.daemon_stopping()
+        if self.store is not None:
+            await self.store.close()
         if self.controllers is not None:
             await self.controllers.stop()
         if self.ovs is not None:
@@ -314,6 +320,10 @@ async def serve(settings: ServeSettings) -> int:
         log.exception("dovesnap could not start")
         await daemon.stop()
         return 1
+    # Modules, settings and the state built at start live as long as the daemon: out of the
+    # collector's full scans, whose pauses (run on whatever thread allocates, the event loop's
+    # included) stay short while FAUCET configs are rendered in workers.
+    gc.freeze()
     log.info("dovesnap ready")
     await stop.wait()
     log.info("dovesnap stopping")

@@ -71,6 +71,11 @@ class FaucetConfigError(DovesnapError):
         return self.what.removeprefix(FAUCET_REJECTS)
 
 
+class FaucetFileError(FaucetConfigError):
+    """faucet.yaml itself cannot be used (unreadable, not YAML, not a mapping, or kept changing
+    under dovesnap's write): the operator's file is at fault, not what a request asked for."""
+
+
 class FaucetConfigUnavailable(DovesnapError):
     """FAUCET's config could not be read or changed at all: the faucetconfrpc server is down, our
     certificate was refused, a reply was malformed. Nothing was changed; ports wait, closed."""

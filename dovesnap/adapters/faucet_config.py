@@ -1,30 +1,49 @@
-"""The FAUCET config file: read, validate with FAUCET's own parser, write atomically, reload.
+"""The FAUCET config file: the only way dovesnap changes it.
 
-Edits are functions from the current config (plain data) to the new one, serialised by one lock.
-Comments and key order in the operator's file survive (ruamel.yaml round trip).
+Edits are pure functions from the current config (data) to the new one. Edits that arrive
+together (parallel joins, a restart's reconciliation) are applied in arrival order and written
+once: one validation by FAUCET's parser, one atomic write, one FAUCET reload
+(``batching.Coalescer``). When FAUCET refuses the combined result, the edits are tried one by
+one, each caller whose own edit is refused gets that refusal and the rest are still written.
+
+The file stays the operator's (``faucet_file``, ``faucet_yaml``): comments, quotes and
+indentation kept, symlinks written through, mode and owner kept, an edit the operator makes
+while dovesnap writes is noticed and dovesnap's change re-applied on top of it, and the last
+operator-authored version is kept in ``faucet.yaml.dovesnap-bak``.
+
+Cost follows the change: the parsed config stays in memory (the file is re-parsed only when
+someone else changed it), edits copy on write, and a change to some DPs is validated with those
+DPs alone when FAUCET's parser allows it (``plan.faucet_diff``). Reading, rendering and
+validating run in worker threads; only the (cheap) edits run on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
+import contextlib
 import logging
-import os
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ruamel.yaml import YAML
+import yaml
 
+from dovesnap.adapters.batching import Coalescer
+from dovesnap.adapters.faucet_file import ConfigFile, Fingerprint, Snapshot, Staged
+from dovesnap.adapters.faucet_yaml import YamlCodec, plain
 from dovesnap.blocking import run_blocking
-from dovesnap.errors import FaucetConfigError
+from dovesnap.config import FAUCET_BATCH_WINDOW
+from dovesnap.errors import FaucetConfigError, FaucetFileError
+from dovesnap.plan.faucet_diff import CrossDpMemo, diff, partial_candidate
 
 log = logging.getLogger(__name__)
 
 Edit = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+Outcome = bool | BaseException
+ATTEMPTS = 5  # writes given up when the file changed under every one of them
 
 
 class Validator(Protocol):
@@ -34,7 +53,8 @@ class Validator(Protocol):
 
 class Reloader(Protocol):
     def __call__(self) -> None:
-        """Tell FAUCET (and Gauge) to reload their config now."""
+        """Tell FAUCET (and Gauge) to reload their config now; may block until FAUCET is done
+        (the store calls it in a worker thread, and writes nothing else meanwhile)."""
 
 
 def _has_dps(config: Mapping[str, Any]) -> bool:
@@ -42,106 +62,250 @@ def _has_dps(config: Mapping[str, Any]) -> bool:
     return isinstance(dps, Mapping) and bool(dps)
 
 
-class FaucetConfigStore:
-    """One FAUCET config file and the only way dovesnap changes it."""
+@dataclass(frozen=True)
+class Loaded:
+    """The file as last read or written: text, parsed config, and what is known about it."""
 
-    def __init__(self, path: Path, validator: Validator, reloader: Reloader) -> None:
+    fingerprint: Fingerprint | None
+    text: str | None
+    config: Mapping[str, Any]
+    ours: bool  # dovesnap wrote exactly this content
+    valid: bool  # FAUCET's parser accepted exactly this config
+
+
+class _Changed(Exception):
+    """The file changed between dovesnap's read and its rename."""
+
+
+def _apply(config: Mapping[str, Any], edits: Sequence[Edit]
+           ) -> tuple[list[Outcome], Mapping[str, Any]]:
+    """Each edit on the previous one's result; per edit: did it change anything, or its error."""
+    outcomes: list[Outcome] = []
+    for edit in edits:
+        try:
+            new = edit(config)
+        except Exception as err:  # this caller's own error; the others go on
+            outcomes.append(err)
+            continue
+        outcomes.append(bool(diff(config, new)))
+        config = new
+    return outcomes, config
+
+
+class FaucetConfigStore:
+    """One FAUCET config file. ``marker`` (optional) keeps the digest of dovesnap's last write
+    across restarts, so a restarted dovesnap does not take its own file for the operator's."""
+
+    def __init__(self, path: Path, validator: Validator, reloader: Reloader,
+                 window: float = FAUCET_BATCH_WINDOW, marker: Path | None = None) -> None:
         self.path = path
+        self.file = ConfigFile(path)
+        self._codec = YamlCodec()
         self._validator = validator
         self._reloader = reloader
-        self._lock = asyncio.Lock()
-        # ruamel's YAML object keeps parser state: one thread at a time (reads run in workers).
-        self._yaml_lock = threading.Lock()
-        self._yaml = YAML(typ="rt")
-        self._yaml.default_flow_style = False
-        self._yaml.width = 4096
+        self._marker = marker
+        self._written: str | None = None
+        self._cache: Loaded | None = None
+        self._cache_lock = threading.Lock()  # workers (writes, status page reads) share the cache
+        self._write_lock = asyncio.Lock()
+        self._memo = CrossDpMemo()
+        self.queue: Coalescer[Edit, bool] = Coalescer(self._flush, window)
         self.reloads = 0
         self.last_reload_seconds = 0.0
+        self.writes = 0
+        self.last_write_seconds = 0.0  # from a batch's start to FAUCET being told to reload
+        self.concurrent_edits = 0  # writes redone because someone else changed the file
+        self.partial_checks = 0
+        self.full_checks = 0
+
+    @property
+    def changes(self) -> int:
+        """Edits asked for through ``update`` (several share a write when they arrive together)."""
+        return self.queue.requests
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def _written_digest(self) -> str | None:
+        if self._written is None and self._marker is not None:
+            with contextlib.suppress(OSError):
+                self._written = self._marker.read_text(encoding="ascii").strip() or None
+        return self._written
+
+    def _remember_written(self, digest: str) -> None:
+        self._written = digest
+        if self._marker is not None:
+            try:
+                self._marker.parent.mkdir(parents=True, exist_ok=True)
+                self._marker.write_text(digest + "\n", encoding="ascii")
+            except OSError as err:  # only costs an extra backup after a restart
+                log.warning("cannot record dovesnap's last FAUCET config write: %s", err)
+
+    def _parse(self, snap: Snapshot) -> Loaded:
+        fp = snap.fingerprint
+        ours = fp is not None and fp.digest == self._written_digest()
+        if snap.text is None:
+            return Loaded(None, None, {}, ours=False, valid=False)
+        cached = self._cache
+        if cached is not None and cached.fingerprint is not None and fp is not None \
+                and cached.fingerprint.digest == fp.digest:
+            return Loaded(fp, cached.text, cached.config, cached.ours, cached.valid)
+        config = self._codec.load(snap.text, self.path)
+        return Loaded(fp, snap.text, config, ours=ours, valid=ours)
+
+    def load(self) -> Loaded:
+        """The file as it is now; parsed again only when its content changed. Thread-safe."""
+        with self._cache_lock:
+            loaded = self._parse(self.file.read())
+            self._cache = loaded
+            return loaded
 
     def read(self) -> Mapping[str, Any]:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
-        with self._yaml_lock:
-            loaded = self._yaml.load(text)
-        if loaded is None:
-            return {}
-        if not isinstance(loaded, Mapping):
-            raise FaucetConfigError(
-                f"{self.path} does not hold a YAML mapping", "fix or move the file aside"
-            )
-        return loaded
+        """The current config. Shared: treat it as read-only (edits return new configs)."""
+        return self.load().config
 
     def render(self, config: Mapping[str, Any]) -> str:
-        stream = io.StringIO()
-        with self._yaml_lock:
-            self._yaml.dump(config, stream)
-        return stream.getvalue()
+        return self._codec.dump(config)
 
-    def _temp_copy(self, prefix: str, text: str, sync: bool) -> str:
-        """A new file beside the config (so it can replace it) holding ``text``; its path."""
-        directory = self.path.parent
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".yaml", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                if sync:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return tmp
+    # -- validating ------------------------------------------------------------------------------
 
-    def _write_validated(self, config: Mapping[str, Any]) -> None:
-        tmp = self._temp_copy(".dovesnap-", self.render(config), sync=True)
+    def _validate(self, old: Loaded, new: Mapping[str, Any], staged: Staged | None = None) -> None:
+        """Raise FaucetConfigError if FAUCET would refuse ``new`` (``old`` was the file's)."""
+        if not _has_dps(new):
+            # An empty DP list is a normal state for dovesnap (no networks yet), but FAUCET's
+            # parser refuses it; FAUCET keeps running with no DPs in that case.
+            return
+        part = partial_candidate(old.config, new, self._memo) if old.valid else None
+        if part is not None:
+            if not part:
+                return  # only DPs removed, and none of them linked to another
+            scratch = self.file.stage(yaml.dump(plain(part), Dumper=yaml.CSafeDumper,
+                                                sort_keys=False), durable=False)
+            try:
+                self._validator(str(scratch.path))
+            finally:
+                self.file.discard(scratch)
+            self.partial_checks += 1
+            return
+        own = staged is None
+        staged = staged or self.file.stage(self._codec.dump(new), durable=False)
         try:
-            if _has_dps(config):
-                # An empty DP list is a normal state for dovesnap (no networks yet), but FAUCET's
-                # parser refuses it; FAUCET keeps running with no DPs in that case.
-                self._validator(tmp)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            self._validator(str(staged.path))
+        finally:
+            if own:
+                self.file.discard(staged)
+        self.full_checks += 1
 
     def validate(self, config: Mapping[str, Any]) -> None:
-        """Check a candidate without writing it (for refusing a bad network create)."""
-        if not _has_dps(config):
-            return
-        tmp = self._temp_copy(".dovesnap-check-", self.render(config), sync=False)
-        try:
-            self._validator(tmp)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        """Check a whole candidate without writing it."""
+        self._validate(Loaded(None, None, {}, ours=False, valid=False), config)
 
     async def check(self, edit: Edit) -> None:
         """Raise FaucetConfigError if ``edit`` applied to the current file would be refused."""
-        async with self._lock:
-            current = await run_blocking(self.read)
-            await run_blocking(self.validate, edit(current))
+        async with self._write_lock:
+            base = await run_blocking(self.load)
+            await run_blocking(self._validate, base, edit(base.config))
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _write(self, base: Loaded, new: Mapping[str, Any], validated: bool) -> None:
+        """Render, validate (unless done already), and replace the file if nobody changed it
+        since ``base`` was read. Runs in a worker thread."""
+        text = self._codec.dump(new)
+        staged = self.file.stage(text)
+        dps = new.get("dps")
+        try:
+            if not validated:
+                self._validate(base, new, staged)
+            self._memo.keep_only([new.get("acls"),
+                                  *(dps.values() if isinstance(dps, Mapping) else ())])
+            if base.text is not None and not base.ours:
+                self.file.back_up(base.text)  # first: the check below stays next to the rename
+            with self._cache_lock:
+                if not self.file.unchanged(base.fingerprint):
+                    raise _Changed
+                self._written = staged.digest
+                fingerprint = self.file.replace(staged)
+                self._cache = Loaded(fingerprint, text, new, ours=True, valid=True)
+        except BaseException:
+            self.file.discard(staged)
+            raise
+        self._remember_written(fingerprint.digest)
+
+    async def _one_by_one(self, base: Loaded, edits: Sequence[Edit], outcomes: list[Outcome]
+                          ) -> Mapping[str, Any]:
+        """After FAUCET refused a batch: each changing edit validated on its own, in order; the
+        refused ones get their refusal, the config of all the accepted ones is returned."""
+        current = base
+        for i, edit in enumerate(edits):
+            if outcomes[i] is not True:
+                continue
+            try:
+                candidate = edit(current.config)
+                await run_blocking(self._validate, current, candidate)
+            except Exception as err:
+                outcomes[i] = err
+                continue
+            current = Loaded(None, None, candidate, ours=False, valid=True)
+        return current.config
+
+    async def _flush(self, edits: Sequence[Edit]) -> list[Outcome]:
+        async with self._write_lock:
+            started = time.monotonic()
+            for _ in range(ATTEMPTS):
+                base = await run_blocking(self.load)
+                outcomes, new = _apply(base.config, edits)
+                if base.fingerprint is not None and True not in outcomes:
+                    return outcomes  # nothing to write
+                validated = False
+                try:
+                    try:
+                        await run_blocking(self._write, base, new, False)
+                    except FaucetConfigError as err:
+                        if isinstance(err, FaucetFileError) or outcomes.count(True) < 2:
+                            raise
+                        new = await self._one_by_one(base, edits, outcomes)
+                        validated = True
+                        if True not in outcomes:
+                            return outcomes
+                        await run_blocking(self._write, base, new, validated)
+                except _Changed:
+                    self.concurrent_edits += 1
+                    log.warning("%s changed while dovesnap was writing it: applying dovesnap's "
+                                "change again on top of the new content", self.path)
+                    continue
+                except FaucetConfigError as err:
+                    if isinstance(err, FaucetFileError):
+                        raise
+                    return [err if o is True else o for o in outcomes]
+                self.writes += 1
+                self.last_write_seconds = time.monotonic() - started
+                await run_blocking(self._reload)  # may wait for FAUCET to finish reloading
+                return outcomes
+            raise FaucetFileError(
+                f"{self.path} changed under each of dovesnap's last {ATTEMPTS} writes; "
+                "the change was not written",
+                "stop whatever rewrites the file in a loop",
+            )
+
+    def _reload(self) -> None:
+        started = time.monotonic()
+        self._reloader()
+        self.reloads += 1
+        self.last_reload_seconds = time.monotonic() - started
 
     async def update(self, edit: Edit) -> bool:
-        """Apply ``edit``; validate, write and reload. Returns False when nothing changed."""
-        async with self._lock:
-            current = await run_blocking(self.read)
-            new = edit(current)
-            if self.render(new) == self.render(current) and self.path.exists():
-                return False
-            await run_blocking(self._write_validated, new)
-            started = time.monotonic()
-            self._reloader()
-            self.reloads += 1
-            self.last_reload_seconds = time.monotonic() - started
-            return True
+        """Apply ``edit`` (with any others arriving together); validate, write and reload.
+        False when nothing changed; raises this edit's own error (e.g. FAUCET's refusal)."""
+        return await self.queue.submit(edit)
 
     async def ensure_exists(self, initial: Mapping[str, Any]) -> bool:
         """Write ``initial`` only when there is no config file yet."""
-        async with self._lock:
-            if self.path.exists():
+        async with self._write_lock:
+            base = await run_blocking(self.load)
+            if base.fingerprint is not None:
                 return False
-            await run_blocking(self._write_validated, initial)
+            await run_blocking(self._write, base, initial, False)
             return True
+
+    async def close(self) -> None:
+        await self.queue.close()

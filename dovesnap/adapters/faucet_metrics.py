@@ -57,3 +57,15 @@ def reload_count(text: str, dp_name: str) -> int:
              for suffix in ("", "_total")]
     return int(sum(value for labels, value in metric_samples(text, names)
                    if labels.get("dp_name") == dp_name))
+
+
+def reload_requests(text: str) -> float | None:
+    """``faucet_config_reload_requests_total``: reloads FAUCET has finished (None: not there)."""
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == "faucet_config_reload_requests_total":
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None

@@ -59,6 +59,22 @@ def _int_or_none(value: Any) -> int | None:
     return None
 
 
+# Written by ovs-vswitchd as things run, never by dovesnap, and not read by the daemon.
+VOLATILE_COLUMNS: dict[str, frozenset[str]] = {
+    "Open_vSwitch": frozenset({"statistics"}),
+    "Bridge": frozenset({"status", "rstp_status"}),
+    "Port": frozenset({"statistics", "status", "rstp_statistics", "rstp_status",
+                       "bond_active_slave"}),
+    "Interface": frozenset({
+        "statistics", "status", "admin_state", "link_state", "link_resets", "link_speed",
+        "duplex", "mtu", "ifindex", "mac_in_use", "lacp_current", "bfd_status", "cfm_fault",
+        "cfm_fault_status", "cfm_flap_count", "cfm_health", "cfm_remote_mpids",
+        "cfm_remote_opstate",
+    }),
+    "Controller": frozenset({"status", "is_connected", "role"}),
+}
+
+
 class OvsdbBackend:
     """OvsBackend over ovsdbapp; all calls are blocking (run them in a thread from asyncio)."""
 
@@ -67,7 +83,11 @@ class OvsdbBackend:
         remote: str,
         timeout: float = 10.0,
         on_change: Callable[[str, str, str], None] | None = None,
+        skip_volatile: bool = False,
     ) -> None:
+        """``skip_volatile``: leave out of the monitor the columns ovs-vswitchd keeps rewriting
+        (counters, link and connection state), which the daemon never reads: with them every
+        interface's statistics (every 5 s) and every controller's state would wake it up."""
         on_change_cb = on_change
 
         class _WatchingIdl(connection.OvsdbIdl):  # type: ignore[misc]
@@ -81,7 +101,12 @@ class OvsdbBackend:
         try:
             helper = idlutils.get_schema_helper(remote, "Open_vSwitch")
             for table in ("Open_vSwitch", "Bridge", "Port", "Interface", "Controller"):
-                helper.register_table(table)
+                if skip_volatile:
+                    columns = helper.schema_json["tables"][table]["columns"]
+                    helper.register_columns(
+                        table, [c for c in columns if c not in VOLATILE_COLUMNS.get(table, ())])
+                else:
+                    helper.register_table(table)
             idl = _WatchingIdl(remote, helper)
             self._conn = connection.Connection(idl=idl, timeout=timeout)
             self.api = impl_idl.OvsdbIdl(self._conn)

@@ -110,7 +110,8 @@ class Driver:
     # -- FAUCET ------------------------------------------------------------------------------
 
     async def sync_dp(self, net: Network) -> None:
-        """Write the network's DP as its state says; fail containers closed if FAUCET refuses."""
+        """Write the network's DP as its state says; fail containers closed if FAUCET refuses.
+        Need not hold ``net.lock``: the state is read when this is called."""
         await self.dp_sync.sync(net)
 
     # -- networks ----------------------------------------------------------------------------
@@ -301,7 +302,8 @@ class Driver:
                 except DovesnapError as err:
                     ep.fail_closed = f"{hook.name}: {err.what}"
                     log.error("container %s fails closed: %s", container.name, ep.fail_closed)
-            await self.sync_dp(net)
+        # Outside the lock: joins arriving together then share one FAUCET write (dp_sync).
+        await self.sync_dp(net)
         log.info("container %s on %s at port %d", container.name, net.name, ep.ofport)
 
     async def leave(self, network_id: str, endpoint_id: str) -> None:
@@ -321,7 +323,7 @@ class Driver:
             ep.container = None
             ep.labels = None
             ep.fail_closed = None
-            await self.sync_dp(net)
+        await self.sync_dp(net)
 
     async def delete_endpoint(self, network_id: str, endpoint_id: str) -> None:
         net = self.networks.get(network_id)
@@ -332,7 +334,7 @@ class Driver:
             if ep is None:
                 return
             await self._remove_endpoint(net, ep)
-            await self.sync_dp(net)
+        await self.sync_dp(net)
 
     async def _remove_endpoint(self, net: Network, ep: Endpoint) -> None:
         if ep.attach_task is not None:

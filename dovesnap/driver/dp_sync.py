@@ -5,9 +5,17 @@ failed closed, so the rest of the network keeps its ports. Removing a network's 
 VLAN while another network on the same VLAN still needs it.
 
 When the config cannot be reached at all (a faucetconfrpc server down, our certificate refused),
-nothing changes in FAUCET: every container port not yet written there is shown failed closed
-with the reason (FAUCET drops its packets: it does not know the port), and the sync is tried
-again with backoff until the config answers; then those ports get their policy and open.
+or cannot be changed now for a reason no container caused (the operator's faucet.yaml does not
+parse, FAUCET's checker hung), nothing changes in FAUCET: every container port not yet written
+there is shown failed closed with the reason (FAUCET drops its packets: it does not know the
+port), and the sync is tried again with backoff until it works; then those ports get their
+policy and open. No container's labels are blamed for it.
+
+Each write is a snapshot of the network taken when it is asked for, handed to the config store,
+which coalesces writes asked for together (parallel joins and leaves, a restart's reconciliation)
+into one FAUCET reload; ``sync`` need not hold the network's lock while it waits. A network whose
+DP was removed is never written again, whatever was queued before, and a removal that could not
+be written is retried with the next change.
 """
 
 from __future__ import annotations
@@ -20,7 +28,14 @@ from typing import Any
 from dovesnap.adapters.faucet_store import FaucetStore
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Network
-from dovesnap.errors import ConflictError, FaucetConfigError, FaucetConfigUnavailable
+from dovesnap.errors import (
+    BackendError,
+    ConflictError,
+    DovesnapError,
+    FaucetConfigError,
+    FaucetConfigUnavailable,
+    FaucetFileError,
+)
 from dovesnap.plan.faucet_dp import (
     DpInputs,
     build_dp,
@@ -35,6 +50,10 @@ log = logging.getLogger(__name__)
 
 UNREACHABLE = "FAUCET's config is out of reach, so this port stays closed: "
 RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+REMOVED = "dp_sync.removed"  # in Network.extras: the DP is gone for good
+Edit = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+# Not this network's or its containers' fault: hold the ports closed and try again.
+NOT_NOW = (FaucetConfigUnavailable, FaucetFileError, BackendError)
 
 
 def vlans_to_remove(net: Network, networks: Iterable[Network]) -> list[str]:
@@ -54,8 +73,9 @@ class DpSync:
         # write carried.
         self._written: dict[str, dict[str, int]] = {}
         self._retries: dict[str, asyncio.Task[None]] = {}
+        self._removals: dict[str, Edit] = {}  # by network id: DP removals not written yet
 
-    def edit(self, net: Network, inputs: DpInputs) -> Callable[[Mapping[str, Any]], Mapping[str, Any]]:
+    def edit(self, net: Network, inputs: DpInputs) -> Edit:
         for hook in self.hooks:
             inputs = hook.adjust_dp(net, inputs)
         dp = build_dp(inputs)
@@ -66,6 +86,8 @@ class DpSync:
         name = operator.name if operator is not None and net.name is None else inputs.name
 
         def edit(config: Mapping[str, Any]) -> Mapping[str, Any]:
+            if net.extras.get(REMOVED):
+                return config  # queued before the network's removal: nothing to write
             if operator is not None and operator.name != name:
                 raise ConflictError(
                     f"option ovs.bridge.dpid: {net.spec.dpid_hex} is already the dp_id of FAUCET "
@@ -98,7 +120,9 @@ class DpSync:
     async def remove(self, net: Network, networks: Iterable[Network]) -> None:
         """Take the network's DP (and the features' edits) out of FAUCET's config.
 
-        ``networks`` are all the driver's networks, ``net`` among them."""
+        ``networks`` are all the driver's networks, ``net`` among them. Never raises: when the
+        config cannot be changed now, the removal is kept and written with the next change."""
+        net.extras[REMOVED] = True
         if net.name is None:
             return
         retry = self._retries.pop(net.network_id, None)
@@ -116,19 +140,33 @@ class DpSync:
             # A DP of that name but another dp_id is the operator's (never written by us).
             return self.undo_edits(net, remove_dp(config, name if ours else "", vlan_names))
 
-        await self.faucet.update(edit)
+        self._removals[net.network_id] = edit
+        await self._write_removals()
+
+    async def _write_removals(self) -> None:
+        for network_id, removal in list(self._removals.items()):
+            try:
+                await self.faucet.update(removal)
+            except DovesnapError as err:
+                log.error("cannot remove a deleted network's DP from FAUCET's config yet "
+                          "(retried with the next change): %s", err.message)
+                return
+            self._removals.pop(network_id, None)
 
     async def sync(self, net: Network) -> bool:
-        """Write the network's DP as its state says; fail containers closed if FAUCET refuses.
-        False when another DP has the network's name or dp_id (no DP is written then)."""
-        if net.name is None:
+        """Write the network's DP as its state says now; fail containers closed if FAUCET refuses.
+        False when another DP has the network's name or dp_id (no DP is written then).
+        Need not hold ``net.lock``: the network's state is read when this is called."""
+        if net.name is None or net.extras.get(REMOVED):
             return True
         for ep in net.endpoints.values():  # held back only while the config was out of reach
             if ep.fail_closed and ep.fail_closed.startswith(UNREACHABLE):
                 ep.fail_closed = None
+        if self._removals:
+            await self._write_removals()
         try:
             return await self._sync(net)
-        except FaucetConfigUnavailable as err:
+        except NOT_NOW as err:
             self._hold(net, err)
             return True
 
@@ -141,17 +179,23 @@ class DpSync:
             net.error, net.dp_refused = err.message, True
             log.error("network %s: %s", net.name, net.error)
             return False
+        except FaucetFileError:
+            raise  # the operator's file, not this network's labels
         except FaucetConfigError as err:
             refused = err
         # Find which containers' labels FAUCET refuses; cut those off and keep the others.
-        for ep in net.endpoints.values():
+        for ep in list(net.endpoints.values()):
             if ep.container is None or ep.fail_closed or not (ep.labels and ep.labels.acls):
                 continue
             ep_only = Network(net.spec, net.userspace, net.name, {ep.endpoint_id: ep},
                               operator_dp=net.operator_dp)
             try:
                 await self.faucet.check(self.edit(ep_only, ep_only.dp_inputs()))
+            except FaucetFileError:
+                raise  # the file broke meanwhile: nobody's labels are to blame
             except FaucetConfigError as err:
+                if ep.container is None or ep.endpoint_id not in net.endpoints:
+                    continue  # it left while FAUCET was asked
                 detail = err.refusal
                 ep.fail_closed = ep.policy_refusal = f"FAUCET refused this port: {detail}"
                 log.error("container %s fails closed: %s", ep.container.name, ep.fail_closed)
@@ -163,11 +207,11 @@ class DpSync:
         return True
 
     async def _write(self, net: Network) -> None:
+        carried = {ep.endpoint_id: ep.ofport for ep in net.endpoints.values()
+                   if ep.container is not None and not ep.fail_closed}  # as the edit sees them
         await self.faucet.update(self.edit(net, net.dp_inputs()))
         net.error = None
-        self._written[net.network_id] = {
-            ep.endpoint_id: ep.ofport for ep in net.endpoints.values()
-            if ep.container is not None and not ep.fail_closed}
+        self._written[net.network_id] = carried
 
     def unremoved_ports(self, net: Network) -> set[int]:
         """Ports whose departed container's policy FAUCET may still hold (its removal has not
@@ -175,8 +219,8 @@ class DpSync:
         written = self._written.get(net.network_id, {})
         return {port for ep_id, port in written.items() if ep_id not in net.endpoints}
 
-    def _hold(self, net: Network, err: FaucetConfigUnavailable) -> None:
-        """The config is out of reach: say so, show unwritten ports closed, try again later."""
+    def _hold(self, net: Network, err: DovesnapError) -> None:
+        """The config cannot be changed now: say so, show unwritten ports closed, try later."""
         net.error = err.what
         written = self._written.get(net.network_id, {})
         for ep in net.endpoints.values():

@@ -2,8 +2,10 @@
 
 - OVSDB notifications (``OvsChanges``) say when a bridge or port vanishes; the network is then
   rebuilt within a fraction of a second, and container veths go back at their old OpenFlow
-  ports. A slow sweep (``sweep_seconds``) catches anything a notification missed (e.g. OVS
-  restarted with an empty database).
+  ports. When the OVSDB connection comes back (OVS restarted, perhaps with an empty database),
+  the IDL reloads every row without reporting what disappeared meanwhile, but the root
+  ``Open_vSwitch`` row arrives as new: then every network is checked. No timer: an idle
+  dovesnap does not wake up to look.
 - Once Docker answers after a start: networks Docker knows but OVS lost are rebuilt from
   Docker's own record; endpoints whose containers are gone are removed; containers with a
   restart policy that Docker gave up on (the plugin was not up in time) are started.
@@ -68,12 +70,10 @@ class Recovery:
         docker: DockerRecords,
         changes: ChangeFeed,
         notify: Notify | None = None,
-        sweep_seconds: float = 30.0,
     ) -> None:
         self.driver = driver
         self.docker = docker
         self.notify: Notify = notify or _ignore
-        self.sweep_seconds = sweep_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: set[str] = set()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -84,7 +84,6 @@ class Recovery:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._tasks.append(self._loop.create_task(self._sweeper()))
         self._tasks.append(self._loop.create_task(self._reconcile_with_docker()))
 
     async def stop(self) -> None:
@@ -98,31 +97,28 @@ class Recovery:
     # -- OVS ------------------------------------------------------------------------------------
 
     def _changed(self, event: str, table: str, name: str) -> None:
-        """IDL thread: a bridge or port went away; schedule a check on the event loop."""
-        if event != "delete" or table not in ("Bridge", "Port", "Interface") or self._loop is None:
+        """IDL thread: a bridge or port went away, or the database came back after a reconnect;
+        schedule a check on the event loop."""
+        if self._loop is None:
             return
-        self._loop.call_soon_threadsafe(self._schedule, name)
+        if event == "create" and table == "Open_vSwitch":
+            self._loop.call_soon_threadsafe(self._schedule, None)
+        elif event == "delete" and table in ("Bridge", "Port", "Interface"):
+            self._loop.call_soon_threadsafe(self._schedule, name)
 
-    def _schedule(self, name: str) -> None:
+    def _schedule(self, name: str | None) -> None:
+        """Check the network owning ``name`` (a bridge or a port), or every network (None)."""
         for net in list(self.driver.networks.values()):
             ours = {net.bridge} | {ep.host_ifname for ep in net.endpoints.values()}
-            if name in ours and net.network_id not in self._pending:
+            if (name is None or name in ours) and net.network_id not in self._pending:
                 self._pending.add(net.network_id)
                 self._tasks.append(asyncio.get_running_loop().create_task(self._repair_soon(net)))
+        self._tasks = [task for task in self._tasks if not task.done()]
 
     async def _repair_soon(self, net: Network) -> None:
         await asyncio.sleep(0.1)  # let a burst of deletions settle (del-br removes many rows)
         self._pending.discard(net.network_id)
         await self.repair(net)
-
-    async def _sweeper(self) -> None:
-        while True:
-            await asyncio.sleep(self.sweep_seconds)
-            for net in list(self.driver.networks.values()):
-                try:
-                    await self.repair(net)
-                except Exception:
-                    log.exception("sweep of %s failed", net.bridge)
 
     async def repair(self, net: Network) -> bool:
         """Rebuild the bridge and re-attach container ports that OVS lost. True if anything was."""

@@ -167,17 +167,25 @@ class EventHooks(Hooks):
             self.publish(NETWORK_DELETED, **_network_fields(net))
 
     async def endpoint_attached(self, net: Network, ep: Endpoint) -> None:
+        attach = ep.attach_task
+        if attach is asyncio.current_task() and attach is not None:
+            # Reported when the attach is over (its FAUCET write done, fail_closed known), in the
+            # same loop turn, before a Leave can change the endpoint.
+            attach.add_done_callback(lambda _: self._joined(net, ep))
+            return
         task = asyncio.get_running_loop().create_task(self._after_attach(net, ep))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _after_attach(self, net: Network, ep: Endpoint) -> None:
         async with net.lock:
-            if ep.container is None or net.endpoints.get(ep.endpoint_id) is not ep:
-                return
-            self.publish(CONTAINER_JOINED, **_port_fields(net, ep),
-                         fail_closed=ep.fail_closed or "")
-            self.report_fail_closed(net)
+            self._joined(net, ep)
+
+    def _joined(self, net: Network, ep: Endpoint) -> None:
+        if ep.container is None or net.endpoints.get(ep.endpoint_id) is not ep:
+            return
+        self.publish(CONTAINER_JOINED, **_port_fields(net, ep), fail_closed=ep.fail_closed or "")
+        self.report_fail_closed(net)
 
     def report_fail_closed(self, net: Network) -> None:
         """Publish a fail-closed event for each port newly cut off on ``net``."""

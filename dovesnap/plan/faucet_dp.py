@@ -207,28 +207,49 @@ def section(parent: MutableMapping[Any, Any], key: str) -> MutableMapping[Any, A
     return value
 
 
+def shallow_copy(mapping: Mapping[str, Any]) -> Config:
+    """A one-level copy; a round-trip (ruamel) mapping keeps its comments and key order."""
+    copier = getattr(mapping, "copy", None)
+    return cast(Config, copier()) if callable(copier) else dict(mapping)
+
+
+def _edited_section(new: Config, key: str) -> MutableMapping[Any, Any]:
+    """``new[key]`` replaced by a copy of itself (so the original config is never changed)."""
+    value = new.get(key)
+    copied: MutableMapping[Any, Any] = (
+        shallow_copy(value) if isinstance(value, Mapping) else {}
+    )
+    new[key] = copied
+    return copied
+
+
 def put_dp(config: Mapping[str, Any], name: str, dp: Mapping[str, Any],
            vlans: Mapping[str, Any] | None = None) -> Config:
-    """A copy of ``config`` with DP ``name`` set to ``dp``; other sections keep their order."""
-    new = copy_config(config)
-    section(new, "dps")[name] = dict(dp)
+    """A copy of ``config`` with DP ``name`` set to ``dp``; other sections keep their order.
+
+    Copy on write: only the top level and the sections changed are copied, the rest (other DPs,
+    the operator's ACLs ...) is shared with ``config``, so the cost does not grow with the file.
+    Neither config may be changed in place afterwards (every edit here returns a new one)."""
+    new = shallow_copy(config) if config else {}
+    _edited_section(new, "dps")[name] = dict(dp)
     if vlans:
-        vlan_section = section(new, "vlans")
+        vlan_section = _edited_section(new, "vlans")
         for key, value in vlans.items():
             vlan_section[key] = dict(value)
     return new
 
 
 def remove_dp(config: Mapping[str, Any], name: str, vlan_names: Iterable[str] = ()) -> Config:
-    """A copy of ``config`` without DP ``name`` (and the named dovesnap VLAN entries)."""
-    new = copy_config(config)
-    dps = new.get("dps")
-    if isinstance(dps, MutableMapping):
-        dps.pop(name, None)
+    """A copy of ``config`` without DP ``name`` (and the named dovesnap VLAN entries);
+    copy on write, as ``put_dp``."""
+    new = shallow_copy(config) if config else {}
+    if isinstance(new.get("dps"), Mapping) and name in new["dps"]:
+        _edited_section(new, "dps").pop(name, None)
     vlans = new.get("vlans")
-    if isinstance(vlans, MutableMapping):
+    if isinstance(vlans, Mapping) and any(vlan in vlans for vlan in vlan_names):
+        vlan_section = _edited_section(new, "vlans")
         for vlan in vlan_names:
-            vlans.pop(vlan, None)
+            vlan_section.pop(vlan, None)
     return new
 
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dovesnap.adapters.faucet_config import FaucetConfigStore
+from dovesnap.adapters.faucet_metrics import FaucetMetricsPage, reload_requests
 from dovesnap.blocking import run_blocking
 from dovesnap.config import (
     CONTROLLER_LISTEN,
@@ -23,7 +26,10 @@ from dovesnap.errors import FaucetConfigError
 from dovesnap.runtime.faucet_examples import GAUGE_YAML, set_aside_examples
 from dovesnap.runtime.supervisor import Supervised
 
+log = logging.getLogger(__name__)
+
 GAUGE_DEFAULT_PROM_ADDR = "0.0.0.0"  # what Gauge binds when a prometheus db names no address
+RELOAD_WAIT = 30.0  # seconds dovesnap waits for FAUCET to finish one config reload
 
 
 def starter_faucet_config() -> dict[str, Any]:
@@ -140,6 +146,7 @@ class EmbeddedControllers:
         run_dir = run_dir or log_dir
         self.config_dir = config_dir
         self.log_dir = log_dir
+        self._metrics = FaucetMetricsPage(f"http://127.0.0.1:{faucet_prom_port}/", timeout=10.0)
         bindir = Path(sys.executable).parent
         faucet_yaml = config_dir / "faucet.yaml"
         # A FAUCET or Gauge left running by an earlier dovesnap is adopted only if it listens
@@ -182,10 +189,37 @@ class EmbeddedControllers:
         self.faucet.start()
         self.gauge.start()
 
-    def reload(self) -> None:
-        """SIGHUP both: FAUCET applies a new config in tens of milliseconds."""
+    def _reloads_done(self) -> float | None:
+        try:
+            return reload_requests(self._metrics())
+        except OSError:
+            return None
+
+    def reload(self, wait: float = RELOAD_WAIT) -> None:
+        """SIGHUP both, then wait until FAUCET has finished that reload (its reload counter
+        moves), at most ``wait`` seconds. Blocking: run it in a worker thread.
+
+        FAUCET queues the reload from inside its signal handler; signals that keep arriving while
+        it is busy can wedge it for good (seen with a reload per container at 60 containers), so
+        dovesnap sends the next one only once FAUCET is done. Changes made meanwhile are batched
+        into that next reload. Polls only while a reload is in flight."""
+        before = self._reloads_done()
         self.faucet.signal(signal.SIGHUP)
         self.gauge.signal(signal.SIGHUP)
+        if before is None:
+            return  # FAUCET's page does not answer (starting, restarting): nothing to wait for
+        deadline = time.monotonic() + wait
+        pause = 0.02
+        while time.monotonic() < deadline:
+            time.sleep(pause)
+            pause = min(pause * 1.5, 0.25)  # FAUCET renders its whole page for each look
+            done = self._reloads_done()
+            if done is None or done > before:
+                return
+        # Its page answers but the reload never ends: FAUCET is wedged, and stays so. A restart
+        # (the supervisor's) reloads the config and reprograms every switch.
+        log.error("FAUCET did not finish a config reload within %.0fs: restarting it", wait)
+        self.faucet.signal(signal.SIGKILL)
 
     async def stop(self) -> None:
         await self.faucet.stop()

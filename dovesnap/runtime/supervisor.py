@@ -83,16 +83,40 @@ class Supervised:
             self.pidfile.parent.mkdir(parents=True, exist_ok=True)
             self.pidfile.write_text(f"{pid}\n")
 
+    @staticmethod
+    async def _exited(pid: int) -> None:
+        """Return when process ``pid`` (not our child) has exited. A pidfd becomes readable then,
+        so an idle dovesnap is not woken to look; where pidfds are missing, look every 0.5 s."""
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return
+        except (AttributeError, OSError):  # kernel before 5.3
+            while True:
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    return
+                await asyncio.sleep(0.5)
+        loop = asyncio.get_running_loop()
+        gone: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            if not gone.done():
+                gone.set_result(None)
+
+        loop.add_reader(pidfd, readable)
+        try:
+            await gone
+        finally:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+
     async def _watch_adopted(self, pid: int) -> None:
         log.info("%s: adopted running pid %d", self.name, pid)
         self._adopted = pid
         self.started.set()
-        while not self._stopping:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            await asyncio.sleep(0.5)
+        await self._exited(pid)
         self._adopted = None
         if not self._stopping:
             log.warning("%s (adopted pid %d) exited; starting a new one", self.name, pid)

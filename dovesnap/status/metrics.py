@@ -83,6 +83,29 @@ class StateCollector:
                 "dovesnap_faucet_last_reload_seconds", "How long the last FAUCET reload took")
             last.add_metric([], store.last_reload_seconds)
             yield last
+            yield from _file_store_metrics(store)
+
+
+def _file_store_metrics(store: object) -> Iterator[Metric]:
+    """What only the local file store (``FaucetConfigStore``) counts."""
+    changes = getattr(store, "changes", None)
+    if changes is None:
+        return
+    family = CounterMetricFamily(
+        "dovesnap_faucet_changes", "FAUCET config changes asked for (batched into reloads)")
+    family.add_metric([], changes)
+    yield family
+    write = GaugeMetricFamily(
+        "dovesnap_faucet_last_write_seconds",
+        "dovesnap's own time for the last FAUCET config write: edits, render, validation, "
+        "rename, until FAUCET is told to reload")
+    write.add_metric([], getattr(store, "last_write_seconds", 0.0))
+    yield write
+    concurrent = CounterMetricFamily(
+        "dovesnap_faucet_concurrent_edits",
+        "Writes redone because someone else changed faucet.yaml meanwhile")
+    concurrent.add_metric([], getattr(store, "concurrent_edits", 0))
+    yield concurrent
 
 
 class DovesnapMetrics:

@@ -203,6 +203,8 @@ class SystemProbes:
         except FaucetConfigError as err:
             return FaucetConfigSeen(exists=True, has_dps=True,
                                     error=err.refusal)
+        except DovesnapError as err:  # the checker hung or failed: say so, never crash doctor
+            return FaucetConfigSeen(exists=True, has_dps=True, error=err.what)
         finally:
             checker.close()
         return FaucetConfigSeen(exists=True, has_dps=True)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import warnings
 from pathlib import Path
 
 import pytest
 
 from dovesnap.adapters.faucet_check import FaucetCheckProcess, _serve
-from dovesnap.errors import FaucetConfigError
+from dovesnap.errors import BackendError, FaucetConfigError
 
 
 def test_checker_loop_answers_one_line_per_request(tmp_path: Path) -> None:
@@ -55,3 +56,23 @@ def test_checker_restarts_after_it_dies(tmp_path: Path) -> None:
     finally:
         check.close()
     assert check._proc is None
+
+
+def test_a_hung_check_is_killed_after_the_timeout_and_the_next_one_gets_a_fresh_checker(
+    tmp_path: Path,
+) -> None:
+    check = FaucetCheckProcess(timeout=1.0, module="tests.unit.adapters.hanging_checker")
+    try:
+        check(str(tmp_path / "good.yaml"))
+        hung = check._proc
+        assert hung is not None
+        started = time.monotonic()
+        with pytest.raises(BackendError, match="did not answer within 1s"):
+            check(str(tmp_path / "hang.yaml"))
+        assert time.monotonic() - started < 5
+        assert hung.poll() is not None  # killed, not left running
+        assert check.timeouts == 1
+        check(str(tmp_path / "good.yaml"))  # answered by a fresh checker
+        assert check._proc is not None and check._proc is not hung
+    finally:
+        check.close()

@@ -65,7 +65,8 @@ async def test_create_join_leave_and_delete_keep_the_operators_dp(
     # Five preallocated ports, none on the operator's port 5.
     preallocated = [p for p, i in dp["interfaces"].items() if i.get("description") == "preallocated port"]
     assert sorted(preallocated) == [1, 2, 3, 4, 6]
-    assert ovs.bridges_by_name[driver.networks[NET].bridge].plan.controllers  # connected
+    # connected once FAUCET was told (a moment after the DP shows in the file)
+    await eventually(lambda: ovs.bridges_by_name[driver.networks[NET].bridge].plan.controllers)
     await attach(driver, docker, EP[0], "web")
     assert driver.networks[NET].endpoints[EP[0]].ofport == 1
     assert dps(store)["net1"]["interfaces"][1]["description"].startswith("web ")

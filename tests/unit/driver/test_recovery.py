@@ -3,13 +3,14 @@ containers Docker gave up on."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from dovesnap.adapters.docker_api import NetworkInfo
 from dovesnap.driver.core import Driver
 from dovesnap.driver.recovery import Recovery, ipam_to_ipv4_data
-from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs
+from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
 from tests.unit.scenario import EP, NET, attach, dps, make_net
 
 NET2 = "f" * 64
@@ -129,6 +130,32 @@ def test_ipam_config_becomes_ipv4_data() -> None:
     conf: Any = ({"Subnet": "10.1.0.0/16", "Gateway": "10.1.0.1"}, {"Subnet": "fd00::/64"},
                  {"Subnet": "bogus"})
     assert ipam_to_ipv4_data(conf) == [{"Pool": "10.1.0.0/16", "Gateway": "10.1.0.1/16"}]
+
+
+async def test_an_ovsdb_reconnect_checks_every_network_without_any_timer(
+    driver: Driver, docker: FakeDocker, ovs: FakeOvs
+) -> None:
+    await make_net(driver, docker)
+    await attach(driver, docker, EP[0], "a")
+    bridge = driver.networks[NET].bridge
+    before = ovs.ofports(bridge)
+    docker.networks.append(NetworkInfo(NET, "net1", {"ovs.bridge.dpid": "0x10"}, internal=True,
+                                       ipam_config=()))  # Docker knows it: reconciling keeps it
+    records = FakeRecords()
+    records.endpoints[NET] = {EP[0]: "a"}
+    feed = Feed()
+    rec = Recovery(driver, records, feed)
+    rec.start()
+    try:
+        ovs.delete_bridge(bridge)  # lost while the IDL was away: no delete is ever reported
+        await asyncio.sleep(0.3)
+        assert bridge not in ovs.bridges_by_name  # nothing polls
+        for subscriber in feed.subscribers:  # the IDL reconnects: rows come back as creates
+            subscriber("create", "Open_vSwitch", "")
+        await eventually(lambda: rec.rebuilds == 1)
+        assert ovs.ofports(bridge) == before
+    finally:
+        await rec.stop()
 
 
 async def test_rebuilt_network_takes_its_own_dp_back_and_keeps_an_operators(

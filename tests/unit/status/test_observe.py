@@ -20,7 +20,7 @@ from dovesnap.status.observe import Observability
 from dovesnap.status.report import status
 from dovesnap.status.server import make_status_app, parse_auth_ips
 from tests.unit.factories import make_driver
-from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs
+from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
 from tests.unit.scenario import EP, NET, attach, make_net
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz not installed")
@@ -96,6 +96,8 @@ async def test_metrics_follow_the_driver(
     driver, observe, client = served
     registry = observe.metrics.registry
     await make_net(driver, docker)
+    # The DP shows in the file a moment before FAUCET is told to reload.
+    await eventually(lambda: sample(registry, "dovesnap_faucet_reloads_total") >= 1)
     reloads = sample(registry, "dovesnap_faucet_reloads_total")
     assert reloads >= 1
     await attach(driver, docker, EP[0], "web")
@@ -107,6 +109,10 @@ async def test_metrics_follow_the_driver(
     text = await (await client.get("/metrics")).text()
     assert 'dovesnap_fail_closed_ports{bridge="odsbra1b2c",network="net1"} 1.0' in text
     assert "dovesnap_networks 1.0" in text
+    changes = sample(registry, "dovesnap_faucet_changes_total")
+    assert changes >= sample(registry, "dovesnap_faucet_reloads_total")
+    assert sample(registry, "dovesnap_faucet_last_write_seconds") > 0
+    assert "dovesnap_faucet_concurrent_edits_total 0.0" in text
 
 
 async def test_page_lists_containers_and_fail_closed_reason(
@@ -127,6 +133,20 @@ async def test_page_lists_containers_and_fail_closed_reason(
     assert "<html" not in body and "allowall" in body
     script = await client.get("/ui/page.js")
     assert "setInterval" in await script.text() and script.content_type == "text/javascript"
+
+
+async def test_page_answers_while_faucet_yaml_is_broken(
+    served: tuple[Driver, Observability, TestClient[Any, Any]], docker: FakeDocker,
+    store: FaucetConfigStore,
+) -> None:
+    driver, _, client = served
+    await make_net(driver, docker)
+    await attach(driver, docker, EP[0], "web")
+    store.path.write_text(store.path.read_text() + "acls: [\n")
+    for path in ("/", "/ui/body", "/networks"):
+        resp = await client.get(path)
+        assert resp.status == 200, path
+    assert "web" in await (await client.get("/ui/body")).text()
 
 
 @needs_dot
