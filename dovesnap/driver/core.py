@@ -346,6 +346,11 @@ class Driver:
         """Take on a network restored from OVS after a restart: register it, let the features
         re-apply their host state, then find its name and its containers' labels again."""
         self.networks[net.network_id] = net
+        # After a reboot (or an OVS restart) OVS makes the bridge's LOCAL interface again, down.
+        try:
+            await run_blocking(self.netlink.set_up, net.bridge, net.spec.mtu)
+        except DovesnapError as err:
+            log.error("cannot bring bridge %s up: %s", net.bridge, err.message)
         await self.rerun_restored(net, "restoring")
         self.after_restore(net)
 
