@@ -15,6 +15,7 @@ from dovesnap.errors import OptionError
 from dovesnap.model.names import LOCAL_OFPORT
 from dovesnap.model.network import NetworkSpec
 from dovesnap.model.options import OPTION_PREFIX
+from dovesnap.plan.egress import egress_acl_name, sync_egress_copies
 
 HARDWARE = "Open vSwitch"
 PREALLOCATED_DESCRIPTION = "preallocated port"
@@ -151,14 +152,15 @@ def egress_vlan_name(spec: NetworkSpec) -> str:
 
 
 def build_vlans(inputs: DpInputs) -> dict[str, dict[str, Any]]:
-    """Top-level ``vlans`` entries the network needs (only for an output ACL)."""
-    out_acls = inputs.spec.vlan_out_acl.for_network(inputs.name)
+    """Top-level ``vlans`` entries the network needs (only for an output ACL, which names
+    dovesnap's copy of the operator's ACL: see ``plan/egress.py``)."""
+    out_acls = [egress_acl_name(acl) for acl in inputs.spec.vlan_out_acl.for_network(inputs.name)]
     if not out_acls:
         return {}
     return {
         egress_vlan_name(inputs.spec): {
             "vid": inputs.spec.vlan,
-            "acl_out": out_acls[0] if len(out_acls) == 1 else list(out_acls),
+            "acl_out": out_acls[0] if len(out_acls) == 1 else out_acls,
         }
     }
 
@@ -189,7 +191,7 @@ def put_dp(config: Mapping[str, Any], name: str, dp: Mapping[str, Any],
         vlan_section = section(new, "vlans")
         for key, value in vlans.items():
             vlan_section[key] = dict(value)
-    return new
+    return sync_egress_copies(new)
 
 
 def remove_dp(config: Mapping[str, Any], name: str, vlan_names: Iterable[str] = ()) -> Config:
@@ -202,7 +204,7 @@ def remove_dp(config: Mapping[str, Any], name: str, vlan_names: Iterable[str] = 
     if isinstance(vlans, MutableMapping):
         for vlan in vlan_names:
             vlans.pop(vlan, None)
-    return new
+    return sync_egress_copies(new)
 
 
 def dp_names_with_id(config: Mapping[str, Any], dpid: int) -> list[str]:

@@ -133,8 +133,10 @@ def test_build_dp_and_vlans_with_vlan_out_acl() -> None:
     assert dp["egress_pipeline"] is True
     assert dp["stack"] == {"priority": 1}
     assert dp["interfaces"][1]["native_vlan"] == 30
-    assert build_vlans(inputs) == {"dovesnap-vlan30": {"vid": 30, "acl_out": "out1"}}
-    assert build_vlans(DpInputs(s, "n2"))["dovesnap-vlan30"]["acl_out"] == ["o1", "o2"]
+    # The VLAN names dovesnap's copies of the operator's ACLs (plan/egress.py says why).
+    assert build_vlans(inputs) == {"dovesnap-vlan30": {"vid": 30, "acl_out": "dovesnap-egress-out1"}}
+    assert build_vlans(DpInputs(s, "n2"))["dovesnap-vlan30"]["acl_out"] == [
+        "dovesnap-egress-o1", "dovesnap-egress-o2"]
     assert build_vlans(DpInputs(s, "n3")) == {}
     assert "egress_pipeline" not in build_dp(DpInputs(s, "n3"))
 
