@@ -39,6 +39,7 @@ class NetlinkBackend(Protocol):
     def set_peer_mac_in_netns(self, host_ifname: str, netns_path: str, mac: str) -> None: ...
     def ensure_address(self, name: str, address: str, prefixlen: int) -> None: ...
     def links_with_prefix(self, prefix: str) -> list[str]: ...
+    def netns_in_use(self, netns_path: str) -> bool: ...
 
 
 def in_netns(netns_path: str, func: Callable[[], T]) -> T:
@@ -181,3 +182,21 @@ class PyRoute2Netlink:
         with IPRoute() as ipr:
             names = [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()]
         return [n for n in names if isinstance(n, str) and n.startswith(prefix)]
+
+    def netns_in_use(self, netns_path: str) -> bool:
+        """True when some process lives in the network namespace at ``netns_path`` (a Docker
+        sandbox that a running container already uses), False for an empty one."""
+        try:
+            target = os.stat(netns_path)
+        except OSError:
+            return False
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                seen = os.stat(f"/proc/{entry.name}/ns/net")
+            except OSError:
+                continue
+            if (seen.st_ino, seen.st_dev) == (target.st_ino, target.st_dev):
+                return True
+        return False

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from dovesnap.adapters.docker_api import DockerBackend
@@ -20,10 +19,12 @@ from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.adapters.ovsdb import OvsBackend
 from dovesnap.blocking import run_blocking
 from dovesnap.driver.admission import check_faucet_config, check_other_networks
-from dovesnap.driver.attach import find_container, read_labels, set_mac_prefix
+from dovesnap.driver.attach import attach_container
 from dovesnap.driver.bridges import Bridges, endpoint_port_ids
 from dovesnap.driver.dp_sync import DpSync
-from dovesnap.driver.hooks import Hooks
+from dovesnap.driver.hooks import Hooks, Notify
+from dovesnap.driver.join_policy import hold_join
+from dovesnap.driver.settings import DriverSettings as DriverSettings  # also imported from here
 from dovesnap.driver.state import Endpoint, Network
 from dovesnap.errors import ConflictError, DovesnapError, NotFoundError
 from dovesnap.model.names import EXT_NETWORK_NAME, container_veth, host_veth
@@ -33,13 +34,15 @@ from dovesnap.plan.ports import lowest_free_ofport
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DriverSettings:
-    default_controllers: tuple[str, ...]
-    kernel_datapath: bool = True
-    attach_timeout: float = 60.0
-    name_timeout: float = 60.0
-    driver_name: str = "dovesnap"
+def _ignore(kind: str, /, **fields: Any) -> None:
+    """The default ``notify``: report nothing."""
+
+
+async def _loaded(timeout: float) -> bool:
+    """The default ``faucet_loaded``: nothing to ask."""
+    return True
+
+
 
 
 class Driver:
@@ -64,6 +67,9 @@ class Driver:
         self._create_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._warned_userspace = False
+        # Set by the daemon: events, and "has FAUCET loaded the current file" (within seconds).
+        self.notify: Notify = _ignore
+        self.faucet_loaded: Callable[[float], Awaitable[bool]] = _loaded
 
     def attach_hooks(self, hooks: Sequence[Hooks]) -> None:
         """Plug in the features, built after the driver; they run in this order."""
@@ -245,7 +251,10 @@ class Driver:
                 raise
             return actual_mac
 
-    def join(self, network_id: str, endpoint_id: str, sandbox_key: str) -> Endpoint:
+    async def join(self, network_id: str, endpoint_id: str, sandbox_key: str) -> Endpoint:
+        """Docker's Join: the port is settled (its policy, or closed) and FAUCET runs it before
+        this returns, where Docker allows it (``join_policy.py``); the container is found and
+        its labels applied in the background."""
         log.debug("join %s", endpoint_id[:12])
         net = self.network(network_id)
         ep = net.endpoints.get(endpoint_id)
@@ -255,34 +264,12 @@ class Driver:
         ep.joined = True
         if ep.attach_task is None or ep.attach_task.done():
             ep.attach_task = self._spawn(self._attach_container(net, ep))
+        await hold_join(self, net, ep)
         return ep
 
     async def _attach_container(self, net: Network, ep: Endpoint) -> None:
         """After Join: find the container, apply its labels, put its FAUCET interface in place."""
-        container = await find_container(
-            self.docker, net.network_id, ep, self.settings.attach_timeout
-        )
-        if container is None:
-            log.error("no container found for endpoint %s", ep.endpoint_id[:12])
-            return
-        log.debug("endpoint %s is container %s", ep.endpoint_id[:12], container.name)
-        if net.name is None:
-            await asyncio.wait_for(net.named.wait(), self.settings.name_timeout)
-        async with net.lock:
-            if ep.endpoint_id not in net.endpoints:
-                return
-            ep.container = container
-            read_labels(ep, container, net.name)
-            if ep.labels and ep.labels.mac_prefix and ep.sandbox_key:
-                await set_mac_prefix(self.netlink, ep)
-            for hook in self.hooks:
-                try:
-                    await hook.endpoint_attached(net, ep)
-                except DovesnapError as err:
-                    ep.fail_closed = f"{hook.name}: {err.what}"
-                    log.error("container %s fails closed: %s", container.name, ep.fail_closed)
-            await self.sync_dp(net)
-        log.info("container %s on %s at port %d", container.name, net.name, ep.ofport)
+        await attach_container(self, net, ep)
 
     async def leave(self, network_id: str, endpoint_id: str) -> None:
         net = self.network(network_id)
@@ -301,6 +288,7 @@ class Driver:
             ep.container = None
             ep.labels = None
             ep.fail_closed = None
+            ep.known_policy = None
             await self.sync_dp(net)
 
     async def delete_endpoint(self, network_id: str, endpoint_id: str) -> None:

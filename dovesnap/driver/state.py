@@ -16,6 +16,12 @@ from dovesnap.model.names import container_description
 from dovesnap.model.network import NetworkSpec
 from dovesnap.plan.faucet_dp import ContainerPort, DpInputs, ExternalPort
 
+# A container port's state, as the status JSON, page, ``dovesnap status`` and metrics show it.
+PORT_OK = "ok"  # FAUCET has installed the port's flows
+PORT_PENDING = "pending"  # on its way: the container or FAUCET has not got there yet
+PORT_FAIL_CLOSED = "fail-closed"  # cut off on purpose: its own policy is bad or unknown
+PORT_NOT_APPLIED = "not-applied"  # FAUCET has not installed it, and says (or we say) why
+
 
 @dataclass
 class Endpoint:
@@ -38,10 +44,22 @@ class Endpoint:
     # Set from Docker's "network connect" event: which container this endpoint belongs to.
     container_hint: str | None = None
     hinted: asyncio.Event = field(default_factory=asyncio.Event)
+    # The policy known at Join, before Docker names the container: every container that could
+    # be joining has these labels (driver/join_policy.py). None: unknown, so the port is closed.
+    known_policy: ContainerLabels | None = None
+    pending_description: str = ""
+    # What FAUCET made of the port (PORT_* above), and why when it is not ok.
+    state: str = PORT_PENDING
+    state_reason: str = "waiting for the container"
 
     def as_port(self) -> ContainerPort:
         if self.container is None:
-            return ContainerPort(self.ofport, "", labels_known=False)
+            policy = self.known_policy
+            if policy is None or self.fail_closed:
+                return ContainerPort(self.ofport, "", fail_closed=self.fail_closed,
+                                     labels_known=False)
+            return ContainerPort(self.ofport, self.pending_description, acls=policy.acls,
+                                 mirror=policy.mirror)
         labels = self.labels or ContainerLabels()
         return ContainerPort(
             ofport=self.ofport,

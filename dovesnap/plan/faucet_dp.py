@@ -69,9 +69,11 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
     vlan = spec.vlan  # FAUCET finds a VLAN entry by its vid too
     default_acls = spec.default_acl.for_network(name)
     result: dict[int, dict[str, Any]] = {}
-    # A container whose labels are not read yet keeps a preallocated port's settings meanwhile
-    # (that is the point of preallocation); a failed-closed one does not.
-    occupied = {c.ofport for c in inputs.containers if c.labels_known or c.fail_closed}
+    # A container's port never keeps a preallocated port's settings: until its policy is known
+    # (``labels_known``) it has no interface at all, so FAUCET drops its traffic. Preallocation
+    # still saves the reload when the policy is known at Join and equals the placeholder's
+    # (only the description changes, which FAUCET applies without touching the port's flows).
+    occupied = {c.ofport for c in inputs.containers}
     occupied |= {e.ofport for e in inputs.externals}
     for port in range(1, spec.preallocate_ports + 1):
         if port in occupied:

@@ -58,6 +58,7 @@ class FakeNetlink:
         self.links: dict[str, FakeLink] = {}
         self.fail_create: set[str] = set()  # host names whose veth creation fails
         self.netns_macs: dict[str, str] = {}  # host veth -> MAC set on its peer inside a netns
+        self.busy_netns: set[str] = set()  # namespaces a process lives in (running containers)
         self._next_mac = 1
         for name in existing:
             self.add_link(name)
@@ -123,6 +124,9 @@ class FakeNetlink:
 
     def links_with_prefix(self, prefix: str) -> list[str]:
         return sorted(n for n in self.links if n.startswith(prefix))
+
+    def netns_in_use(self, netns_path: str) -> bool:
+        return netns_path in self.busy_netns
 
 
 # --- OVS ---------------------------------------------------------------------------------------
@@ -212,6 +216,8 @@ class FakeDocker:
         self.containers: dict[tuple[str, str], ContainerInfo] = {}
         self.networks: list[NetworkInfo] = []
         self.engine = engine
+        # network id -> containers not running yet with the network in their settings
+        self.starting: dict[str, list[ContainerInfo]] = {}
 
     def add_network(self, network_id: str, name: str) -> None:
         self.names[network_id] = name
@@ -239,6 +245,10 @@ class FakeDocker:
             if info.id == container_id:
                 return info
         return None
+
+    def starting_containers(self, network_id: str, network_name: str) -> list[ContainerInfo]:
+        """What Docker's list shows while containers start: those set with ``starting``."""
+        return list(self.starting.get(network_id, ()))
 
     def dovesnap_networks(self) -> list[NetworkInfo]:
         return list(self.networks)

@@ -41,6 +41,6 @@ async def attach(
 ) -> None:
     docker.add_container(net_id, ep, "c" + ep, cname, labels)
     await driver.create_endpoint(net_id, ep, None, None)
-    driver.join(net_id, ep, "/var/run/docker/netns/x")
+    await driver.join(net_id, ep, "/var/run/docker/netns/x")
     endpoint = driver.networks[net_id].endpoints[ep]
     await eventually(lambda: endpoint.attach_task is not None and endpoint.attach_task.done())

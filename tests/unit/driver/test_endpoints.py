@@ -77,7 +77,7 @@ async def test_unknown_network_or_endpoint(driver: Driver, docker: FakeDocker) -
         await driver.create_endpoint(NET, EP[0], None, None)
     await make_net(driver, docker)
     with pytest.raises(NotFoundError):
-        driver.join(NET, EP[0], "/x")
+        await driver.join(NET, EP[0], "/x")
     with pytest.raises(NotFoundError):
         driver.endpoint_info(NET, EP[0])
     await driver.delete_endpoint(NET, EP[0])  # Docker retries deletes: harmless
@@ -103,7 +103,7 @@ async def test_container_found_after_join(
 ) -> None:
     await make_net(driver, docker)
     await driver.create_endpoint(NET, EP[0], None, None)
-    driver.join(NET, EP[0], "/x")
+    await driver.join(NET, EP[0], "/x")
     await asyncio.sleep(0.05)
     assert iface(store, "net1", 1) is None
     docker.add_container(NET, EP[0], "c123456", "late")

@@ -60,13 +60,17 @@ def test_fail_closed_container_has_no_interface_even_on_a_preallocated_port() ->
     assert ifaces[2]["description"] == "ok 11111"
 
 
-def test_container_with_labels_unknown_keeps_the_preallocated_interface() -> None:
-    s = spec(preallocate_ports="2", default_acl="dflt")
+def test_container_with_labels_unknown_closes_the_preallocated_interface() -> None:
+    """Issue 14.3: a port whose occupant's policy is unknown is closed, not left with the
+    placeholder's settings (default_acl, or no ACL at all) until its labels are read."""
+    s = spec(preallocate_ports="3", default_acl="dflt")
     ifaces = interfaces(DpInputs(s, "n1", containers=(
         ContainerPort(1, "", labels_known=False), ContainerPort(5, "", labels_known=False),
+        ContainerPort(2, "pending 2"),  # policy known at Join: no labels, so the default ACL
     )))
-    assert ifaces[1]["description"] == PREALLOCATED_DESCRIPTION
-    assert 5 not in ifaces
+    assert 1 not in ifaces and 5 not in ifaces
+    assert ifaces[2] == {"description": "pending 2", "native_vlan": 100, "acls_in": ["dflt"]}
+    assert ifaces[3]["description"] == PREALLOCATED_DESCRIPTION
 
 
 def test_external_and_coprocessor_ports() -> None:

@@ -1,0 +1,87 @@
+"""Before Join returns: the policy of a container Docker has not named yet, and FAUCET running it.
+
+Docker's Join names no container, and the container starts right after Join returns, so a port
+written only once the container is known (its labels read) misses the first packets: that is the
+first ping lost to an ARP retry. But Docker's container list answers during Join (it never waits
+for the starting container's lock) and shows every container that may be starting on the
+network, with its labels. When all of them would get the same port policy on this network (the
+common case: nobody uses labels), that is this container's policy whichever it is, and its port
+is written with it before Join returns. When they disagree, or the sandbox already has a process
+in it (``docker network connect`` to a running container), the policy is unknown: the port is
+written closed (a preallocated port's placeholder settings are taken away too) and opens once
+the container's own labels are read. Either way Join waits, bounded, until FAUCET runs the
+written config, so the port forwards (or stays closed) as soon as its link comes up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from dovesnap.adapters.docker_api import ContainerInfo
+from dovesnap.blocking import run_blocking
+from dovesnap.driver.settings import DriverParts
+from dovesnap.driver.state import Endpoint, Network
+from dovesnap.errors import LabelError
+from dovesnap.model.labels import ContainerLabels, parse_labels
+from dovesnap.model.names import container_description
+
+log = logging.getLogger(__name__)
+
+
+def agreed_policy(candidates: Sequence[ContainerInfo], network_name: str) -> ContainerLabels | None:
+    """The port policy (ACLs, mirroring) every candidate would get on the network, or None when
+    there are none, they differ, or one's labels are malformed (it would fail closed)."""
+    policies = set()
+    for container in candidates:
+        try:
+            labels = parse_labels(container.labels, network_name)
+        except LabelError:
+            return None
+        policies.add(ContainerLabels(labels.acls, labels.mirror))
+    return policies.pop() if len(policies) == 1 else None
+
+
+def pending_description(candidates: Sequence[ContainerInfo], endpoint_id: str) -> str:
+    """The port's description until the container is known (only the description changes
+    then, which FAUCET applies without touching the port's flows)."""
+    if len(candidates) == 1:
+        return container_description(candidates[0].name, candidates[0].id)
+    return f"starting container {endpoint_id[:12]}"
+
+
+async def known_policy(drv: DriverParts, net: Network, ep: Endpoint) -> tuple[ContainerLabels | None, str]:
+    """The endpoint's policy if Docker's list settles it now, and the description to use."""
+    if net.name is None or not ep.sandbox_key:
+        return None, ""
+    if await run_blocking(drv.netlink.netns_in_use, ep.sandbox_key):
+        return None, ""  # a running container being connected: its settings do not show it yet
+    candidates = await run_blocking(drv.docker.starting_containers, net.network_id, net.name)
+    policy = agreed_policy(candidates, net.name)
+    return policy, pending_description(candidates, ep.endpoint_id) if policy else ""
+
+
+async def hold_join(drv: DriverParts, net: Network, ep: Endpoint) -> None:
+    """Settle the endpoint's port (known policy, or closed) and wait for FAUCET to run it, for
+    at most ``join_hold`` seconds; never fails the Join."""
+    budget = drv.settings.join_hold
+    if budget <= 0 or net.name is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
+    try:
+        policy, description = await asyncio.wait_for(known_policy(drv, net, ep), budget)
+    except Exception as err:  # Docker busy or gone: the port stays closed until attach
+        log.debug("policy of endpoint %s not known at Join: %s", ep.endpoint_id[:12], err)
+        policy, description = None, ""
+    if ep.container is None and not ep.fail_closed:
+        ep.known_policy, ep.pending_description = policy, description
+    try:
+        await asyncio.wait_for(drv.dp_sync.request(net), max(0.0, deadline - loop.time()))
+        loaded = await drv.faucet_loaded(max(0.0, deadline - loop.time()))
+    except TimeoutError:
+        loaded = False
+    if not loaded:
+        log.info("Join of %s returns before FAUCET confirmed its port (%.1fs)",
+                 ep.endpoint_id[:12], budget)
