@@ -130,7 +130,8 @@ SERVE_FLAGS = (
     "debug", "trace",
 )
 DOCTOR_FLAGS = ("docker-url", "plugin-socket", "ovs-db-sock", "faucet-config-dir",
-                "faucet-of-port", "gauge-of-port", "external-faucet")
+                "faucet-of-port", "gauge-of-port", "external-faucet", "faucet-prom-port",
+                "status-port")
 CLEANUP_FLAGS = ("faucet-config-dir", "ovs-db-sock")
 # `dovesnap config` takes every serve flag (scripts hand it theirs) and the scripts' own.
 CONFIG_FLAGS = (*SERVE_FLAGS, "docker-url", "run-dir", "status-addrs")

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -15,13 +16,19 @@ from dovesnap.adapters.docker_api import DockerSdkBackend
 from dovesnap.adapters.docker_events import DockerEventWatcher
 from dovesnap.adapters.faucet_check import FaucetCheckProcess
 from dovesnap.adapters.faucet_config import FaucetConfigStore
+from dovesnap.adapters.faucet_logs import FaucetExceptionLog
+from dovesnap.adapters.faucet_metrics import FaucetMetricsPage
+from dovesnap.adapters.file_watch import FileWatch
 from dovesnap.adapters.netlink import PyRoute2Netlink
+from dovesnap.adapters.openflow import OfctlOpenFlow
 from dovesnap.adapters.ovsdb import OvsdbBackend
 from dovesnap.api.handlers import make_app
 from dovesnap.blocking import run_blocking
 from dovesnap.config import CONTROLLER_HOST, ServeSettings, default_controllers
+from dovesnap.driver.config_watch import ConfigWatch
 from dovesnap.driver.context import FeatureContext
 from dovesnap.driver.core import Driver, DriverSettings
+from dovesnap.driver.faucet_health import FaucetHealth
 from dovesnap.driver.ovs_changes import OvsChanges
 from dovesnap.driver.recovery import Recovery
 from dovesnap.driver.restore import restore_from_ovs
@@ -53,6 +60,8 @@ class Daemon:
         self.observe = Observability()  # metrics, events, status page
         self.events: DockerEventWatcher | None = None
         self.recovery: Recovery | None = None
+        self.health: FaucetHealth | None = None
+        self.config_watch: ConfigWatch | None = None
 
     async def _start_ovs(self) -> OvsdbBackend:
         sock = self.settings.ovs_db_sock
@@ -116,9 +125,13 @@ class Daemon:
         )
         driver.attach_hooks(build_features(self._feature_context(driver)))
         self.driver = driver
+        self._watch_faucet(driver, reload)
         for hook in driver.hooks:
             await hook.daemon_started()
         await restore_from_ovs(driver)
+        assert self.health is not None and self.config_watch is not None
+        self.health.start()
+        self.config_watch.start()
         self.events = DockerEventWatcher(
             settings.docker_url, asyncio.get_running_loop(), driver.note_connect
         )
@@ -130,6 +143,26 @@ class Daemon:
         await self._serve_plugin(driver)
         await self._serve_status(driver)
 
+    def _watch_faucet(self, driver: Driver, reload: Callable[[], None]) -> None:
+        """Confirm FAUCET applies each change (and say why not); re-sync when faucet.yaml
+        changes, so a fixed file heals every port."""
+        settings = self.settings
+        self.health = FaucetHealth(
+            lambda: driver.networks, driver.faucet.path,
+            FaucetMetricsPage(self._faucet_metrics_url()) if self.controllers else None,
+            OfctlOpenFlow(),
+            FaucetExceptionLog(settings.log_dir / "faucet_exception.log")
+            if self.controllers else None,
+            self.observe.bus.publish,
+        )
+        driver.notify = self.observe.bus.publish
+        driver.faucet_loaded = self.health.wait_loaded
+        driver.dp_sync.on_synced.append(self.health.changed)
+        self.config_watch = ConfigWatch(driver, FileWatch, reload)
+
+    def _faucet_metrics_url(self) -> str:
+        return f"http://{CONTROLLER_HOST}:{self.settings.faucet_prom_port}/"
+
     def _feature_context(self, driver: Driver) -> FeatureContext:
         settings = self.settings
         return FeatureContext(
@@ -140,7 +173,7 @@ class Daemon:
             state_dir=settings.state_dir,
             docker_url=settings.docker_url,
             fabric=settings.fabric,  # parsed once, by the command line
-            faucet_metrics_url=f"http://{CONTROLLER_HOST}:{settings.faucet_prom_port}/",
+            faucet_metrics_url=self._faucet_metrics_url(),
             hostname=socket.gethostname(),
         )
 
@@ -177,6 +210,10 @@ class Daemon:
             self.events.stop()
         if self.recovery is not None:
             await self.recovery.stop()
+        if self.config_watch is not None:
+            await self.config_watch.stop()
+        if self.health is not None:
+            await self.health.stop()
         if self.driver is not None:
             await self.driver.close()
             for hook in reversed(self.driver.hooks):

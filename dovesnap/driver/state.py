@@ -52,6 +52,15 @@ class Endpoint:
     state: str = PORT_PENDING
     state_reason: str = "waiting for the container"
 
+    def port_state(self) -> tuple[str, str]:
+        """``(state, reason)`` now: failing closed shows at once; the rest is what the last
+        check of FAUCET found (``driver/faucet_health.py``)."""
+        if self.fail_closed:
+            return PORT_FAIL_CLOSED, self.fail_closed
+        if self.state == PORT_FAIL_CLOSED:
+            return PORT_PENDING, "waiting for FAUCET"
+        return self.state, self.state_reason
+
     def as_port(self) -> ContainerPort:
         if self.container is None:
             policy = self.known_policy
@@ -80,7 +89,8 @@ class Network:
     externals: dict[str, ExternalPort] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     named: asyncio.Event = field(default_factory=asyncio.Event)
-    error: str | None = None
+    error: str | None = None  # why dovesnap could not write the network's DP
+    faucet_error: str | None = None  # why FAUCET does not run the DP that is written
     # Room for features' own state (NAT rules applied, DHCP clients ...), keyed by feature.
     extras: dict[str, Any] = field(default_factory=dict)
 

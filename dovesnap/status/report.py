@@ -33,6 +33,8 @@ def network_status(net: Network, engine_id: str) -> dict[str, Any]:
             "Labels": dict(ep.container.labels) if ep.container else {},
             "IfName": ep.host_ifname,
             "FailClosed": ep.fail_closed or "",
+            "State": ep.port_state()[0],  # ok only when FAUCET installed the port's flows
+            "StateReason": ep.port_state()[1],
         }
     externals = {
         ext.ifname: {"Name": ext.ifname, "OFPort": ext.ofport, "MacAddress": ""}
@@ -66,6 +68,7 @@ def network_status(net: Network, engine_id: str) -> dict[str, Any]:
         "OvsLocalMac": spec.ovs_local_mac or "",
         "Controller": ",".join(spec.controllers),
         "Error": net.error or "",
+        "FaucetError": net.faucet_error or "",
         "DynamicNetworkStates": {
             "ShortEngineId": engine_id,
             "Containers": containers,

@@ -37,6 +37,8 @@ class DoctorSettings:
     gauge_of_port: int = config.GAUGE_OF_PORT
     controller_host: str = config.CONTROLLER_HOST
     embedded_faucet: bool = True
+    faucet_prom_port: int = config.FAUCET_PROM_PORT
+    status_port: int = config.STATUS_PORT
 
     @property
     def driver_name(self) -> str:
@@ -104,6 +106,17 @@ class FaucetConfigSeen:
     error: str = ""  # what FAUCET's parser (or YAML) said; "" when valid
 
 
+@dataclass(frozen=True)
+class FaucetAppliedSeen:
+    """What FAUCET says about the config it runs, and what dovesnap says about its ports."""
+
+    metrics_answer: bool
+    load_error: str = ""  # FAUCET's reason for refusing its config, "" when it loaded it
+    dps_down: tuple[str, ...] = ()  # DPs whose switch is not connected
+    status_answers: bool = False  # dovesnap's status server answered
+    problems: tuple[str, ...] = ()  # "network X: why", "network X port N (name): why"
+
+
 class Probes(Protocol):
     def docker(self, url: str) -> DockerSeen: ...
     def plugin(self, socket_path: Path) -> PluginSeen: ...
@@ -112,6 +125,7 @@ class Probes(Protocol):
     def iptables(self) -> IptablesSeen: ...
     def config_dir(self, path: Path) -> DirSeen: ...
     def faucet_config(self, path: Path) -> FaucetConfigSeen: ...
+    def faucet_applied(self, metrics_url: str, status_url: str) -> FaucetAppliedSeen: ...
 
 
 # -- checks (pure) -------------------------------------------------------------------------------
@@ -240,6 +254,29 @@ def check_faucet_config(seen: FaucetConfigSeen, path: Path) -> CheckResult:
     return CheckResult("faucet-config", True, f"{path} is {what}")
 
 
+def check_faucet_applied(seen: FaucetAppliedSeen, metrics_url: str) -> CheckResult:
+    """Does FAUCET run what dovesnap wrote? FAUCET's own metrics, and each port's state."""
+    problems = []
+    if not seen.metrics_answer:
+        problems.append(f"FAUCET's metrics at {metrics_url} do not answer (FAUCET is down, "
+                        "restarting in a loop, or elsewhere)")
+    if seen.load_error:
+        problems.append(f"FAUCET refuses its config: {seen.load_error}")
+    if seen.dps_down:
+        problems.append("switches not connected to FAUCET: " + ", ".join(seen.dps_down))
+    problems.extend(seen.problems)
+    if problems:
+        return CheckResult("faucet-applied", False, "; ".join(problems),
+                           "see FAUCET's reason above (also in dovesnap status, the status page "
+                           f"and events); logs in {config.LOG_DIR}. A fixed faucet.yaml is "
+                           "applied without restarting anything")
+    if not seen.status_answers:
+        return CheckResult("faucet-applied", True, "FAUCET runs its config (dovesnap's status "
+                           "does not answer, so its ports were not checked)")
+    return CheckResult("faucet-applied", True, "FAUCET runs the config dovesnap wrote; no port "
+                       "is waiting on FAUCET")
+
+
 def run_checks(settings: DoctorSettings, probes: Probes) -> list[CheckResult]:
     ovs = probes.ovs(settings.ovs_db_sock)
     results = [
@@ -257,6 +294,10 @@ def run_checks(settings: DoctorSettings, probes: Probes) -> list[CheckResult]:
                                     settings.faucet_config_dir))
     faucet_yaml = settings.faucet_config_dir / "faucet.yaml"
     results.append(check_faucet_config(probes.faucet_config(faucet_yaml), faucet_yaml))
+    if settings.embedded_faucet:
+        metrics = f"http://{settings.controller_host}:{settings.faucet_prom_port}/"
+        status = f"http://127.0.0.1:{settings.status_port}/networks"
+        results.append(check_faucet_applied(probes.faucet_applied(metrics, status), metrics))
     return results
 
 
@@ -291,6 +332,8 @@ def settings_from(args: argparse.Namespace) -> DoctorSettings:
         faucet_of_port=args.faucet_of_port,
         gauge_of_port=args.gauge_of_port,
         embedded_faucet=not args.external_faucet,
+        faucet_prom_port=args.faucet_prom_port,
+        status_port=args.status_port,
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from dovesnap.adapters.faucet_metrics import FaucetMetricsPage, parse_faucet_state
 from dovesnap.errors import FaucetConfigError
 from dovesnap.model.names import EXT_DRIVER
 from dovesnap.runtime.ovs import db_answers, kernel_datapath_available
@@ -24,6 +25,7 @@ from dovesnap.tools.doctor import (
     BridgeSeen,
     DirSeen,
     DockerSeen,
+    FaucetAppliedSeen,
     FaucetConfigSeen,
     IptablesSeen,
     OpenFlowSeen,
@@ -186,3 +188,49 @@ class SystemProbes:
         finally:
             checker.close()
         return FaucetConfigSeen(exists=True, has_dps=True)
+
+    def faucet_applied(self, metrics_url: str, status_url: str) -> FaucetAppliedSeen:
+        try:
+            state = parse_faucet_state(FaucetMetricsPage(metrics_url, TIMEOUT)())
+        except OSError:
+            state = None
+        problems = _status_problems(status_url)
+        if state is None:
+            return FaucetAppliedSeen(metrics_answer=False, status_answers=problems is not None,
+                                     problems=tuple(problems or ()))
+        return FaucetAppliedSeen(
+            metrics_answer=True,
+            load_error=state.error or ("the last load failed" if state.load_error else ""),
+            dps_down=tuple(sorted(name for name, up in state.dps_up.items() if not up)),
+            status_answers=problems is not None,
+            problems=tuple(problems or ()),
+        )
+
+
+def _status_problems(status_url: str) -> list[str] | None:
+    """What dovesnap's status JSON says FAUCET does not run (None: it does not answer)."""
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(status_url, timeout=TIMEOUT) as response:
+            networks = json.load(response)
+    except (OSError, ValueError):
+        return None
+    return status_problems(networks)
+
+
+def status_problems(networks: Any) -> list[str]:
+    """Pure: "network X: why" and "network X port N (name): why" from a status JSON."""
+    found = []
+    for net in (networks or {}).values():
+        name = net.get("NetworkName") or net.get("BridgeName", "?")
+        for key in ("Error", "FaucetError"):
+            if net.get(key):
+                found.append(f"network {name}: {net[key]}")
+        containers = (net.get("DynamicNetworkStates") or {}).get("Containers") or {}
+        for port in containers.values():
+            if port.get("State") == "not-applied":
+                found.append(f"network {name} port {port.get('OFPort')} "
+                             f"({port.get('Name') or '?'}): {port.get('StateReason', '')}")
+    return found

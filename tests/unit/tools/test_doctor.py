@@ -23,6 +23,7 @@ OVS_OK = d.OvsSeen(True, "3.1.0", ("netdev", "system"), True, (HEALTHY_BRIDGE,))
 IPTABLES_OK = d.IptablesSeen("nf_tables", ("nf_tables",))
 DIR_OK = d.DirSeen(True, True)
 FAUCET_OK = d.FaucetConfigSeen(True, True)
+APPLIED_OK = d.FaucetAppliedSeen(True, status_answers=True)
 
 
 @dataclasses.dataclass
@@ -37,6 +38,7 @@ class FakeProbes:
     iptables_seen: d.IptablesSeen = IPTABLES_OK
     dir_seen: d.DirSeen = DIR_OK
     faucet_seen: d.FaucetConfigSeen = FAUCET_OK
+    applied_seen: d.FaucetAppliedSeen = APPLIED_OK
 
     def docker(self, url: str) -> d.DockerSeen:
         return self.docker_seen
@@ -59,6 +61,9 @@ class FakeProbes:
     def faucet_config(self, path: Path) -> d.FaucetConfigSeen:
         return self.faucet_seen
 
+    def faucet_applied(self, metrics_url: str, status_url: str) -> d.FaucetAppliedSeen:
+        return self.applied_seen
+
 
 def failing(probes: FakeProbes, settings: d.DoctorSettings = SETTINGS) -> list[d.CheckResult]:
     return [r for r in d.run_checks(settings, probes) if not r.ok]
@@ -67,7 +72,8 @@ def failing(probes: FakeProbes, settings: d.DoctorSettings = SETTINGS) -> list[d
 def test_healthy_host_passes_everything() -> None:
     results = d.run_checks(SETTINGS, FakeProbes())
     assert [r.name for r in results] == ["docker", "plugin", "ovs", "faucet", "gauge", "bridges",
-                                         "iptables", "config-dir", "faucet-config"]
+                                         "iptables", "config-dir", "faucet-config",
+                                         "faucet-applied"]
     assert all(r.ok for r in results)
     assert "all checks passed" in d.format_results(results)
 
@@ -90,6 +96,14 @@ BROKEN = [
     ("config-dir", {"dir_seen": d.DirSeen(True, False, "Read-only file system")}, "not writable"),
     ("faucet-config", {"faucet_seen": d.FaucetConfigSeen(True, True, "unknown ACL x")},
      "FAUCET refuses"),
+    ("faucet-applied", {"applied_seen": d.FaucetAppliedSeen(False)}, "do not answer"),
+    ("faucet-applied", {"applied_seen": d.FaucetAppliedSeen(True, "DP n1: alow field unknown")},
+     "FAUCET refuses its config: DP n1: alow field unknown"),
+    ("faucet-applied", {"applied_seen": d.FaucetAppliedSeen(True, dps_down=("n1",))},
+     "not connected to FAUCET: n1"),
+    ("faucet-applied", {"applied_seen": d.FaucetAppliedSeen(
+        True, status_answers=True, problems=("network n1 port 3 (web): FAUCET installed no "
+                                             "flows for port 3",))}, "port 3 (web): FAUCET"),
 ]
 
 
@@ -164,3 +178,19 @@ def test_doctor_command_line_and_exit_status(capsys: pytest.CaptureFixture[str])
     assert d.run(args, FakeProbes()) == 0
     assert d.run(args, FakeProbes(dir_seen=d.DirSeen(False))) == 1
     assert "FAIL config-dir" in capsys.readouterr().out
+
+
+def test_faucet_applied_without_dovesnap_running_says_ports_unchecked() -> None:
+    result = d.check_faucet_applied(d.FaucetAppliedSeen(True), "http://127.0.0.1:9302/")
+    assert result.ok and "not checked" in result.detail
+
+
+def test_status_problems_name_network_and_port() -> None:
+    from dovesnap.tools.probes import status_problems
+
+    status = {"n": {"NetworkName": "net1", "Error": "", "FaucetError": "FAUCET refused x",
+                    "DynamicNetworkStates": {"Containers": {"e": {
+                        "OFPort": 3, "Name": "web", "State": "not-applied",
+                        "StateReason": "no flows"}, "f": {"OFPort": 4, "State": "ok"}}}}}
+    assert status_problems(status) == ["network net1: FAUCET refused x",
+                                       "network net1 port 3 (web): no flows"]
