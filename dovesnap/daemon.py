@@ -156,7 +156,7 @@ class Daemon:
             self.observe.bus.publish,
         )
         driver.notify = self.observe.bus.publish
-        driver.faucet_loaded = self.health.wait_loaded
+        driver.port_forwarding = self.health.wait_flows
         driver.dp_sync.on_synced.append(self.health.changed)
         self.config_watch = ConfigWatch(driver, FileWatch, reload)
 

@@ -40,6 +40,7 @@ class NetlinkBackend(Protocol):
     def ensure_address(self, name: str, address: str, prefixlen: int) -> None: ...
     def links_with_prefix(self, prefix: str) -> list[str]: ...
     def netns_in_use(self, netns_path: str) -> bool: ...
+    def disable_ipv6(self, name: str) -> None: ...
 
 
 def in_netns(netns_path: str, func: Callable[[], T]) -> T:
@@ -182,6 +183,16 @@ class PyRoute2Netlink:
         with IPRoute() as ipr:
             names = [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()]
         return [n for n in names if isinstance(n, str) and n.startswith(prefix)]
+
+    def disable_ipv6(self, name: str) -> None:
+        """No IPv6 on ``name`` in this namespace (the setting does not follow the link into
+        another namespace: there it takes that namespace's default)."""
+        path = f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6"
+        try:
+            with open(path, "w", encoding="ascii") as handle:
+                handle.write("1")
+        except OSError as err:
+            raise BackendError(f"cannot turn IPv6 off on {name}: {err}") from None
 
     def netns_in_use(self, netns_path: str) -> bool:
         """True when some process lives in the network namespace at ``netns_path`` (a Docker

@@ -38,8 +38,8 @@ def _ignore(kind: str, /, **fields: Any) -> None:
     """The default ``notify``: report nothing."""
 
 
-async def _loaded(timeout: float) -> bool:
-    """The default ``faucet_loaded``: nothing to ask."""
+async def _forwarding(bridge: str, ofport: int, forwarding: bool, timeout: float) -> bool:
+    """The default ``port_forwarding``: nothing to ask."""
     return True
 
 
@@ -67,9 +67,10 @@ class Driver:
         self._create_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._warned_userspace = False
-        # Set by the daemon: events, and "has FAUCET loaded the current file" (within seconds).
+        # Set by the daemon: events, and "does the switch forward (or drop) this port" (within
+        # a timeout), for Join to wait on.
         self.notify: Notify = _ignore
-        self.faucet_loaded: Callable[[float], Awaitable[bool]] = _loaded
+        self.port_forwarding: Callable[[str, int, bool, float], Awaitable[bool]] = _forwarding
 
     def attach_hooks(self, hooks: Sequence[Hooks]) -> None:
         """Plug in the features, built after the driver; they run in this order."""
@@ -231,6 +232,11 @@ class Driver:
                 await run_blocking(self.netlink.create_veth, host, peer, net.spec.mtu, mac)
                 if net.userspace:
                     await run_blocking(self.netlink.tx_checksum_off, peer)
+                # The link is up when FAUCET loads the port (see plan/faucet_dp.py); until
+                # Docker moves the container's end into the container, the host has no IPv6
+                # address on it that a container could reach.
+                await run_blocking(self.netlink.disable_ipv6, peer)
+                await run_blocking(self.netlink.set_up, peer)
                 actual_mac = mac or await run_blocking(self.netlink.link_mac, peer) or ""
                 ofport = await run_blocking(
                     self.ovs.add_port, net.bridge, host, ofport,

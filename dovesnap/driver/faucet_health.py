@@ -6,7 +6,7 @@ and each bridge's flow table are read, and every container port gets a state
 (``port_states.py``): ``ok`` only when its flows are installed. A network whose DP FAUCET does
 not run gets ``faucet_error`` with FAUCET's reason. Changes are published as events.
 
-``wait_loaded`` lets Join wait until FAUCET runs the file as it is now.
+``wait_flows`` lets Join wait until the switch forwards a new port (or drops a closed one).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class FaucetHealth:
         interval: float = 10.0,
         grace: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        startup_grace: float = 30.0,
     ) -> None:
         self._networks = networks
         self.config_path = config_path
@@ -66,13 +67,13 @@ class FaucetHealth:
         self.grace = grace
         self._clock = clock
         self._changed_at: dict[str, float] = {}
+        # FAUCET starts with dovesnap (seconds on a busy host): nothing is final before this.
+        self._quiet_until = clock() + startup_grace
         self._told: dict[str, str] = {}  # endpoint id -> the not-applied reason last published
         self._crash_size: int | None = None
         self._crash = ""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._fetch_lock = asyncio.Lock()
-        self._last: tuple[float, FaucetState | None] = (-1.0, None)
         self.checks = 0
 
     # -- what FAUCET says ---------------------------------------------------------------------
@@ -86,36 +87,24 @@ class FaucetHealth:
             log.debug("FAUCET's metrics do not answer: %s", err)
             return None
 
-    async def _state(self, max_age: float) -> FaucetState | None:
-        """FAUCET's state, fetched at most every ``max_age`` seconds however many ask."""
-        async with self._fetch_lock:
-            fetched, state = self._last
-            if max_age <= 0 or time.monotonic() - fetched > max_age:
-                state = await run_blocking(self._read_state)
-                self._last = (time.monotonic(), state)
-            return state
-
-    async def view(self, max_age: float = 0.0) -> FaucetView:
+    async def view(self) -> FaucetView:
         digest = await run_blocking(_file_hash, self.config_path)
-        return FaucetView(await self._state(max_age), str(self.config_path), digest, self._crash,
+        state = await run_blocking(self._read_state)
+        return FaucetView(state, str(self.config_path), digest, self._crash,
                           askable=self._metrics is not None)
 
-    async def wait_loaded(self, timeout: float) -> bool:
-        """True once FAUCET runs faucet.yaml as it is now (False after ``timeout`` seconds, or
-        at once if dovesnap cannot ask FAUCET or FAUCET refused the file)."""
-        if self._metrics is None:
-            return True
+    async def wait_flows(self, bridge: str, ofport: int, forwarding: bool, timeout: float) -> bool:
+        """True once the bridge has flows for ``ofport`` (``forwarding``) or none (not), False
+        after ``timeout`` seconds."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            view = await self.view(max_age=0.015)
-            if view.loaded:
+            flows = await self._flow_ports(bridge)
+            if flows is not None and (ofport in flows) == forwarding:
                 return True
-            if view.state is not None and view.state.load_error:
-                return False
             if loop.time() >= deadline:
                 return False
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.03)
 
     # -- checking -----------------------------------------------------------------------------
 
@@ -150,7 +139,9 @@ class FaucetHealth:
         for net in list(self._networks().values()):
             if net.name is None:
                 continue
-            settled = self._clock() - self._changed_at.get(net.network_id, 0.0) > self.grace
+            now = self._clock()
+            settled = (now > self._quiet_until
+                       and now - self._changed_at.get(net.network_id, 0.0) > self.grace)
             all_settled &= settled
             problem = network_problem(net.name, view)
             self._set_network(net, problem.reason if problem and (problem.final or settled)
@@ -212,7 +203,7 @@ class FaucetHealth:
                 settled = True
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval if settled else 0.25)
+                await asyncio.wait_for(self._wake.wait(), self.interval if settled else 1.0)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -1,10 +1,11 @@
 """Is a container's port what FAUCET runs? Pure verdicts from what FAUCET and the switch say.
 
 A port is ``ok`` only when the bridge's flow table has flows for it (FAUCET matches every port
-it forwards for by ``in_port``). Otherwise it is ``pending`` while things are still on their way
-(the container not named yet, its link down, FAUCET loading a new config: for ``grace`` seconds
-after a change), ``fail-closed`` when dovesnap cut it off, and ``not-applied`` with FAUCET's
-reason when FAUCET refused or failed to run it.
+it forwards for by ``in_port``), and then even while FAUCET itself restarts (the switch keeps
+its flows; the network's ``faucet_error`` says FAUCET is away). Otherwise it is ``pending``
+while things are still on their way (the container not named yet, its link down, FAUCET loading
+a new config: for ``grace`` seconds after a change), ``fail-closed`` when dovesnap cut it off,
+and ``not-applied`` with FAUCET's reason when FAUCET refused or failed to run it.
 """
 
 from __future__ import annotations
@@ -88,12 +89,12 @@ def port_verdict(
         return PORT_FAIL_CLOSED, ep.fail_closed
     if ep.container is None and ep.known_policy is None:
         return PORT_PENDING, "waiting for Docker to name the container"
+    if flows is not None and ep.ofport in flows and not net_error:
+        return PORT_OK, ""  # forwarding, even while FAUCET restarts (the network says so)
     if net_error:
         return PORT_NOT_APPLIED, net_error
     if problem is not None:
         return (PORT_NOT_APPLIED if problem.final or settled else PORT_PENDING), problem.reason
-    if flows is not None and ep.ofport in flows:
-        return PORT_OK, ""
     if link_up is False:
         return PORT_PENDING, "link down: the container's side of the veth is not up (yet)"
     if flows is None:

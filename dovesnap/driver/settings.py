@@ -32,6 +32,6 @@ class DriverParts(Protocol):
     hooks: list[Hooks]
     dp_sync: DpSync
     notify: Notify
-    faucet_loaded: Callable[[float], Awaitable[bool]]
+    port_forwarding: Callable[[str, int, bool, float], Awaitable[bool]]
 
     async def sync_dp(self, net: Network) -> None: ...

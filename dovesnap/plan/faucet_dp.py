@@ -78,6 +78,9 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
     for port in range(1, spec.preallocate_ports + 1):
         if port in occupied:
             continue
+        # FAUCET's default opstatus_reconf here (unlike a container's port): no flows while
+        # no link is up, and taking the port over is a change FAUCET applies to the port, so
+        # it installs the container's flows even when the policy is the same.
         iface: dict[str, Any] = {
             "description": PREALLOCATED_DESCRIPTION,
             "native_vlan": vlan,
@@ -90,7 +93,13 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
             continue
         if not container.labels_known:
             continue
-        iface = {"description": container.description, "native_vlan": vlan}
+        # FAUCET installs the port's flows when it loads the port (its link is up then: the
+        # driver brings the container's end up at CreateEndpoint) and keeps them while Docker
+        # moves that end into the container and brings it up again: the container's first
+        # packet finds them. With FAUCET's default it would wait for that last link-up, which
+        # comes a moment before the container's process starts, and lose the race.
+        iface = {"description": container.description, "native_vlan": vlan,
+                 "opstatus_reconf": False}
         acls = container.acls or default_acls
         if acls:
             iface["acls_in"] = _acl_list(acls)

@@ -283,11 +283,14 @@ class Docker:
     driver: str = DRIVER
 
     def network(self, *options: str, name: str | None = None, internal: bool = True,
-                check: bool = True) -> subprocess.CompletedProcess[str]:
+                check: bool = True, subnet: str | None = None
+                ) -> subprocess.CompletedProcess[str]:
         name = name or unique("net")
         argv = [DOCKER, "network", "create", "-d", self.driver]
         if internal:
             argv.append("--internal")
+        if subnet:
+            argv += ["--subnet", subnet]
         for option in options:
             argv += ["-o", option]
         argv.append(name)

@@ -48,6 +48,7 @@ class FakeLink:
     up: bool = False
     peer: str | None = None
     tx_checksum: bool = True
+    ipv6: bool = True
     addresses: set[tuple[str, int]] = field(default_factory=set)
 
 
@@ -127,6 +128,11 @@ class FakeNetlink:
 
     def netns_in_use(self, netns_path: str) -> bool:
         return netns_path in self.busy_netns
+
+    def disable_ipv6(self, name: str) -> None:
+        if name not in self.links:
+            raise BackendError(f"cannot turn IPv6 off on {name}: no such device")
+        self.links[name].ipv6 = False
 
 
 # --- OVS ---------------------------------------------------------------------------------------

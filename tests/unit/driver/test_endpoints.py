@@ -46,6 +46,17 @@ async def test_tx_checksum_off_on_userspace_bridges(
     assert netlink.links["ethce0000"].tx_checksum is checksum
 
 
+async def test_container_end_is_up_before_the_port_joins_ovs(
+    driver: Driver, docker: FakeDocker, netlink: FakeNetlink
+) -> None:
+    """So FAUCET sees the port up when it loads it, and installs its flows then (not at the
+    link-up Docker causes a moment before the container's process starts)."""
+    await make_net(driver, docker)
+    await driver.create_endpoint(NET, EP[0], None, None)
+    assert netlink.links["ethce0000"].up and netlink.links["odsvee0000"].up
+    assert not netlink.links["ethce0000"].ipv6  # not the host's while it waits for Docker
+
+
 async def test_create_endpoint_returns_the_mac(
     driver: Driver, docker: FakeDocker, netlink: FakeNetlink
 ) -> None:
@@ -92,9 +103,11 @@ async def test_join_writes_the_container_interface(
     await attach(driver, docker, EP[1], "db")
     assert iface(store, "net1", 1) == {
         "description": f"web c{EP[0][:4]}", "native_vlan": 100, "acls_in": ["allowall"],
+        "opstatus_reconf": False,
     }
     assert iface(store, "net1", 2) == {
         "description": f"db c{EP[1][:4]}", "native_vlan": 100, "acls_in": ["denyall"],
+        "opstatus_reconf": False,
     }
 
 

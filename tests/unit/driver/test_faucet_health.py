@@ -3,7 +3,6 @@ ports are ok only with flows; FAUCET's failures reach the port and network state
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -59,7 +58,7 @@ async def _health(driver: Driver, store: FaucetConfigStore
     events: list[tuple[str, dict[str, Any]]] = []
     health = FaucetHealth(lambda: driver.networks, store.path, fake.metrics, fake,
                           lambda: fake.log, lambda kind, /, **f: events.append((kind, f)),
-                          grace=5.0, clock=clock)
+                          grace=5.0, clock=clock, startup_grace=0.0)
     driver.dp_sync.on_synced.append(health.changed)
     return health, fake, clock, events
 
@@ -121,13 +120,26 @@ async def test_faucet_down_or_refusing_marks_the_network(
     assert [kind for kind, _ in events][-2:] == ["faucet_recovered", "port_applied"]
 
 
-async def test_wait_loaded(driver: Driver, docker: FakeDocker, store: FaucetConfigStore) -> None:
-    health, fake, _clock, _events = await _health(driver, store)
+async def test_nothing_is_final_while_faucet_starts(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+) -> None:
+    fake, clock = FakeFaucet(store.path), Clock()
+    health = FaucetHealth(lambda: driver.networks, store.path, fake.metrics, fake,
+                          clock=clock, startup_grace=30.0)
     await make_net(driver, docker)
-    assert not await health.wait_loaded(0.05)
-    fake.load()
-    assert await health.wait_loaded(0.05)
-    fake.error = "refused"
-    await asyncio.sleep(0.02)  # FAUCET's page is read at most every 15 ms, however many wait
-    assert not await health.wait_loaded(5.0)  # refused: no point waiting
-    assert await FaucetHealth(lambda: {}, store.path, None, fake).wait_loaded(0.0)  # cannot ask
+    fake.answers = False
+    clock.now += 20  # long after the network's last change, but FAUCET may still be starting
+    await health.check()
+    assert driver.networks[NET].faucet_error is None
+    clock.now += 20
+    await health.check()
+    assert driver.networks[NET].faucet_error is not None
+
+
+async def test_wait_flows(driver: Driver, docker: FakeDocker, store: FaucetConfigStore) -> None:
+    health, fake, _clock, _events = await _health(driver, store)
+    assert not await health.wait_flows("br0", 3, True, 0.05)
+    assert await health.wait_flows("br0", 3, False, 0.05)
+    fake.flows["br0"] = {3}
+    assert await health.wait_flows("br0", 3, True, 0.05)
+    assert not await health.wait_flows("br0", 3, False, 0.05)

@@ -49,6 +49,7 @@ async def test_known_policy_is_written_before_join_returns(
     await _join(driver, EP[0])  # Docker has not named the container yet
     assert iface(store, "net1", 1) == {
         "description": "web cwebw", "native_vlan": 100, "acls_in": ["denyall"],
+        "opstatus_reconf": False,
     }
     # Once Docker names it, only the description is its own (FAUCET keeps the port's flows).
     docker.add_container(NET, EP[0], "d0123456789", "web2", DENY)
@@ -95,23 +96,28 @@ async def test_a_running_containers_sandbox_means_unknown(
     assert driver.networks[NET].endpoints[EP[0]].known_policy is None
 
 
-async def test_join_is_held_until_faucet_loaded_and_bounded(
+async def test_join_is_held_until_the_port_forwards_and_bounded(
     driver: Driver, docker: FakeDocker, store: FaucetConfigStore
 ) -> None:
-    await make_net(driver, docker)
-    asked: list[float] = []
+    await make_net(driver, docker, preallocate_ports="1")
+    asked: list[tuple[str, int, bool, float]] = []
 
-    async def never(timeout: float) -> bool:
-        asked.append(timeout)
+    async def never(bridge: str, ofport: int, forwarding: bool, timeout: float) -> bool:
+        asked.append((bridge, ofport, forwarding, timeout))
         await asyncio.sleep(timeout)
         return False
 
-    driver.faucet_loaded = never
+    driver.port_forwarding = never
     driver.settings = dataclasses.replace(driver.settings, join_hold=0.2)
     loop = asyncio.get_running_loop()
+    docker.starting[NET] = [starting("web")]
     started = loop.time()
-    await _join(driver, EP[0])
-    assert loop.time() - started < 1.0 and asked and asked[0] <= 0.2
+    await _join(driver, EP[0])  # known policy: waits for the port's flows
+    assert loop.time() - started < 1.0
+    assert asked[0][:3] == ("odsbra1b2c", 1, True) and asked[0][3] <= 0.2
+    docker.starting[NET] = [starting("a"), starting("b", DENY)]
+    await _join(driver, EP[1])  # unknown, no placeholder on port 2: closed, nothing to wait for
+    assert len(asked) == 1
 
 
 async def test_parallel_joins_share_writes(

@@ -61,8 +61,11 @@ def test_port_verdicts() -> None:
     passing = Problem("FAUCET has not loaded the config dovesnap wrote", False)
     assert port_verdict(_ep(), None, passing, set(), True, False)[0] == PORT_PENDING
     assert port_verdict(_ep(), None, passing, set(), True, True)[0] == PORT_NOT_APPLIED
-    assert port_verdict(_ep(), None, Problem("refused", True), {3}, True, False) == (
+    assert port_verdict(_ep(), None, Problem("refused", True), set(), True, False) == (
         PORT_NOT_APPLIED, "refused")
+    # Its flows are in the switch: it forwards while FAUCET is away (the network says so).
+    assert port_verdict(_ep(), None, Problem("FAUCET does not answer", False), {3}, True,
+                        True) == (PORT_OK, "")
     assert port_verdict(_ep(), None, None, set(), False, True)[0] == PORT_PENDING  # link down
     assert port_verdict(_ep(), None, None, None, True, True)[0] == PORT_PENDING  # unreadable
     assert port_verdict(_ep(), None, None, set(), True, False)[0] == PORT_PENDING  # in grace

@@ -43,8 +43,11 @@ def test_container_acl_overrides_default_and_default_applies_otherwise() -> None
         ContainerPort(3, "web 01234", acls=("own", "two")),
         ContainerPort(4, "db abcde"),
     )))
-    assert ifaces[3] == {"description": "web 01234", "native_vlan": 7, "acls_in": ["own", "two"]}
-    assert ifaces[4] == {"description": "db abcde", "native_vlan": 7, "acls_in": ["dflt"]}
+    # Flows installed at load, kept across the link going down and up as Docker moves it.
+    assert ifaces[3] == {"description": "web 01234", "native_vlan": 7, "acls_in": ["own", "two"],
+                         "opstatus_reconf": False}
+    assert ifaces[4] == {"description": "db abcde", "native_vlan": 7, "acls_in": ["dflt"],
+                         "opstatus_reconf": False}
     # default_acl given for n1 only: another network's container gets none
     other = interfaces(DpInputs(s, "n2", containers=(ContainerPort(4, "db abcde"),)))
     assert "acls_in" not in other[4]
@@ -69,7 +72,8 @@ def test_container_with_labels_unknown_closes_the_preallocated_interface() -> No
         ContainerPort(2, "pending 2"),  # policy known at Join: no labels, so the default ACL
     )))
     assert 1 not in ifaces and 5 not in ifaces
-    assert ifaces[2] == {"description": "pending 2", "native_vlan": 100, "acls_in": ["dflt"]}
+    assert ifaces[2] == {"description": "pending 2", "native_vlan": 100, "acls_in": ["dflt"],
+                         "opstatus_reconf": False}
     assert ifaces[3]["description"] == PREALLOCATED_DESCRIPTION
 
 
