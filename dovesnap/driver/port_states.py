@@ -89,8 +89,10 @@ def port_verdict(
         return PORT_FAIL_CLOSED, ep.fail_closed
     if ep.container is None and ep.known_policy is None:
         return PORT_PENDING, "waiting for Docker to name the container"
-    if flows is not None and ep.ofport in flows and not net_error:
-        return PORT_OK, ""  # forwarding, even while FAUCET restarts (the network says so)
+    if flows is not None and ep.ofport in flows:
+        # Forwarding, even while FAUCET restarts or a newer write was refused: the network's
+        # error says so.
+        return PORT_OK, ""
     if net_error:
         return PORT_NOT_APPLIED, net_error
     if problem is not None:

@@ -31,7 +31,7 @@ IMAGE = "dovesnap-test-busybox:latest"
 # N*RUN_BLOCK ... N*RUN_BLOCK + RUN_BLOCK-1, the first for the session's dovesnap, the others for
 # the modules that run a dovesnap of their own, one each.
 OWN_DAEMONS = ("install_helpers", "test_resilience", "test_cleanup", "test_mirror", "test_stack",
-               "test_reboot")
+               "test_reboot", "test_faucet_health")
 RUN_BLOCK = 10
 RUNS = 100
 # Instance 0 (run 0's session) is the real "dovesnap" on the daemon's default ports; every other
@@ -171,8 +171,10 @@ def tcp_listening(port: int, host: str = "127.0.0.1") -> bool:
         return client.connect_ex((host, port)) == 0
 
 
-def ensure_image() -> None:
-    if run([DOCKER, "image", "inspect", IMAGE], check=False).returncode == 0:
+def ensure_image(host: str | None = None) -> None:
+    """The busybox image, in the host's dockerd (or the engine at ``host``, a docker -H URL)."""
+    cli = [DOCKER, "-H", host] if host else [DOCKER]
+    if run([*cli, "image", "inspect", IMAGE], check=False).returncode == 0:
         return
     busybox = shutil.which("busybox") or "/bin/busybox"
     with tempfile.TemporaryDirectory() as root:
@@ -184,7 +186,7 @@ def ensure_image() -> None:
                 with contextlib.suppress(FileExistsError):
                     (bindir / applet).symlink_to("busybox")
         tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run([DOCKER, "import", "-", IMAGE], stdin=tar.stdout, check=True,
+        subprocess.run([*cli, "import", "-", IMAGE], stdin=tar.stdout, check=True,
                        capture_output=True)
         tar.wait()
 
@@ -281,12 +283,17 @@ class Docker:
     networks: list[str] = field(default_factory=list)
     containers: list[str] = field(default_factory=list)
     driver: str = DRIVER
+    host: str | None = None  # another engine's URL (docker -H), e.g. tests/engines' newer_engine
+
+    @property
+    def cli(self) -> list[str]:
+        return [DOCKER, "-H", self.host] if self.host else [DOCKER]
 
     def network(self, *options: str, name: str | None = None, internal: bool = True,
                 check: bool = True, subnet: str | None = None
                 ) -> subprocess.CompletedProcess[str]:
         name = name or unique("net")
-        argv = [DOCKER, "network", "create", "-d", self.driver]
+        argv = [*self.cli, "network", "create", "-d", self.driver]
         if internal:
             argv.append("--internal")
         if subnet:
@@ -306,16 +313,16 @@ class Docker:
                       command: Sequence[str] = ("sleep", "3600")) -> str:
         name = name or unique("c")
         self.containers.append(name)
-        run([DOCKER, "run", "-d", "--name", name, "--net", network, *extra, IMAGE, *command])
+        run([*self.cli, "run", "-d", "--name", name, "--net", network, *extra, IMAGE, *command])
         return name
 
     def exec(self, container: str, *argv: str, check: bool = False, timeout: float = 60,
              detach: bool = False) -> subprocess.CompletedProcess[str]:
         flags = ["-d"] if detach else []
-        return run([DOCKER, "exec", *flags, container, *argv], check=check, timeout=timeout)
+        return run([*self.cli, "exec", *flags, container, *argv], check=check, timeout=timeout)
 
     def ip(self, container: str) -> str:
-        out = run([DOCKER, "inspect", "-f",
+        out = run([*self.cli, "inspect", "-f",
                    "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container]).stdout
         return out.split()[0]
 
@@ -328,12 +335,12 @@ class Docker:
         return result.returncode == 0
 
     def remove_container(self, name: str) -> None:
-        run([DOCKER, "rm", "-f", name], check=False)
+        run([*self.cli, "rm", "-f", name], check=False)
         if name in self.containers:
             self.containers.remove(name)
 
     def remove_network(self, name: str) -> None:
-        run([DOCKER, "network", "rm", name], check=False)
+        run([*self.cli, "network", "rm", name], check=False)
         if name in self.networks:
             self.networks.remove(name)
 

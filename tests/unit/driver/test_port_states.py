@@ -57,7 +57,8 @@ def test_port_verdicts() -> None:
     assert port_verdict(_ep(named=False), None, None, set(), None, True)[0] == PORT_PENDING
     known = _ep(named=False, known_policy=ContainerLabels())
     assert port_verdict(known, None, None, {3}, True, False)[0] == PORT_OK
-    assert port_verdict(_ep(), "refused", None, {3}, True, True) == (PORT_NOT_APPLIED, "refused")
+    assert port_verdict(_ep(), "refused", None, set(), True, True) == (PORT_NOT_APPLIED, "refused")
+    assert port_verdict(_ep(), "refused", None, {3}, True, True) == (PORT_OK, "")  # still there
     passing = Problem("FAUCET has not loaded the config dovesnap wrote", False)
     assert port_verdict(_ep(), None, passing, set(), True, False)[0] == PORT_PENDING
     assert port_verdict(_ep(), None, passing, set(), True, True)[0] == PORT_NOT_APPLIED
