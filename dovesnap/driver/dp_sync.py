@@ -119,7 +119,11 @@ class DpSync:
         if net.name is None:
             return
         name, vlan_names = net.name, vlans_to_remove(net, networks)
-        await self.faucet.update(lambda cfg: self.undo_edits(net, remove_dp(cfg, name, vlan_names)))
+        self.forget(net)
+        if await self.faucet.update(
+            lambda cfg: self.undo_edits(net, remove_dp(cfg, name, vlan_names))
+        ):
+            self._note_written()
 
     def _note_written(self) -> None:
         with contextlib.suppress(OSError):
@@ -200,7 +204,8 @@ class DpSync:
             reqs.runner = asyncio.get_running_loop().create_task(self._serve(net, reqs))
         async with reqs.changed:
             await reqs.changed.wait_for(lambda: reqs.done >= wanted or reqs.runner is None
-                                        or reqs.runner.done())
+                                        or reqs.runner.done()
+                                        or self._requests.get(net.network_id) is not reqs)
 
     async def _serve(self, net: Network, reqs: _Requests) -> None:
         try:
@@ -208,6 +213,8 @@ class DpSync:
                 target = reqs.asked
                 try:
                     async with net.lock:
+                        if self._requests.get(net.network_id) is not reqs:
+                            break  # the network was deleted meanwhile: write nothing back
                         await self.sync(net)
                 except Exception:  # a caller must never wait for ever
                     log.exception("writing the DP of %s failed", net.name or net.bridge)
@@ -219,6 +226,5 @@ class DpSync:
                 reqs.changed.notify_all()
 
     def forget(self, net: Network) -> None:
-        reqs = self._requests.pop(net.network_id, None)
-        if reqs is not None and reqs.runner is not None:
-            reqs.runner.cancel()
+        """The network is going: a pending request writes nothing (its callers return)."""
+        self._requests.pop(net.network_id, None)

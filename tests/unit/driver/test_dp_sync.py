@@ -3,13 +3,14 @@ a container's own bad ACL is failed closed; a container Docker does not name is 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
 from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.driver.core import Driver
 from tests.unit.fakes import FakeDocker, eventually
-from tests.unit.scenario import EP, NET, attach, iface, make_net
+from tests.unit.scenario import EP, NET, attach, dps, iface, make_net
 
 ALLOW = {"dovesnap.faucet.portacl": "allowall"}
 TYPO = "acls:\n  typo:\n    - rule:\n        actions:\n          alow: 1\n"
@@ -65,3 +66,16 @@ async def test_container_docker_never_names_fails_closed_is_reported_and_retried
     driver.note_connect(NET, "c0123456789")  # Docker's connect event wakes the retry
     await eventually(lambda: (iface(store, "net1", 1) or {}).get("description") == "late c0123")
     assert ep.fail_closed is None
+
+
+async def test_a_pending_write_of_a_deleted_network_writes_nothing_back(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+) -> None:
+    await make_net(driver, docker)
+    net = driver.networks[NET]
+    async with net.lock:  # a Join's write waits for the lock while the network is deleted
+        pending = asyncio.get_running_loop().create_task(driver.dp_sync.request(net))
+        await asyncio.sleep(0.01)
+        await driver.dp_sync.remove(net, [net])
+    await asyncio.wait_for(pending, 2)
+    assert "net1" not in dps(store)
