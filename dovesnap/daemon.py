@@ -157,6 +157,7 @@ class Daemon:
         )
         driver.notify = self.observe.bus.publish
         driver.port_forwarding = self.health.wait_flows
+        driver.faucet_loaded = self.health.wait_loaded
         driver.dp_sync.on_synced.append(self.health.changed)
         self.config_watch = ConfigWatch(driver, FileWatch, reload)
 

@@ -38,6 +38,11 @@ def _ignore(kind: str, /, **fields: Any) -> None:
     """The default ``notify``: report nothing."""
 
 
+async def _loaded(timeout: float) -> bool:
+    """The default ``faucet_loaded``: nothing to ask."""
+    return True
+
+
 async def _forwarding(bridge: str, ofport: int, forwarding: bool, timeout: float) -> bool:
     """The default ``port_forwarding``: nothing to ask."""
     return True
@@ -67,10 +72,11 @@ class Driver:
         self._create_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._warned_userspace = False
-        # Set by the daemon: events, and "does the switch forward (or drop) this port" (within
-        # a timeout), for Join to wait on.
+        # Set by the daemon: events; "does the switch forward (or drop) this port" and "does
+        # FAUCET run the file as it is" (within a timeout), for Join to wait on.
         self.notify: Notify = _ignore
         self.port_forwarding: Callable[[str, int, bool, float], Awaitable[bool]] = _forwarding
+        self.faucet_loaded: Callable[[float], Awaitable[bool]] = _loaded
 
     def attach_hooks(self, hooks: Sequence[Hooks]) -> None:
         """Plug in the features, built after the driver; they run in this order."""

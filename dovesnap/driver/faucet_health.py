@@ -6,7 +6,8 @@ and each bridge's flow table are read, and every container port gets a state
 (``port_states.py``): ``ok`` only when its flows are installed. A network whose DP FAUCET does
 not run gets ``faucet_error`` with FAUCET's reason. Changes are published as events.
 
-``wait_flows`` lets Join wait until the switch forwards a new port (or drops a closed one).
+``wait_flows`` lets Join wait until the switch forwards a new port (or drops a closed one), and
+``wait_loaded`` until FAUCET runs the file as it is now.
 """
 
 from __future__ import annotations
@@ -92,6 +93,21 @@ class FaucetHealth:
         state = await run_blocking(self._read_state)
         return FaucetView(state, str(self.config_path), digest, self._crash,
                           askable=self._metrics is not None)
+
+    async def wait_loaded(self, timeout: float) -> bool:
+        """True once FAUCET runs faucet.yaml as it is now; False after ``timeout`` seconds, or
+        at once when FAUCET refused it (True when dovesnap cannot ask FAUCET)."""
+        if self._metrics is None:
+            return True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            view = await self.view()
+            if view.loaded:
+                return True
+            if (view.state is not None and view.state.load_error) or loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
 
     async def wait_flows(self, bridge: str, ofport: int, forwarding: bool, timeout: float) -> bool:
         """True once the bridge has flows for ``ofport`` (``forwarding``) or none (not), False

@@ -85,7 +85,9 @@ async def hold_join(drv: DriverParts, net: Network, ep: Endpoint) -> None:
         await asyncio.wait_for(drv.dp_sync.request(net), max(0.0, deadline - loop.time()))
         written = loop.time()
         done = True
-        if open_port or placeholder:
+        if placeholder:  # the placeholder's own flows are there: wait for FAUCET to swap them
+            done = await drv.faucet_loaded(max(0.0, deadline - loop.time()))
+        if done and (open_port or placeholder):
             done = await drv.port_forwarding(net.bridge, ep.ofport, open_port,
                                              max(0.0, deadline - loop.time()))
         log.debug("Join of %s: policy %.3fs, written %.3fs, switch %.3fs", ep.endpoint_id[:12],

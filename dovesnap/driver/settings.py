@@ -33,5 +33,6 @@ class DriverParts(Protocol):
     dp_sync: DpSync
     notify: Notify
     port_forwarding: Callable[[str, int, bool, float], Awaitable[bool]]
+    faucet_loaded: Callable[[float], Awaitable[bool]]
 
     async def sync_dp(self, net: Network) -> None: ...

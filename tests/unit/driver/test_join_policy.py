@@ -107,7 +107,14 @@ async def test_join_is_held_until_the_port_forwards_and_bounded(
         await asyncio.sleep(timeout)
         return False
 
+    loads: list[float] = []
+
+    async def loaded(timeout: float) -> bool:
+        loads.append(timeout)
+        return True
+
     driver.port_forwarding = never
+    driver.faucet_loaded = loaded
     driver.settings = dataclasses.replace(driver.settings, join_hold=0.2)
     loop = asyncio.get_running_loop()
     docker.starting[NET] = [starting("web")]
@@ -115,9 +122,11 @@ async def test_join_is_held_until_the_port_forwards_and_bounded(
     await _join(driver, EP[0])  # known policy: waits for the port's flows
     assert loop.time() - started < 1.0
     assert asked[0][:3] == ("odsbra1b2c", 1, True) and asked[0][3] <= 0.2
+    # Port 1 was a placeholder with flows of its own: FAUCET must have loaded the swap first.
+    assert len(loads) == 1
     docker.starting[NET] = [starting("a"), starting("b", DENY)]
     await _join(driver, EP[1])  # unknown, no placeholder on port 2: closed, nothing to wait for
-    assert len(asked) == 1
+    assert len(asked) == 1 and len(loads) == 1
 
 
 async def test_parallel_joins_share_writes(
