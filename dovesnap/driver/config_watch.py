@@ -1,7 +1,9 @@
 """When faucet.yaml changes, write every network's DP again: a fixed file heals every port.
 
 The file is watched (inotify, ``adapters/file_watch.py``); a burst of changes is one re-sync,
-and dovesnap's own writes are recognised by their hash and skipped. While FAUCET refuses the
+and dovesnap's own writes are recognised by their hash and skipped (unless the file was someone
+else's just before: an operator putting back dovesnap's last version after a broken one, which
+FAUCET may have loaded in between, still gets FAUCET reloaded). While FAUCET refuses the
 file as a whole (``DpSync.config_refused``), it is also tried again every ``retry`` seconds.
 When the operator's edit needs nothing written by dovesnap (an ACL's rules changed), FAUCET is
 told to reload, so it runs the operator's file too.
@@ -20,7 +22,7 @@ from typing import Protocol
 from dovesnap.blocking import run_blocking
 from dovesnap.driver.core import Driver
 from dovesnap.driver.debounce import Debounced
-from dovesnap.errors import DovesnapError
+from dovesnap.errors import DovesnapError, FaucetConfigError
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class ConfigWatch:
         self._watch: Watch | None = None
         self._debounced: Debounced | None = None
         self._retrier: asyncio.Task[None] | None = None
+        self._seen: str | None = None  # the file's hash at the last change seen
         self.resyncs = 0
 
     def start(self) -> None:
@@ -77,21 +80,31 @@ class ConfigWatch:
         """Write every network's DP again if the file is not dovesnap's own last write."""
         drv = self.driver
         digest = await run_blocking(_digest, self.path)
+        before, self._seen = self._seen, digest
         refused = drv.dp_sync.config_refused is not None or any(
             net.error for net in drv.networks.values())
-        if digest in drv.dp_sync.written and not refused:
-            return  # our own write
+        ours = drv.dp_sync.written
+        if digest in ours and (before is None or before in ours) and not refused:
+            return  # one of dovesnap's writes after another: nothing new for anyone
         self.resyncs += 1
         log.info("%s changed: writing every network's DP again", self.path)
         for net in list(drv.networks.values()):
             async with net.lock:
                 if drv.networks.get(net.network_id) is net:
                     await drv.sync_dp(net)
-        clean = drv.dp_sync.config_refused is None and not any(
-            net.error for net in drv.networks.values())
-        if clean and await run_blocking(_digest, self.path) == digest:
-            # Nothing of dovesnap's changed, so nothing was reloaded: the operator's edit
-            # (e.g. an ACL's rules) reaches FAUCET only if it is told.
+        if await run_blocking(_digest, self.path) != digest:
+            return  # dovesnap wrote (and so validated and reloaded) it
+        # Nothing of dovesnap's changed, so nothing was checked or reloaded: the operator's
+        # edit (e.g. an ACL's rules) reaches FAUCET only if it is valid and FAUCET is told.
+        try:
+            await drv.faucet.check(lambda config: config)
+        except DovesnapError as err:
+            reason = err.refusal if isinstance(err, FaucetConfigError) else err.what
+            for net in drv.networks.values():
+                drv.dp_sync.refused_as_a_whole(net, reason)
+            return
+        if drv.dp_sync.config_refused is None and not any(
+                net.error for net in drv.networks.values()):
             drv.dp_sync.written.append(digest)
             self._reload()
 

@@ -157,14 +157,14 @@ class DpSync:
         except FaucetConfigError as err:
             refused = err
         except Exception as err:  # the file cannot even be read (a YAML syntax error ...)
-            self._refused_as_a_whole(net, str(err) or type(err).__name__)
+            self.refused_as_a_whole(net, str(err) or type(err).__name__)
             return
         # Would FAUCET take the DP without the labelled containers? If not, they are not why.
         try:
             await self.faucet.check(self.edit(net, without_labelled(net).dp_inputs()))
         except DovesnapError as err:
             reason = err.refusal if isinstance(err, FaucetConfigError) else err.what
-            self._refused_as_a_whole(net, reason)
+            self.refused_as_a_whole(net, reason)
             return
         # Find which containers' labels FAUCET refuses; cut those off and keep the others.
         for ep in net.endpoints.values():
@@ -186,7 +186,7 @@ class DpSync:
             net.error = err.what
             log.error("network %s: %s (first error: %s)", net.name, err.what, refused.what)
 
-    def _refused_as_a_whole(self, net: Network, reason: str) -> None:
+    def refused_as_a_whole(self, net: Network, reason: str) -> None:
         """The config around the containers is what FAUCET refuses: report it, fail nothing
         closed; the config watch tries again when the file changes."""
         if self.config_refused != reason:

@@ -163,7 +163,8 @@ def test_operator_typo_is_reported_and_the_fixed_file_heals_without_restart(
     daemon.faucet_yaml.write_text(good)  # fixed; nothing restarted
     wait_until(lambda: _all_ok(daemon, net, 3), 30, 0.2, "every port ok after the fix")
     assert _net(daemon, net)["Error"] == ""
-    assert docker.ping(b, docker.ip(a)) and docker.ping(c, docker.ip(a))
+    wait_until(lambda: docker.ping(b, docker.ip(a)) and docker.ping(c, docker.ip(a)), 10, 0.2,
+               "b and c reach a")
     assert (daemon.proc.pid, _pid(daemon, "faucet")) == (dovesnap_pid, faucet_pid)
 
 
@@ -187,7 +188,7 @@ def test_faucet_refusing_its_config_is_reported_with_its_reason(
     daemon.faucet_yaml.write_text(good)
     wait_until(lambda: _net(daemon, net)["FaucetError"] == "", 40, 0.5, "FAUCET runs it again")
     wait_until(lambda: _all_ok(daemon, net, 2), 20, 0.2, "ports ok")
-    assert docker.ping(a, docker.ip(b))
+    wait_until(lambda: docker.ping(a, docker.ip(b)), 10, 0.2, "a reaches b")
     assert _events(daemon, "faucet_recovered")
     doctor = _doctor(daemon)
     assert doctor.startswith("ok"), doctor

@@ -60,6 +60,16 @@ async def test_fixed_file_heals_every_port_without_restart(
         store.path.write_text(store.path.read_text().replace("allow: 0", "allow: 1"))
         fake.on_change()
         await eventually(lambda: len(reloads) > before)
+        # Broken, then dovesnap's own last version put back: FAUCET may have loaded the broken
+        # one meanwhile (it restarted, say), so it is reloaded though the file is dovesnap's.
+        good = store.path.read_text()
+        store.path.write_text(good.replace("acls:\n", TYPO, 1))
+        fake.on_change()
+        await eventually(lambda: driver.dp_sync.config_refused is not None)
+        before = len(reloads)
+        store.path.write_text(good)
+        fake.on_change()
+        await eventually(lambda: len(reloads) > before)
     finally:
         await watch.stop()
     assert WATCHES[-1].closed
