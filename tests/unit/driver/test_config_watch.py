@@ -52,24 +52,24 @@ async def test_fixed_file_heals_every_port_without_restart(
         assert net.error is not None and iface(store, "net1", 2) is None
         store.path.write_text(good)  # fixed: the watch sees it
         fake.on_change()
-        await eventually(lambda: iface(store, "net1", 2) is not None)
+        await eventually(lambda: iface(store, "net1", 2) is not None, 10)
         assert net.error is None and driver.dp_sync.config_refused is None
         assert not any(ep.fail_closed for ep in net.endpoints.values())
         # An edit dovesnap has nothing to write for still reaches FAUCET.
         before = len(reloads)
         store.path.write_text(store.path.read_text().replace("allow: 0", "allow: 1"))
         fake.on_change()
-        await eventually(lambda: len(reloads) > before)
+        await eventually(lambda: len(reloads) > before, 10)
         # Broken, then dovesnap's own last version put back: FAUCET may have loaded the broken
         # one meanwhile (it restarted, say), so it is reloaded though the file is dovesnap's.
         good = store.path.read_text()
         store.path.write_text(good.replace("acls:\n", TYPO, 1))
         fake.on_change()
-        await eventually(lambda: driver.dp_sync.config_refused is not None)
+        await eventually(lambda: driver.dp_sync.config_refused is not None, 10)
         before = len(reloads)
         store.path.write_text(good)
         fake.on_change()
-        await eventually(lambda: len(reloads) > before)
+        await eventually(lambda: len(reloads) > before, 10)
     finally:
         await watch.stop()
     assert WATCHES[-1].closed
