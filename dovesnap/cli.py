@@ -74,6 +74,7 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         gauge_of_port=args.gauge_of_port,
         faucet_prom_port=args.faucet_prom_port,
         gauge_prom_port=args.gauge_prom_port,
+        docker_url=args.docker_url,
         fabric=fabric,
     )
 

@@ -127,14 +127,14 @@ SERVE_FLAGS = (
     "default-ofcontrollers", "mirror-bridge-out", "mirror-bridge-in", "stacking-interfaces",
     "stack-priority1", "stack-mirror-interface", "external-faucet", "plugin-socket",
     "ovs-db-sock", "faucet-of-port", "gauge-of-port", "faucet-prom-port", "gauge-prom-port",
-    "debug", "trace",
+    "docker-url", "debug", "trace",
 )
 DOCTOR_FLAGS = ("docker-url", "plugin-socket", "ovs-db-sock", "faucet-config-dir",
                 "faucet-of-port", "gauge-of-port", "external-faucet", "faucet-prom-port",
                 "status-port")
 CLEANUP_FLAGS = ("faucet-config-dir", "ovs-db-sock")
 # `dovesnap config` takes every serve flag (scripts hand it theirs) and the scripts' own.
-CONFIG_FLAGS = (*SERVE_FLAGS, "docker-url", "run-dir", "status-addrs")
+CONFIG_FLAGS = (*SERVE_FLAGS, "run-dir", "status-addrs")
 
 
 def add_flags(parser: argparse.ArgumentParser, names: Iterable[str],
