@@ -31,6 +31,7 @@ from dovesnap.driver.core import Driver, DriverSettings
 from dovesnap.driver.faucet_health import FaucetHealth
 from dovesnap.driver.ovs_changes import OvsChanges
 from dovesnap.driver.recovery import Recovery
+from dovesnap.driver.reinstall import reinstall_port
 from dovesnap.driver.restore import restore_from_ovs
 from dovesnap.errors import DovesnapError
 from dovesnap.features.events import recovery_notifier
@@ -154,6 +155,7 @@ class Daemon:
             FaucetExceptionLog(settings.log_dir / "faucet_exception.log")
             if self.controllers else None,
             self.observe.bus.publish,
+            reinstall=lambda net, ep: reinstall_port(driver, net, ep, 5.0),
         )
         driver.notify = self.observe.bus.publish
         driver.port_forwarding = self.health.wait_flows

@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,7 @@ class FaucetHealth:
         grace: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         startup_grace: float = 30.0,
+        reinstall: Callable[[Network, Endpoint], Coroutine[Any, Any, bool]] | None = None,
     ) -> None:
         self._networks = networks
         self.config_path = config_path
@@ -71,6 +72,9 @@ class FaucetHealth:
         # FAUCET starts with dovesnap (seconds on a busy host): nothing is final before this.
         self._quiet_until = clock() + startup_grace
         self._told: dict[str, str] = {}  # endpoint id -> the not-applied reason last published
+        self._reinstall = reinstall
+        self._reinstalled: dict[str, float] = {}  # endpoint id -> when it was last put back
+        self._tasks: set[asyncio.Task[bool]] = set()
         self._crash_size: int | None = None
         self._crash = ""
         self._wake = asyncio.Event()
@@ -165,15 +169,29 @@ class FaucetHealth:
             flows = await self._flow_ports(net.bridge) if net.endpoints else set()
             ports_up = view.state.ports_up if view.state else {}
             for ep in list(net.endpoints.values()):
-                state, reason = port_verdict(ep, net.error, problem, flows,
-                                             ports_up.get((net.name, ep.ofport)), settled,
+                link_up = ports_up.get((net.name, ep.ofport))
+                state, reason = port_verdict(ep, net.error, problem, flows, link_up, settled,
                                              view.crash)
                 self._set_port(net, ep, state, reason)
+                if (state == PORT_NOT_APPLIED and flows is not None and link_up
+                        and problem is None and not net.error):
+                    self._put_back(net, ep)  # FAUCET has the port, but missed its link-up
                 healthy &= state == PORT_OK
             healthy &= problem is None and net.error is None
         if healthy and view.loaded:
             self._crash = ""  # FAUCET runs everything: an old error is history
         return all_settled
+
+    def _put_back(self, net: Network, ep: Endpoint) -> None:
+        """Have the port put back into FAUCET, at most once a minute."""
+        now = self._clock()
+        if self._reinstall is None or now - self._reinstalled.get(ep.endpoint_id, -1e9) < 60:
+            return
+        self._reinstalled[ep.endpoint_id] = now
+        task: asyncio.Task[bool] = asyncio.get_running_loop().create_task(
+            self._reinstall(net, ep))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _emit(self, kind: str, **fields: Any) -> None:
         if self._publish is not None:
@@ -222,6 +240,8 @@ class FaucetHealth:
                 await asyncio.wait_for(self._wake.wait(), self.interval if settled else 1.0)
 
     async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from dovesnap.adapters.docker_api import ContainerInfo
 from dovesnap.blocking import run_blocking
+from dovesnap.driver.reinstall import reinstall_port
 from dovesnap.driver.settings import DriverParts
 from dovesnap.driver.state import Endpoint, Network
 from dovesnap.errors import LabelError
@@ -28,6 +29,8 @@ from dovesnap.model.labels import ContainerLabels, parse_labels
 from dovesnap.model.names import container_description
 
 log = logging.getLogger(__name__)
+
+FIRST_WAIT = 1.5  # seconds for a new port's flows before it is put back into FAUCET
 
 
 def agreed_policy(candidates: Sequence[ContainerInfo], network_name: str) -> ContainerLabels | None:
@@ -87,8 +90,15 @@ async def hold_join(drv: DriverParts, net: Network, ep: Endpoint) -> None:
         done = True
         if placeholder:  # the placeholder's own flows are there: wait for FAUCET to swap them
             done = await drv.faucet_loaded(max(0.0, deadline - loop.time()))
-        if done and (open_port or placeholder):
-            done = await drv.port_forwarding(net.bridge, ep.ofport, open_port,
+        if done and open_port:
+            # Most ports forward within a fraction of a second; one whose link-up FAUCET saw
+            # only after loading it never will, unless it is put back (reinstall.py).
+            first = max(0.0, min(FIRST_WAIT, deadline - loop.time()))
+            done = await drv.port_forwarding(net.bridge, ep.ofport, True, first)
+            if not done and deadline - loop.time() > 0:
+                done = await reinstall_port(drv, net, ep, deadline - loop.time())
+        elif done and placeholder:
+            done = await drv.port_forwarding(net.bridge, ep.ofport, False,
                                              max(0.0, deadline - loop.time()))
         log.debug("Join of %s: policy %.3fs, written %.3fs, switch %.3fs", ep.endpoint_id[:12],
                   began - (deadline - budget), written - began, loop.time() - written)

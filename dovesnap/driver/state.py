@@ -51,6 +51,8 @@ class Endpoint:
     # What FAUCET made of the port (PORT_* above), and why when it is not ok.
     state: str = PORT_PENDING
     state_reason: str = "waiting for the container"
+    # Taken out of FAUCET's config for a moment, to be put back (driver/reinstall.py).
+    withheld: bool = False
 
     def port_state(self) -> tuple[str, str]:
         """``(state, reason)`` now: failing closed shows at once; the rest is what the last
@@ -62,6 +64,8 @@ class Endpoint:
         return self.state, self.state_reason
 
     def as_port(self) -> ContainerPort:
+        if self.withheld:
+            return ContainerPort(self.ofport, "", labels_known=False)
         if self.container is None:
             policy = self.known_policy
             if policy is None or self.fail_closed:

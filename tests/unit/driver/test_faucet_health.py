@@ -3,6 +3,7 @@ ports are ok only with flows; FAUCET's failures reach the port and network state
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -143,3 +144,28 @@ async def test_wait_flows(driver: Driver, docker: FakeDocker, store: FaucetConfi
     fake.flows["br0"] = {3}
     assert await health.wait_flows("br0", 3, True, 0.05)
     assert not await health.wait_flows("br0", 3, False, 0.05)
+
+
+async def test_a_port_without_flows_whose_link_is_up_is_put_back(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+) -> None:
+    fake, clock = FakeFaucet(store.path), Clock()
+    put_back: list[str] = []
+
+    async def reinstall(net: Any, ep: Any) -> bool:
+        put_back.append(ep.endpoint_id)
+        return True
+
+    health = FaucetHealth(lambda: driver.networks, store.path, fake.metrics, fake, clock=clock,
+                          startup_grace=0.0, reinstall=reinstall)
+    await make_net(driver, docker)
+    await attach(driver, docker, EP[0], "web")
+    fake.load()
+    clock.now += 10
+    await health.check()
+    await asyncio.sleep(0)
+    assert put_back == [EP[0]]  # configured, link up, no flows: FAUCET missed the link-up
+    await health.check()
+    await asyncio.sleep(0)
+    assert put_back == [EP[0]]  # not again within a minute
+    await health.stop()

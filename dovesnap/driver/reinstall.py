@@ -1,0 +1,33 @@
+"""Put a port FAUCET has configured but installed no flows for back into FAUCET.
+
+A container's port loads with ``opstatus_reconf: false`` (``plan/faucet_dp.py``): FAUCET installs
+its flows when it loads the port if it has seen the port's link up, and then ignores the link.
+When the link-up reaches FAUCET a moment after the config does (a port number just freed and
+taken again, a busy host), the port stays configured but without flows. Taking it out of the
+config and putting it back makes FAUCET add it again, now with the link up.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from dovesnap.driver.settings import DriverParts
+from dovesnap.driver.state import Endpoint, Network
+
+log = logging.getLogger(__name__)
+
+
+async def reinstall_port(drv: DriverParts, net: Network, ep: Endpoint, timeout: float) -> bool:
+    """Out, FAUCET loads that, back in: True once the port's flows are in the switch."""
+    if net.endpoints.get(ep.endpoint_id) is not ep or ep.fail_closed:
+        return False
+    log.warning("port %d on %s has no flows though FAUCET has it: putting it back",
+                ep.ofport, net.name)
+    ep.withheld = True
+    try:
+        await drv.dp_sync.request(net)
+        await drv.faucet_loaded(timeout / 2)
+    finally:
+        ep.withheld = False
+    await drv.dp_sync.request(net)
+    return await drv.port_forwarding(net.bridge, ep.ofport, True, timeout / 2)
