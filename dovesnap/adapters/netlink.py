@@ -41,6 +41,7 @@ class NetlinkBackend(Protocol):
     def links_with_prefix(self, prefix: str) -> list[str]: ...
     def netns_in_use(self, netns_path: str) -> bool: ...
     def disable_ipv6(self, name: str) -> None: ...
+    def bounce(self, name: str) -> None: ...
 
 
 def in_netns(netns_path: str, func: Callable[[], T]) -> T:
@@ -183,6 +184,15 @@ class PyRoute2Netlink:
         with IPRoute() as ipr:
             names = [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()]
         return [n for n in names if isinstance(n, str) and n.startswith(prefix)]
+
+    def bounce(self, name: str) -> None:
+        """Take the link down and up again (its switch port reports both)."""
+        with IPRoute() as ipr:
+            index = _index(ipr, name)
+            if index is None:
+                raise BackendError(f"interface {name} does not exist")
+            ipr.link("set", index=index, state="down")
+            ipr.link("set", index=index, state="up")
 
     def disable_ipv6(self, name: str) -> None:
         """No IPv6 on ``name`` in this namespace (the setting does not follow the link into

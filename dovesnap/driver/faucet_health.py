@@ -173,8 +173,8 @@ class FaucetHealth:
                 state, reason = port_verdict(ep, net.error, problem, flows, link_up, settled,
                                              view.crash)
                 self._set_port(net, ep, state, reason)
-                if (state == PORT_NOT_APPLIED and flows is not None and link_up
-                        and problem is None and not net.error):
+                if (state == PORT_NOT_APPLIED and flows is not None and problem is None
+                        and not net.error and ep.container is not None):
                     self._put_back(net, ep)  # FAUCET has the port, but missed its link-up
                 healthy &= state == PORT_OK
             healthy &= problem is None and net.error is None

@@ -60,6 +60,7 @@ class FakeNetlink:
         self.fail_create: set[str] = set()  # host names whose veth creation fails
         self.netns_macs: dict[str, str] = {}  # host veth -> MAC set on its peer inside a netns
         self.busy_netns: set[str] = set()  # namespaces a process lives in (running containers)
+        self.bounced: list[str] = []  # links taken down and up again
         self._next_mac = 1
         for name in existing:
             self.add_link(name)
@@ -128,6 +129,11 @@ class FakeNetlink:
 
     def netns_in_use(self, netns_path: str) -> bool:
         return netns_path in self.busy_netns
+
+    def bounce(self, name: str) -> None:
+        if name not in self.links:
+            raise BackendError(f"interface {name} does not exist")
+        self.bounced.append(name)
 
     def disable_ipv6(self, name: str) -> None:
         if name not in self.links:

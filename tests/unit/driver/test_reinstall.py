@@ -10,12 +10,12 @@ from dovesnap.adapters.docker_api import ContainerInfo
 from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.driver.core import Driver
 from dovesnap.driver.reinstall import reinstall_port
-from tests.unit.fakes import FakeDocker
+from tests.unit.fakes import FakeDocker, FakeNetlink
 from tests.unit.scenario import EP, NET, attach, iface, make_net
 
 
 async def test_the_port_goes_out_and_comes_back(
-    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore, netlink: FakeNetlink
 ) -> None:
     await make_net(driver, docker)
     await attach(driver, docker, EP[0], "web")
@@ -35,6 +35,7 @@ async def test_the_port_goes_out_and_comes_back(
     assert await reinstall_port(driver, net, ep, 1.0)
     assert seen[0] is None and seen[1] is not None  # out (FAUCET loaded that), then back in
     assert not ep.withheld and iface(store, "net1", 1) is not None
+    assert netlink.bounced == ["odsvee0000"]  # so FAUCET hears the link is up
     ep.fail_closed = "bad"
     assert not await reinstall_port(driver, net, ep, 1.0)  # a closed port stays out
 
