@@ -6,7 +6,9 @@ When the link-up reaches FAUCET a moment after the config does (a port number ju
 taken again, a busy host), or not at all (FAUCET drops port events while a new switch is still
 connecting, when a network's first container joins), the port stays configured but without
 flows. The link is bounced (so FAUCET hears it is up), and the port taken out of the config and
-put back, which makes FAUCET add it again, now with the link up.
+put back, which makes FAUCET add it again, now with the link up. If even that brings no flows,
+the bridge reconnects to its controllers: FAUCET then cold-starts the DP and installs every
+configured port (a moment without forwarding for the whole network, so only as a last resort).
 """
 
 from __future__ import annotations
@@ -38,4 +40,9 @@ async def reinstall_port(drv: DriverParts, net: Network, ep: Endpoint, timeout: 
     finally:
         ep.withheld = False
     await drv.dp_sync.request(net)
-    return await drv.port_forwarding(net.bridge, ep.ofport, True, timeout / 2)
+    if await drv.port_forwarding(net.bridge, ep.ofport, True, timeout / 4):
+        return True
+    log.warning("port %d on %s still has no flows: reconnecting %s to its controllers",
+                ep.ofport, net.name, net.bridge)
+    await drv.bridges.reconnect(net)
+    return await drv.port_forwarding(net.bridge, ep.ofport, True, timeout / 4)

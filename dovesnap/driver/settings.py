@@ -8,6 +8,7 @@ from typing import Protocol
 
 from dovesnap.adapters.docker_api import DockerBackend
 from dovesnap.adapters.netlink import NetlinkBackend
+from dovesnap.driver.bridges import Bridges
 from dovesnap.driver.dp_sync import DpSync
 from dovesnap.driver.hooks import Hooks, Notify
 from dovesnap.driver.state import Network
@@ -31,6 +32,7 @@ class DriverParts(Protocol):
     netlink: NetlinkBackend
     hooks: list[Hooks]
     dp_sync: DpSync
+    bridges: Bridges
     notify: Notify
     port_forwarding: Callable[[str, int, bool, float], Awaitable[bool]]
     faucet_loaded: Callable[[float], Awaitable[bool]]

@@ -159,10 +159,13 @@ class FakeOvs:
 
     def __init__(self, netlink: FakeNetlink | None = None) -> None:
         self.bridges_by_name: dict[str, FakeBridge] = {}
+        self.connects: dict[str, int] = {}  # bridge -> times it connected to its controllers
         self.netlink = netlink
 
     def ensure_bridge(self, plan: BridgePlan) -> None:
         existing = self.bridges_by_name.get(plan.name)
+        if plan.controllers and (existing is None or not existing.plan.controllers):
+            self.connects[plan.name] = self.connects.get(plan.name, 0) + 1  # a new connection
         ids = dict(existing.external_ids) if existing else {}
         ids.update(dict(plan.external_ids))
         ports = existing.ports if existing else {}

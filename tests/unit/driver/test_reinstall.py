@@ -10,7 +10,7 @@ from dovesnap.adapters.docker_api import ContainerInfo
 from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.driver.core import Driver
 from dovesnap.driver.reinstall import reinstall_port
-from tests.unit.fakes import FakeDocker, FakeNetlink
+from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs
 from tests.unit.scenario import EP, NET, attach, iface, make_net
 
 
@@ -57,3 +57,23 @@ async def test_join_puts_back_a_port_whose_flows_do_not_come(
     await driver.create_endpoint(NET, EP[0], None, None)
     await driver.join(NET, EP[0], "/var/run/docker/netns/x")
     assert asked == [True, True] and iface(store, "net1", 1) is not None
+
+
+async def test_last_resort_reconnects_the_bridge(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore, ovs: FakeOvs
+) -> None:
+    await make_net(driver, docker)
+    await attach(driver, docker, EP[0], "web")
+    plans: list[tuple[str, ...]] = []
+    answers = [False, True]
+
+    async def forwarding(bridge: str, port: int, forward: bool, timeout: float) -> bool:
+        plans.append(ovs.bridges_by_name[bridge].plan.controllers)
+        return answers.pop(0)
+
+    driver.port_forwarding = forwarding
+    net = driver.networks[NET]
+    before = ovs.connects["odsbra1b2c"]
+    assert await reinstall_port(driver, net, net.endpoints[EP[0]], 1.0)
+    assert ovs.connects["odsbra1b2c"] == before + 1  # FAUCET cold-starts the DP
+    assert plans[1] == ovs.bridges_by_name["odsbra1b2c"].plan.controllers != ()
