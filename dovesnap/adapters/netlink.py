@@ -201,6 +201,8 @@ class PyRoute2Netlink:
         try:
             with open(path, "w", encoding="ascii") as handle:
                 handle.write("1")
+        except FileNotFoundError:
+            return  # a kernel without IPv6 (ipv6.disable=1): nothing to turn off
         except OSError as err:
             raise BackendError(f"cannot turn IPv6 off on {name}: {err}") from None
 
