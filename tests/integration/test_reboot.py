@@ -9,7 +9,8 @@ them itself).
 
 The Docker that "reboots" is an engine of the test's own (``tests/engines``: Debian's Docker,
 with its own containerd, data root and socket), so the host's dockerd, and everyone else's
-containers, are never touched; only this instance's own links and rules are removed.
+containers, are never touched (nor needed); only this instance's own links and rules are
+removed. Needs root and the engine's Debian root (made by ``tests/engines`` on first use).
 """
 
 from __future__ import annotations
@@ -157,9 +158,9 @@ def _clean(docker: Docker, daemon: Daemon) -> None:
     wait_until(lambda: not daemon.status(), 30, 0.2, "network gone from dovesnap")
 
 
-def test_reboot_with_dovesnap_starting_first(dovesnap: Daemon, tmp_path: Path) -> None:
+def test_reboot_with_dovesnap_starting_first(tmp_path: Path) -> None:
     _reboot_test(tmp_path, True, "0x7e2801", 1)
 
 
-def test_reboot_when_docker_gave_up_before_dovesnap_came(dovesnap: Daemon, tmp_path: Path) -> None:
+def test_reboot_when_docker_gave_up_before_dovesnap_came(tmp_path: Path) -> None:
     _reboot_test(tmp_path, False, "0x7e2802", 2)
