@@ -47,7 +47,12 @@ RUN printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 0755 /usr/sbi
         python3 udhcpc \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 COPY --from=build /opt/dovesnap /opt/dovesnap
-RUN dovesnap --version && ovs-vsctl --version >/dev/null && udhcpc --help 2>&1 | head -n 1
+# Building FAUCET from its sdist as root copied FAUCET's example config into the build stage's
+# /etc/faucet; only /opt/dovesnap is carried over, so the image has none (checked here).
+# `dovesnap serve` sets aside any untouched FAUCET example it finds in the mounted config dir
+# (as NAME.example) and writes its starter config there.
+RUN dovesnap --version && ovs-vsctl --version >/dev/null && udhcpc --help 2>&1 | head -n 1 \
+    && test ! -e /etc/faucet/faucet.yaml
 
 # FAUCET's config and dovesnap's own OVS database and logs: mount these to keep them.
 VOLUME ["/etc/faucet", "/var/lib/dovesnap", "/var/log/dovesnap"]

@@ -1,10 +1,10 @@
-# dovesnap: operator and developer entry points.
+# dovesnap: operator and developer entry points (as root, or with sudo).
 #
-#   sudo make up      install what is missing, start dovesnap (and dockerd if needed)
-#   sudo make down    stop dovesnap (and dockerd, if `make up` started it)
-#   sudo make test    lint, type check, unit tests with coverage, integration tests
+#   make up      install what is missing, start dovesnap (and dockerd if needed)
+#   make down    stop dovesnap (and dockerd, if `make up` started it)
+#   make test    lint, type check, unit tests with coverage, integration tests
 #
-# Daemon settings pass through as variables, e.g. `sudo make up MIRROR_BRIDGE_OUT=eno99`
+# Daemon settings pass through as variables, e.g. `make up MIRROR_BRIDGE_OUT=eno99`
 # (sudo drops the caller's environment; variables on make's command line reach the scripts).
 
 VENV ?= $(CURDIR)/.venv
@@ -14,19 +14,21 @@ SCRIPTS := $(CURDIR)/scripts
 LINT_PATHS := $(wildcard dovesnap tests bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help up down test lint unit install-deps venv clean install uninstall
+.PHONY: help up down test lint unit install-deps venv clean install uninstall plugin
 
 help:
-	@echo "sudo make up            start dovesnap (installs missing packages, starts dockerd if needed)"
-	@echo "sudo make down          stop dovesnap, and dockerd if 'make up' started it"
-	@echo "sudo make test          ruff, mypy, unit tests + coverage floor, integration tests"
-	@echo "sudo make install-deps  install missing system packages and the venv (TEST=1: test tools too)"
+	@echo "(up, down, test, install-deps, install, uninstall: as root, or with sudo)"
+	@echo "make up                 start dovesnap (installs missing packages, starts dockerd if needed)"
+	@echo "make down               stop dovesnap, and dockerd if 'make up' started it"
+	@echo "make test               ruff, mypy, unit tests + coverage floor, integration tests"
+	@echo "make install-deps       install missing system packages and the venv (TEST=1: test tools too)"
 	@echo "make venv               create/update the venv $(VENV) with the test extras (no root)"
 	@echo "make lint               ruff + mypy"
 	@echo "make unit               unit tests"
 	@echo "make clean              remove the venv, caches and coverage data"
-	@echo "sudo make install       install the systemd service (venv in /opt/dovesnap; FORCE=1 upgrades)"
-	@echo "sudo make uninstall     remove the service (PURGE=1 also removes /etc/dovesnap/service.env)"
+	@echo "make install            install the systemd service (venv in /opt/dovesnap; FORCE=1 upgrades)"
+	@echo "make uninstall          remove the service (PURGE=1 also removes /etc/dovesnap/service.env)"
+	@echo "make plugin             make the managed Docker plugin dovesnap-plugin from IMAGE (dovesnap:latest)"
 
 up:
 	bash "$(SCRIPTS)/up.sh"
@@ -43,6 +45,10 @@ install:
 
 uninstall:
 	bash "$(SCRIPTS)/uninstall.sh" $(if $(filter 1 yes true,$(PURGE)),--purge)
+
+# IMAGE, PLUGIN_NAME, PLUGIN_ALIAS, NETNS_PROPAGATION, FORCE and PLUGIN_DIR on the command line reach it.
+plugin:
+	bash "$(SCRIPTS)/plugin.sh"
 
 install-deps:
 	bash "$(SCRIPTS)/deps.sh" $(if $(filter 1 yes true,$(TEST)),--test)

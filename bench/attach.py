@@ -3,7 +3,7 @@
 Measured on Docker's own ``bridge`` driver and on dovesnap (plain, and with preallocated ports)
 in the same run, interleaved, and printed as medians and ratios against the bridge driver.
 
-    sudo .venv/bin/python bench/attach.py [--rounds 7]
+    .venv/bin/python bench/attach.py [--rounds 7]
 
 It starts its own dovesnap (instance 9: plugin ``dovesnap-t9``, its own FAUCET ports), so it
 runs beside a ``make up`` dovesnap. The clock is CLOCK_BOOTTIME, which the container reads too
@@ -68,7 +68,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     if os.geteuid() != 0 or not docker_answers():
-        print("run as root with dockerd up (sudo make up starts it)", file=sys.stderr)
+        print("run as root with dockerd up (make up starts it)", file=sys.stderr)
         return 1
     ensure_image()
     daemon = Daemon(Path(tempfile.mkdtemp(prefix="dovesnap-bench-")))

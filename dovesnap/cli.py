@@ -1,4 +1,5 @@
-"""Command line: ``dovesnap serve``, ``status``, ``graph``, ``doctor``, ``cleanup``, ``config``.
+"""Command line: ``dovesnap serve``, ``status``, ``graph``, ``acl``, ``mirror``, ``doctor``,
+``cleanup``, ``config``, ``init-config``.
 
 Daemon flags use dashes; the Go original's underscore spellings are accepted too, and each flag
 also reads an environment variable (``MIRROR_BRIDGE_OUT`` ...) so service files stay simple
@@ -16,13 +17,14 @@ import sys
 import urllib.request
 import warnings
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from dovesnap import __version__, config
-from dovesnap.config import ServeSettings
+from dovesnap.config import ServeSettings, default_controllers
 from dovesnap.status.client import optional_faucet_config
 from dovesnap.status.table import format_status
-from dovesnap.tools import cleanup, doctor, graph_cli
+from dovesnap.tools import cleanup, doctor, graph_cli, init_config, policy_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,8 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     stat.add_argument("--faucet-config", default=str(config.FAUCET_CONFIG),
                       help="FAUCET config, for the ACL and mirror in force (else from labels)")
     graph_cli.add_parser(sub)
+    policy_cli.add_parsers(sub)
     doctor.add_parser(sub)
     cleanup.add_parser(sub)
+    init_config.add_parser(sub)
     shell = sub.add_parser("config", help="print every setting (defaults, environment and flags "
                            "applied); --shell for the scripts")
     config.add_config_arguments(shell)
@@ -54,13 +58,11 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
     ``--default-ofcontrollers``.
     """
     from dovesnap.model.fabric_flags import parse_fabric_flags
-    from dovesnap.model.options import parse_controllers
+    from dovesnap.model.options import parse_controllers, split_items
 
-    fabric = parse_fabric_flags(args.mirror_bridge_out, args.mirror_bridge_in,
-                                args.stacking_interfaces, args.stack_priority1,
-                                args.stack_mirror_interface, args.default_ofcontrollers)
     controllers = args.default_ofcontrollers
-    return ServeSettings(
+    rpc = config.faucetconfrpc_settings(args)
+    settings = ServeSettings(
         faucet_config_dir=args.faucet_config_dir,
         state_dir=args.state_dir,
         log_dir=args.log_dir,
@@ -68,15 +70,42 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         ovs_db_sock=args.ovs_db_sock,
         status_port=args.status_port,
         status_auth_ips=args.status_auth_ips,
+        status_listen=tuple(listen_address("status-listen", part)
+                            for part in args.status_listen.split(",") if part.strip()),
+        control_auth_ips=args.control_auth_ips,
         default_ofcontrollers=parse_controllers(controllers) if controllers else (),
-        embedded_faucet=not args.external_faucet,
+        # A FAUCET whose config is edited through faucetconfrpc runs elsewhere.
+        embedded_faucet=not (args.external_faucet or rpc is not None),
         faucet_of_port=args.faucet_of_port,
         gauge_of_port=args.gauge_of_port,
         faucet_prom_port=args.faucet_prom_port,
         gauge_prom_port=args.gauge_prom_port,
+        controller_listen=listen_address("controller-listen", args.controller_listen),
+        faucetconfrpc=rpc,
         docker_url=args.docker_url,
-        fabric=fabric,
+        managed_socket=Path(args.managed_socket) if args.managed_socket else None,
+        driver_aliases=tuple(split_items(args.driver_aliases)),
     )
+    # Stacking without --default-ofcontrollers: the stacking bridge goes to the embedded
+    # FAUCET and Gauge, as every network without its own controllers does.
+    embedded = default_controllers(replace(settings, default_ofcontrollers=()))
+    fabric = parse_fabric_flags(args.mirror_bridge_out, args.mirror_bridge_in,
+                                args.stacking_interfaces, args.stack_priority1,
+                                args.stack_mirror_interface, controllers, embedded)
+    return replace(settings, fabric=fabric)
+
+
+def listen_address(flag: str, text: str) -> str:
+    """An address to listen on (IPv4 or IPv6, no brackets); FlagError if it is not one."""
+    import ipaddress
+
+    from dovesnap.errors import FlagError
+
+    try:
+        return str(ipaddress.ip_address(text.strip().strip("[]")))
+    except ValueError:
+        raise FlagError(flag, f"{text!r} is not an IP address",
+                        "give one address, e.g. 127.0.0.1 or 0.0.0.0 (every address)") from None
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -133,8 +162,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return doctor.run(args, SystemProbes())
     if args.command == "cleanup":
         return cleanup.run(args)
+    if args.command in ("acl", "mirror"):
+        return policy_cli.run(args)
     if args.command == "config":
         return config.run(args)
+    if args.command == "init-config":
+        return init_config.run(args)
     return 2
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import resource
 import signal
 import socket
 from collections.abc import Callable
@@ -18,13 +19,25 @@ from dovesnap.adapters.faucet_check import FaucetCheckProcess
 from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.adapters.faucet_logs import FaucetExceptionLog
 from dovesnap.adapters.faucet_metrics import FaucetMetricsPage
+from dovesnap.adapters.faucet_rpc import RemoteFaucetConfig
+from dovesnap.adapters.faucet_store import FaucetStore, Validator
+from dovesnap.adapters.faucetconfrpc_client import FaucetConfRpcClient
 from dovesnap.adapters.file_watch import FileWatch
 from dovesnap.adapters.netlink import PyRoute2Netlink
 from dovesnap.adapters.openflow import OfctlOpenFlow
 from dovesnap.adapters.ovsdb import OvsdbBackend
 from dovesnap.api.handlers import make_app
+from dovesnap.api.sockets import PluginSockets
 from dovesnap.blocking import run_blocking
-from dovesnap.config import CONTROLLER_HOST, ServeSettings, default_controllers
+from dovesnap.config import (
+    STATUS_HEADER_TIMEOUT,
+    STATUS_IDLE_TIMEOUT,
+    STATUS_MAX_CONNECTIONS,
+    STATUS_MAX_HEADER_BYTES,
+    ServeSettings,
+    default_controllers,
+    faucet_metrics_url,
+)
 from dovesnap.driver.config_watch import ConfigWatch
 from dovesnap.driver.context import FeatureContext
 from dovesnap.driver.core import Driver, DriverSettings
@@ -33,17 +46,31 @@ from dovesnap.driver.ovs_changes import OvsChanges
 from dovesnap.driver.recovery import Recovery
 from dovesnap.driver.reinstall import reinstall_port
 from dovesnap.driver.restore import restore_from_ovs
-from dovesnap.errors import DovesnapError
+from dovesnap.errors import DovesnapError, FaucetConfigUnavailable
 from dovesnap.features.events import recovery_notifier
 from dovesnap.features.registry import build_features
 from dovesnap.runtime.engine import determine_engine_id
-from dovesnap.runtime.faucet import EmbeddedControllers, gauge_config, starter_faucet_config
+from dovesnap.runtime.faucet import (
+    EmbeddedControllers,
+    gauge_config,
+    gauge_metrics_addresses,
+    is_loopback,
+    is_starter_gauge_config,
+    prepare_config,
+    starter_faucet_config,
+)
 from dovesnap.runtime.ovs import OwnOvs, db_answers, kernel_datapath_available
+from dovesnap.status.control import policy_routes
+from dovesnap.status.gate import Limits
 from dovesnap.status.observe import Observability
 from dovesnap.status.report import status
-from dovesnap.status.server import make_status_app, parse_auth_ips
+from dovesnap.status.server import listen_hosts, make_status_app, parse_auth_ips, serve_gated
 
 log = logging.getLogger(__name__)
+
+FD_LIMIT_CAP = 1 << 20  # the soft limit when the hard one is unlimited (Linux's nr_open)
+STATUS_LIMITS = Limits(STATUS_MAX_CONNECTIONS, STATUS_HEADER_TIMEOUT, STATUS_IDLE_TIMEOUT,
+                       STATUS_MAX_HEADER_BYTES)
 
 
 
@@ -56,6 +83,7 @@ class Daemon:
         self.ovs_changes = OvsChanges()  # OVSDB notifications, for features to subscribe
         self.driver: Driver | None = None
         self.runners: list[web.AppRunner] = []
+        self.status_servers: list[asyncio.AbstractServer] = []
         self.engine_id = ""
         self.checker: FaucetCheckProcess | None = None
         self.observe = Observability()  # metrics, events, status page
@@ -63,6 +91,8 @@ class Daemon:
         self.recovery: Recovery | None = None
         self.health: FaucetHealth | None = None
         self.config_watch: ConfigWatch | None = None
+        self.rpc: FaucetConfRpcClient | None = None
+        self.sockets = PluginSockets(settings.plugin_sockets)
 
     async def _start_ovs(self) -> OvsdbBackend:
         sock = self.settings.ovs_db_sock
@@ -82,16 +112,54 @@ class Daemon:
         )
 
     async def _prepare_faucet(self, store: FaucetConfigStore) -> None:
-        await store.ensure_exists(starter_faucet_config())
-        gauge_yaml = self.settings.faucet_config_dir / "gauge.yaml"
-        if not gauge_yaml.exists():
-            gauge_store = FaucetConfigStore(gauge_yaml, lambda _path: None, lambda: None)
-            await gauge_store.ensure_exists(
-                gauge_config(store.path, self.settings.gauge_prom_port)
-            )
+        settings = self.settings
+        for source, kept in await prepare_config(store, settings.gauge_prom_port):
+            log.warning("%s is FAUCET's untouched example (its package install puts it there): "
+                        "kept as %s; dovesnap's starter config takes its place", source,
+                        kept or "the identical copy beside it")
+        gauge_store = FaucetConfigStore(settings.faucet_config_dir / "gauge.yaml",
+                                        lambda _path: None, lambda: None)
+        wanted = gauge_config(store.path, settings.gauge_prom_port, settings.controller_listen)
+        if await gauge_store.ensure_exists(wanted):
+            return
+        existing = await run_blocking(gauge_store.read)
+        if is_starter_gauge_config(existing, store.path):
+            # dovesnap's own file (older ones served metrics on 0.0.0.0): follow the settings.
+            if await gauge_store.update(lambda _old: wanted):
+                log.info("%s: dovesnap's starter file updated to serve metrics on %s:%d",
+                         gauge_store.path, settings.controller_listen, settings.gauge_prom_port)
+            return
+        for address in gauge_metrics_addresses(existing):
+            if not is_loopback(address):
+                log.warning("%s (yours, left as it is) has Gauge serve metrics on %s: anything "
+                            "that reaches this host, containers on nat and routed networks too, "
+                            "can read them; set prometheus_addr: 127.0.0.1 unless a remote "
+                            "Prometheus needs them", gauge_store.path, address)
+
+    async def _remote_faucet(self, validator: Validator) -> RemoteFaucetConfig:
+        """The config behind faucetconfrpc; waits for the server as --faucetconfrpc-connretries
+        says, then starts anyway: ports wait, closed, until the server answers."""
+        rpc_settings = self.settings.faucetconfrpc
+        assert rpc_settings is not None
+        self.rpc = FaucetConfRpcClient(rpc_settings)
+        store = RemoteFaucetConfig(self.rpc, validator)
+        tries = max(1, rpc_settings.conn_retries)
+        for attempt in range(1, tries + 1):
+            try:
+                await store.ensure_exists(starter_faucet_config())
+                log.info("FAUCET's config is edited through %s", store.describe())
+                return store
+            except FaucetConfigUnavailable as err:
+                if attempt == tries:
+                    log.error("%s; starting anyway", err.message)
+                else:
+                    log.warning("%s (try %d of %d)", err.what, attempt, tries)
+                    await asyncio.sleep(2.0)
+        return store
 
     async def start(self) -> None:
         settings = self.settings
+        self.sockets.bind()  # Docker may connect now; answered once the driver is ready
         self.ovs = await self._start_ovs()
         kernel = kernel_datapath_available()
         if settings.embedded_faucet:
@@ -101,6 +169,7 @@ class Daemon:
                 (settings.faucet_of_port, settings.gauge_of_port),
                 settings.faucet_prom_port,
                 run_dir=settings.state_dir,
+                listen=settings.controller_listen,
             )
         controllers = self.controllers
 
@@ -109,30 +178,38 @@ class Daemon:
                 controllers.reload()
 
         self.checker = FaucetCheckProcess()
-        store = FaucetConfigStore(settings.faucet_config_dir / "faucet.yaml",
-                                  self.observe.metrics.timed_validator(self.checker), reload)
-        await self._prepare_faucet(store)
+        validator = self.observe.metrics.timed_validator(self.checker)
+        store: FaucetStore
+        local: FaucetConfigStore | None = None
+        if settings.faucetconfrpc is not None:
+            store = await self._remote_faucet(validator)
+        else:
+            local = FaucetConfigStore(settings.faucet_config_dir / "faucet.yaml", validator, reload)
+            await self._prepare_faucet(local)
+            store = local
         if controllers is not None:
             controllers.start()
-        docker = DockerSdkBackend(settings.docker_url, driver_name=settings.plugin_socket.stem)
+        docker = DockerSdkBackend(settings.docker_url, driver_name=settings.driver_name,
+                                  aliases=settings.driver_aliases)
         self.engine_id = await determine_engine_id(docker)  # daemon bridges are named after it
         driver = Driver(
             DriverSettings(
                 default_controllers(settings),
                 kernel_datapath=kernel,
-                driver_name=settings.plugin_socket.stem,
+                driver_name=settings.driver_name,
             ),
             self.ovs, PyRoute2Netlink(), docker, store,
         )
         driver.attach_hooks(build_features(self._feature_context(driver)))
         self.driver = driver
-        self._watch_faucet(driver, reload)
+        self._watch_faucet(driver, local, reload)
         for hook in driver.hooks:
             await hook.daemon_started()
         await restore_from_ovs(driver)
-        assert self.health is not None and self.config_watch is not None
+        assert self.health is not None
         self.health.start()
-        self.config_watch.start()
+        if self.config_watch is not None:
+            self.config_watch.start()
         self.events = DockerEventWatcher(
             settings.docker_url, asyncio.get_running_loop(), driver.note_connect
         )
@@ -144,13 +221,14 @@ class Daemon:
         await self._serve_plugin(driver)
         await self._serve_status(driver)
 
-    def _watch_faucet(self, driver: Driver, reload: Callable[[], None]) -> None:
-        """Confirm FAUCET applies each change (and say why not); re-sync when faucet.yaml
-        changes, so a fixed file heals every port."""
+    def _watch_faucet(self, driver: Driver, local: FaucetConfigStore | None,
+                      reload: Callable[[], None]) -> None:
+        """Confirm FAUCET applies each change (and say why not); re-sync when faucet.yaml (a
+        local one) changes, so a fixed file heals every port."""
         settings = self.settings
         self.health = FaucetHealth(
-            lambda: driver.networks, driver.faucet.path,
-            FaucetMetricsPage(self._faucet_metrics_url()) if self.controllers else None,
+            lambda: driver.networks, local.path if local is not None else None,
+            FaucetMetricsPage(faucet_metrics_url(settings)) if self.controllers else None,
             OfctlOpenFlow(),
             FaucetExceptionLog(settings.log_dir / "faucet_exception.log")
             if self.controllers else None,
@@ -161,10 +239,8 @@ class Daemon:
         driver.port_forwarding = self.health.wait_flows
         driver.faucet_loaded = self.health.wait_loaded
         driver.dp_sync.on_synced.append(self.health.changed)
-        self.config_watch = ConfigWatch(driver, FileWatch, reload)
-
-    def _faucet_metrics_url(self) -> str:
-        return f"http://{CONTROLLER_HOST}:{self.settings.faucet_prom_port}/"
+        if local is not None:
+            self.config_watch = ConfigWatch(driver, local.path, FileWatch, reload)
 
     def _feature_context(self, driver: Driver) -> FeatureContext:
         settings = self.settings
@@ -176,39 +252,54 @@ class Daemon:
             state_dir=settings.state_dir,
             docker_url=settings.docker_url,
             fabric=settings.fabric,  # parsed once, by the command line
-            faucet_metrics_url=self._faucet_metrics_url(),
+            faucet_metrics_url=faucet_metrics_url(settings),
             hostname=socket.gethostname(),
         )
 
     async def _serve_plugin(self, driver: Driver) -> None:
-        sock = self.settings.plugin_socket
-        sock.parent.mkdir(parents=True, exist_ok=True)
-        sock.unlink(missing_ok=True)
         runner = web.AppRunner(make_app(driver, self.observe.metrics.observe_api), access_log=None)
         await runner.setup()
-        await web.UnixSite(runner, str(sock)).start()
         self.runners.append(runner)
-        log.info("plugin listening on %s", sock)
+        await self.sockets.serve(runner)
 
     async def _serve_status(self, driver: Driver) -> None:
-        auth = parse_auth_ips(self.settings.status_auth_ips)
+        """The status server; if it cannot listen, dovesnap says so and serves Docker anyway."""
+        settings = self.settings
+        auth = parse_auth_ips(settings.status_auth_ips)
 
         def get_status() -> dict[str, Any]:
             return status(driver.networks, self.engine_id, driver.hooks)
 
-        routes = self.observe.routes(get_status, driver, lambda: self.engine_id)
+        observe = self.observe.routes(get_status, driver, lambda: self.engine_id)
+        control = policy_routes(driver, parse_auth_ips(self.settings.control_auth_ips))
+
+        def routes(app: web.Application) -> None:
+            observe(app)
+            control(app)
+
         app = make_status_app(get_status, auth, routes)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, keepalive_timeout=STATUS_IDLE_TIMEOUT)
         await runner.setup()
-        await web.TCPSite(runner, None, self.settings.status_port).start()
         self.runners.append(runner)
-        log.info("status on port %d", self.settings.status_port)
+        hosts = listen_hosts(settings.status_listen, auth)
+        where = ", ".join(hosts) if hosts else "every address"
+        try:
+            _gate, self.status_servers = await serve_gated(
+                runner, hosts, settings.status_port, auth, STATUS_LIMITS)
+        except OSError as err:
+            log.error("no status server: cannot listen on port %d (%s): %s; the plugin serves "
+                      "Docker all the same", settings.status_port, where, err.strerror or err)
+            return
+        log.info("status on port %d (%s)", settings.status_port, where)
 
     async def stop(self) -> None:
+        for server in self.status_servers:
+            server.close()
+        self.status_servers.clear()
         for runner in self.runners:
             await runner.cleanup()
         self.runners.clear()
-        self.settings.plugin_socket.unlink(missing_ok=True)
+        self.sockets.close()
         if self.events is not None:
             self.events.stop()
         if self.recovery is not None:
@@ -229,9 +320,26 @@ class Daemon:
             await self.own_ovs.stop()
         if self.checker is not None:
             self.checker.close()
+        if self.rpc is not None:
+            await run_blocking(self.rpc.close)
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft open-files limit to the hard one (the unit sets LimitNOFILE), so bursts
+    of Docker calls, OVS and FAUCET connections and status clients never run out; the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = FD_LIMIT_CAP if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError) as err:
+            log.warning("cannot raise the open-files limit from %d to %d: %s", soft, wanted, err)
+    return soft
 
 
 async def serve(settings: ServeSettings) -> int:
+    log.info("open-files limit %d", raise_fd_limit())
     daemon = Daemon(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

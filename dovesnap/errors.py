@@ -50,6 +50,10 @@ class ConflictError(DovesnapError):
     """The request clashes with existing state (for example a duplicate dpid)."""
 
 
+class NameTakenError(ConflictError):
+    """An interface name dovesnap wanted is already in use on the host."""
+
+
 FAUCET_REJECTS = "FAUCET rejects the configuration: "
 
 
@@ -65,6 +69,11 @@ class FaucetConfigError(DovesnapError):
     def refusal(self) -> str:
         """FAUCET's own words, without dovesnap's lead-in (the whole text for other errors)."""
         return self.what.removeprefix(FAUCET_REJECTS)
+
+
+class FaucetConfigUnavailable(DovesnapError):
+    """FAUCET's config could not be read or changed at all: the faucetconfrpc server is down, our
+    certificate was refused, a reply was malformed. Nothing was changed; ports wait, closed."""
 
 
 class BackendError(DovesnapError):

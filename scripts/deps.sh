@@ -49,7 +49,7 @@ install_packages() {
 
     local -a wanted=(openvswitch-switch iptables ethtool iproute2 procps python3-venv udhcpc ca-certificates graphviz fonts-dejavu-core)
     if ((with_test)); then
-        wanted+=(busybox-static tcpdump psmisc curl chromium debootstrap docker-compose prometheus)
+        wanted+=(busybox-static tcpdump psmisc curl chromium debootstrap docker-compose prometheus dnsmasq-base)
     else
         # curl: the README's examples read the status port with it.
         wanted+=(curl)
@@ -71,7 +71,7 @@ install_packages() {
         return 0
     fi
     if ((EUID != 0)); then
-        die "missing packages: ${missing[*]}; run as root (sudo make install-deps) or install them by hand"
+        die "missing packages: ${missing[*]}; run as root, or with sudo (make install-deps), or install them by hand"
     fi
 
     say "installing: ${missing[*]}"
@@ -181,6 +181,13 @@ ensure_python_deps() {
     say "pip install -e '${spec}' (${why})"
     (cd "${REPO}" && "${VENV}/bin/python" -m pip install --disable-pip-version-check -q -e "${spec}")
     say "python packages installed"
+    if ((EUID == 0)); then
+        # Built from its sdist as root, FAUCET copies its example config (DPs sw1/sw2 on dp_ids
+        # 0x1/0x2, VLAN office, a router) into /etc/faucet. Keep it aside as NAME.example and
+        # write dovesnap's starter config; an operator's files are left as they are.
+        "${VENV}/bin/dovesnap" init-config | sed "s/^/${SCRIPT_NAME}: /" ||
+            die "dovesnap init-config failed (see above); move FAUCET's example config out of the FAUCET config dir by hand"
+    fi
 }
 
 if ((with_apt)); then

@@ -4,13 +4,18 @@
 #   scripts/docker.sh start   start dockerd unless one already answers `docker info`
 #   scripts/docker.sh stop    stop dockerd, but only if `start` started it
 #   scripts/docker.sh status  say whether dockerd answers and who started it
+#   scripts/docker.sh host-pid  print the pid of the host's dockerd (exit 1 if it is not running)
 #
 # With systemd as PID 1, `start` uses `systemctl start docker`. Without it (containers, CI) it
 # runs dockerd in the background: log $DOVESNAP_LOG_DIR/dockerd.log, pidfile
 # $DOVESNAP_RUN_DIR/dockerd.pid, marker $DOVESNAP_RUN_DIR/dockerd.started-by-dovesnap.
 #
+# "The host's dockerd" is the one whose pid is in its default pidfile (/var/run/docker.pid,
+# DOCKER_PIDFILE to change it), never just any process named dockerd: other engines may run
+# beside it with their own pidfile and socket (tests/engines runs newer Docker engines so).
+#
 # Environment: DOVESNAP_RUN_DIR, DOVESNAP_LOG_DIR (defaults: `dovesnap config`),
-# DOCKER_START_TIMEOUT (60 s), DOCKER_STOP_TIMEOUT (60 s).
+# DOCKER_START_TIMEOUT (60 s), DOCKER_STOP_TIMEOUT (60 s), DOCKER_PIDFILE (/var/run/docker.pid).
 # shellcheck disable=SC2154 # DOVESNAP_RUN_DIR and DOVESNAP_LOG_DIR are set by load_config
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -21,6 +26,7 @@ PIDFILE="${DOVESNAP_RUN_DIR}/dockerd.pid"
 MARKER="${DOVESNAP_RUN_DIR}/dockerd.started-by-dovesnap"
 LOGFILE="${DOVESNAP_LOG_DIR}/dockerd.log"
 START_TIMEOUT="${DOCKER_START_TIMEOUT:-60}"
+HOST_PIDFILE="${DOCKER_PIDFILE:-/var/run/docker.pid}"
 STOP_TIMEOUT="${DOCKER_STOP_TIMEOUT:-60}"
 
 docker_answers() {
@@ -36,11 +42,19 @@ pid_is() {
 }
 
 read_pidfile() {
-    local pid=""
-    if [[ -r "${PIDFILE}" ]]; then
-        read -r pid <"${PIDFILE}" || true
+    # $1: the pidfile (default: ours). Prints the pid it holds, or nothing.
+    local file="${1:-${PIDFILE}}" pid=""
+    if [[ -r "${file}" ]]; then
+        read -r pid <"${file}" || true
     fi
     printf '%s' "${pid}"
+}
+
+host_dockerd_pid() {
+    # The pid of the host's dockerd (the one writing the default pidfile), if it is running.
+    local pid
+    pid="$(read_pidfile "${HOST_PIDFILE}")"
+    pid_is "${pid}" dockerd && printf '%s' "${pid}"
 }
 
 wait_for_docker() {
@@ -81,8 +95,9 @@ cmd_start() {
     pid="$(read_pidfile)"
     if pid_is "${pid}" dockerd; then
         say "dockerd (pid ${pid}) started earlier is still coming up; waiting"
-    elif pid="$(pgrep -x -o dockerd 2>/dev/null)"; then
-        # Someone else's dockerd that does not answer (yet): do not start a second one.
+    elif pid="$(host_dockerd_pid)"; then
+        # The host's dockerd, started by someone else, does not answer (yet): do not start a
+        # second one. A dockerd with another pidfile (another engine beside it) does not count.
         say "a dockerd (pid ${pid}) not started by dovesnap is running but not answering; waiting"
         wait_for_docker "${pid}" || die "that dockerd did not answer within ${START_TIMEOUT}s"
         say "dockerd answers"
@@ -90,7 +105,7 @@ cmd_start() {
     else
         say "starting dockerd in the background (log ${LOGFILE})"
         # setsid: own session, so a Ctrl-C in the terminal that ran `make up` does not reach it.
-        nohup setsid dockerd </dev/null >>"${LOGFILE}" 2>&1 &
+        nohup setsid dockerd --pidfile "${HOST_PIDFILE}" </dev/null >>"${LOGFILE}" 2>&1 &
         pid="$!"
         echo "${pid}" >"${PIDFILE}"
         echo "nohup ${pid}" >"${MARKER}"
@@ -176,8 +191,9 @@ case "${1:-}" in
     start) cmd_start ;;
     stop) cmd_stop ;;
     status) cmd_status ;;
+    host-pid) host_dockerd_pid ;;
     *)
-        echo "usage: $0 start|stop|status" >&2
+        echo "usage: $0 start|stop|status|host-pid" >&2
         exit 2
         ;;
 esac

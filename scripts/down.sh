@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stop what scripts/up.sh started (run as root; `sudo make down`).
+# Stop what scripts/up.sh started (run as root; `make down`).
 #
 # SIGTERM to dovesnap (it stops its own FAUCET, Gauge and OVS), SIGKILL after DOWN_TIMEOUT
 # (20 s); then scripts/docker.sh stop, which stops dockerd only if dovesnap's scripts started it.
@@ -13,7 +13,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DOWN_TIMEOUT="${DOWN_TIMEOUT:-20}"
 
-need_root "sudo make down"
+need_root "make down"
 load_config || die "cannot read dovesnap's settings (dovesnap config --shell)"
 PIDFILE="${DOVESNAP_RUN_DIR}/dovesnap.pid"
 

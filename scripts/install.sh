@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Install dovesnap as a systemd service (run as root; `sudo make install`).
+# Install dovesnap as a systemd service (run as root; `make install`).
 #
-#   sudo scripts/install.sh          install: venv in PREFIX, the unit, the settings file; enable + start
-#   sudo scripts/install.sh --force  upgrade an existing install in place (settings file kept)
+#   scripts/install.sh          install: venv in PREFIX, the unit, the settings file; enable + start
+#   scripts/install.sh --force  upgrade an existing install in place (settings file kept)
 #
 # Options:
 #   --force         replace an existing install (an upgrade); without it an install is refused
@@ -42,7 +42,7 @@ while (($#)); do
             ;;
         --prefix=*) PREFIX="${1#--prefix=}" ;;
         -h | --help)
-            awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
+            print_header_help "${BASH_SOURCE[0]}"
             exit 0
             ;;
         *) die "unknown argument: $1 (see --help)" ;;
@@ -50,11 +50,7 @@ while (($#)); do
     shift
 done
 
-for var in PREFIX SYSCONFDIR UNITDIR; do
-    value="${!var}"
-    [[ "${value}" == /* ]] || die "${var} must be an absolute path, not '${value}'"
-    [[ "${value}" != *[[:space:]]* ]] || die "${var} must not contain spaces: '${value}'"
-done
+require_absolute_paths PREFIX SYSCONFDIR UNITDIR
 PREFIX="${PREFIX%/}"
 case "${PREFIX}" in
     "" | /usr | /usr/local | /opt | /etc | /var | /home | /root)
@@ -64,7 +60,7 @@ if [[ -n "${DESTDIR}" ]]; then
     [[ "${DESTDIR}" == /* ]] || die "DESTDIR must be an absolute path, not '${DESTDIR}'"
     DESTDIR="${DESTDIR%/}"
 elif ((EUID != 0)); then
-    die "run as root (sudo scripts/install.sh), or stage into a directory with DESTDIR=..."
+    die "run as root, or with sudo (scripts/install.sh), or stage into a directory with DESTDIR=..."
 fi
 
 venv="${DESTDIR}${PREFIX}"
@@ -162,6 +158,16 @@ if [[ -f "${envfile}" ]]; then
 else
     render "${REPO}/packaging/service.env" | write_file "${envfile}" 0644
     say "wrote ${envfile}: dovesnap's settings, all at their defaults"
+fi
+
+if [[ -z "${DESTDIR}" ]]; then
+    # Built from its sdist as root, FAUCET copies its example config (DPs sw1/sw2 on dp_ids
+    # 0x1/0x2, VLAN office, a router) into /etc/faucet. Keep it aside as NAME.example and write
+    # dovesnap's starter config, in the config dir the service uses; an operator's files stay.
+    # shellcheck source=/dev/null # the settings file this script wrote (or kept)
+    (set -a && . "${envfile}" && set +a && exec "${venv}/bin/dovesnap" init-config) |
+        sed "s/^/${SCRIPT_NAME}: /" ||
+        die "dovesnap init-config failed (see above); move FAUCET's example config out of the way by hand"
 fi
 
 commit="$(git -C "${REPO}" rev-parse --short HEAD 2>/dev/null || true)"

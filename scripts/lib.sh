@@ -5,7 +5,7 @@
 #   say/die             messages prefixed with the script's name ("up: ...", "up: ERROR: ...")
 #   load_config [ARGS]  dovesnap's settings as shell variables (DOVESNAP_RUN_DIR, ...)
 #   make_up_pid         the pid of the dovesnap `make up` started, when it is running
-#   refuse_if_up WHAT   die when that dovesnap is running ("run 'sudo make down' first")
+#   refuse_if_up WHAT   die when that dovesnap is running ("run 'make down' first")
 #   systemd_is_init     systemd is PID 1
 #   python_ok PYTHON    PYTHON is at least MIN_PYTHON
 #
@@ -24,8 +24,8 @@ die() {
 }
 
 need_root() {
-    # $1: how to run it, e.g. "sudo make up".
-    ((EUID == 0)) || die "run as root: $1"
+    # $1: how to run it, e.g. "make up".
+    ((EUID == 0)) || die "run as root, or with sudo: $1"
 }
 
 # ---------------------------------------------------------------- settings
@@ -70,13 +70,13 @@ make_up_pid() {
 }
 
 refuse_if_up() {
-    # $1: the command to run afterwards (e.g. "sudo make test"). Dies when the `make up`
+    # $1: the command to run afterwards (e.g. "make test"). Dies when the `make up`
     # dovesnap runs; a host where no Python can read the settings has none running.
     local pid
     # shellcheck disable=SC2119 # the defaults, not $1
     load_config 2>/dev/null || return 0
     if pid="$(make_up_pid)"; then
-        die "dovesnap (pid ${pid}) started by 'make up' is running; run 'sudo make down' first, then '$1'"
+        die "dovesnap (pid ${pid}) started by 'make up' is running; run 'make down' first, then '$1'"
     fi
 }
 
@@ -124,3 +124,18 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     shift
     "$@"
 fi
+
+# The script's header comment (every "#" line after the shebang) as its --help text.
+print_header_help() {
+    awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$1"
+}
+
+# die unless each named variable holds an absolute path without white space.
+require_absolute_paths() {
+    local var value
+    for var in "$@"; do
+        value="${!var}"
+        [[ "${value}" == /* ]] || die "${var} must be an absolute path, not '${value}'"
+        [[ "${value}" != *[[:space:]]* ]] || die "${var} must not contain spaces: '${value}'"
+    done
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test run (run as root; `sudo make test`, and CI through .ci/run).
+# The whole test run (run as root; `make test`, and CI through .ci/run).
 #
 # Stages: deps (scripts/deps.sh --test), ruff, mypy, unit tests under coverage, the coverage
 # floor (.coverage-floor), integration tests. Every stage runs even when an earlier one failed
@@ -16,10 +16,10 @@ set -euo pipefail
 export VENV
 FLOOR_FILE="${REPO}/.coverage-floor"
 
-need_root "sudo make test"
+need_root "make test"
 
 # A dovesnap from `make up` would fight the one the integration tests start.
-refuse_if_up "sudo make test"
+refuse_if_up "make test"
 
 cd "${REPO}"
 

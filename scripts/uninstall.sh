@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Uninstall the dovesnap service that install.sh put in place (run as root; `sudo make uninstall`).
+# Uninstall the dovesnap service that install.sh put in place (run as root; `make uninstall`).
 # install.sh keeps a copy of this script (and lib.sh) in PREFIX/share/dovesnap/.
 #
-#   sudo scripts/uninstall.sh          stop and disable the service, remove the unit and the venv;
+#   scripts/uninstall.sh          stop and disable the service, remove the unit and the venv;
 #                                      keep the settings in SYSCONFDIR/service.env
-#   sudo scripts/uninstall.sh --purge  remove the settings file too
+#   scripts/uninstall.sh --purge  remove the settings file too
 #
 # Options:
 #   --purge         also remove SYSCONFDIR/service.env (and SYSCONFDIR, when empty)
@@ -38,7 +38,7 @@ while (($#)); do
             ;;
         --prefix=*) PREFIX="${1#--prefix=}" ;;
         -h | --help)
-            awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
+            print_header_help "${BASH_SOURCE[0]}"
             exit 0
             ;;
         *) die "unknown argument: $1 (see --help)" ;;
@@ -46,16 +46,13 @@ while (($#)); do
     shift
 done
 
-for var in PREFIX SYSCONFDIR UNITDIR; do
-    value="${!var}"
-    [[ "${value}" == /* ]] || die "${var} must be an absolute path, not '${value}'"
-done
+require_absolute_paths PREFIX SYSCONFDIR UNITDIR
 PREFIX="${PREFIX%/}"
 if [[ -n "${DESTDIR}" ]]; then
     [[ "${DESTDIR}" == /* ]] || die "DESTDIR must be an absolute path, not '${DESTDIR}'"
     DESTDIR="${DESTDIR%/}"
 elif ((EUID != 0)); then
-    die "run as root (sudo scripts/uninstall.sh), or give the staging root with DESTDIR=..."
+    die "run as root, or with sudo (scripts/uninstall.sh), or give the staging root with DESTDIR=..."
 fi
 
 venv="${DESTDIR}${PREFIX}"

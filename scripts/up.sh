@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bring dovesnap up on this host (run as root; `sudo make up`).
+# Bring dovesnap up on this host (run as root; `make up`).
 #
 # Installs what is missing (scripts/deps.sh), starts `dovesnap serve` in the background and makes
 # sure dockerd answers (scripts/docker.sh start). When dockerd is not running yet, dovesnap starts
@@ -9,7 +9,7 @@
 # Extra arguments go to `dovesnap serve` (e.g. scripts/up.sh --debug). Daemon settings can also
 # come from the environment, which is passed through: MIRROR_BRIDGE_OUT, MIRROR_BRIDGE_IN,
 # FAUCET_CONFIG_DIR, DEFAULT_OFCONTROLLERS, STATUS_PORT, STATUS_AUTH_IPS, EXTERNAL_FAUCET, ...
-# (note that sudo drops the caller's environment: use `sudo make up MIRROR_BRIDGE_OUT=eno99`).
+# (note that sudo drops the caller's environment: use `make up MIRROR_BRIDGE_OUT=eno99`).
 #
 # Environment for this script: VENV (<repo>/.venv), DOVESNAP_RUN_DIR, DOVESNAP_LOG_DIR,
 # DOVESNAP_PLUGIN_SOCKET, FAUCET_OF_PORT (defaults: `dovesnap config`), UP_TIMEOUT (90 s).
@@ -20,7 +20,7 @@ set -euo pipefail
 export VENV
 UP_TIMEOUT="${UP_TIMEOUT:-90}"
 
-need_root "sudo make up"
+need_root "make up"
 
 plugin_answers() {
     "${VENV}/bin/python" -m dovesnap.tools.service_ready --timeout 0 "${DOVESNAP_PLUGIN_SOCKET}" \
@@ -34,7 +34,7 @@ faucet_listens() {
 # The settings `dovesnap serve "$@"` will run with. Without any Python yet (a fresh host), no
 # dovesnap can be running: deps.sh installs it first.
 if load_config "$@" 2>/dev/null && pid="$(make_up_pid)"; then
-    say "dovesnap is already running (pid ${pid}); 'sudo make down' stops it"
+    say "dovesnap is already running (pid ${pid}); 'make down' stops it"
     exit 0
 fi
 
@@ -61,7 +61,7 @@ pid="$!"
 echo "${pid}" >"${PIDFILE}"
 
 if ((!docker_was_up)) && ! "${REPO}/scripts/docker.sh" start; then
-    die "Docker did not come up; dovesnap (pid ${pid}) is running, 'sudo make down' stops it"
+    die "Docker did not come up; dovesnap (pid ${pid}) is running, 'make down' stops it"
 fi
 
 wait_faucet=$((!EXTERNAL_FAUCET))
@@ -92,7 +92,7 @@ while :; do
         log_tail "${LOGFILE}" 40
         ((plugin_ok)) || say "plugin socket ${DOVESNAP_PLUGIN_SOCKET} does not answer Plugin.Activate"
         ((faucet_ok)) || say "nothing listens on TCP ${FAUCET_OF_PORT} (FAUCET); see ${DOVESNAP_LOG_DIR}/faucet.log"
-        die "dovesnap (pid ${pid}) not ready after ${UP_TIMEOUT}s; it is still running, 'sudo make down' stops it"
+        die "dovesnap (pid ${pid}) not ready after ${UP_TIMEOUT}s; it is still running, 'make down' stops it"
     fi
     sleep 1
 done

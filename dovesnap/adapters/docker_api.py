@@ -164,6 +164,13 @@ class EngineApi:
                 raise
         return getattr(self.client(self._version.get()), method)(*args, **kwargs)
 
+    def close(self) -> None:
+        """Close the HTTP connections of every client made so far."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
+
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)
@@ -177,6 +184,9 @@ class ContainerInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
     restart_policy: str = ""
     state: str = ""
+    # Docker's addresses of the container's endpoints: endpoint id -> (IPv4 "a.b.c.d/len" or "",
+    # IPv6 "x::y/len" or ""), for the endpoints that have one.
+    addresses: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -194,6 +204,7 @@ class DockerBackend(Protocol):
     def container_for_endpoint(self, network_id: str, endpoint_id: str) -> ContainerInfo | None: ...
     def container_by_id(self, container_id: str) -> ContainerInfo | None: ...
     def starting_containers(self, network_id: str, network_name: str) -> list[ContainerInfo]: ...
+    def network_endpoints(self, network_id: str) -> dict[str, str] | None: ...
     def dovesnap_networks(self) -> list[NetworkInfo]: ...
     def engine_id(self) -> str: ...
 
@@ -216,6 +227,24 @@ def starting_on_network(
     return found
 
 
+def _cidr(address: Any, prefixlen: Any) -> str:
+    if not isinstance(address, str) or not address or not isinstance(prefixlen, int):
+        return ""
+    return f"{address}/{prefixlen}"
+
+
+def _addresses(summary: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    found: dict[str, tuple[str, str]] = {}
+    for net in ((summary.get("NetworkSettings") or {}).get("Networks") or {}).values():
+        if not isinstance(net, Mapping) or not net.get("EndpointID"):
+            continue
+        ipv4 = _cidr(net.get("IPAddress"), net.get("IPPrefixLen"))
+        ipv6 = _cidr(net.get("GlobalIPv6Address"), net.get("GlobalIPv6PrefixLen"))
+        if ipv4 or ipv6:
+            found[str(net["EndpointID"])] = (ipv4, ipv6)
+    return found
+
+
 def _info(summary: Mapping[str, Any]) -> ContainerInfo:
     names = summary.get("Names") or ["/" + summary["Id"][:12]]
     return ContainerInfo(
@@ -223,6 +252,7 @@ def _info(summary: Mapping[str, Any]) -> ContainerInfo:
         name=names[0].lstrip("/"),
         labels=dict(summary.get("Labels") or {}),
         state=summary.get("State", ""),
+        addresses=_addresses(summary),
     )
 
 
@@ -232,11 +262,14 @@ class DockerSdkBackend:
         base_url: str = DOCKER_URL,
         timeout: int = 10,
         driver_name: str = DRIVER_NAME,
+        aliases: tuple[str, ...] = (),
     ) -> None:
         # No request here: dovesnap starts before dockerd; the version is negotiated on first use.
         self._client: Any = EngineApi(base_url, timeout)
-        # Docker names a plugin after its socket file: dovesnap.sock serves "-d dovesnap".
+        # Docker names a plugin after its socket file: dovesnap.sock serves "-d dovesnap". A
+        # managed plugin's networks carry its name (NAME:TAG): ``aliases``.
         self.driver_name = driver_name
+        self.driver_names = [driver_name, *aliases]
 
     def network_name(self, network_id: str) -> str | None:
         import docker.errors
@@ -277,7 +310,7 @@ class DockerSdkBackend:
 
     def dovesnap_networks(self) -> list[NetworkInfo]:
         result = []
-        for net in self._client.networks(filters={"driver": self.driver_name}):
+        for net in self._client.networks(filters={"driver": self.driver_names}):
             ipam = net.get("IPAM") or {}
             result.append(NetworkInfo(
                 id=net["Id"],

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from pyroute2 import IPRoute, NetlinkError
+from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD
 
-from dovesnap.errors import BackendError
+from dovesnap.errors import BackendError, NameTakenError
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,8 @@ _ETHTOOL_STXCSUM = 0x00000017
 
 
 class NetlinkBackend(Protocol):
-    def create_veth(self, host: str, peer: str, mtu: int, peer_mac: str | None) -> None: ...
+    def create_veth(self, host: str, peer: str, mtu: int, peer_mac: str | None,
+                    exist_ok: bool = False) -> None: ...
     def delete_link(self, name: str) -> None: ...
     def link_exists(self, name: str) -> bool: ...
     def set_up(self, name: str, mtu: int | None = None) -> None: ...
@@ -84,13 +86,18 @@ def _index(ipr: IPRoute, name: str) -> int | None:
 class PyRoute2Netlink:
     """The real kernel, through pyroute2."""
 
-    def create_veth(self, host: str, peer: str, mtu: int, peer_mac: str | None) -> None:
+    def create_veth(self, host: str, peer: str, mtu: int, peer_mac: str | None,
+                    exist_ok: bool = False) -> None:
+        """Make the pair; NameTakenError when either name is in use, unless ``exist_ok``
+        (then the existing pair is set up as asked)."""
         with IPRoute() as ipr:
             try:
                 ipr.link("add", ifname=host, kind="veth", peer={"ifname": peer}, mtu=mtu)
             except NetlinkError as err:
                 if err.code != errno.EEXIST:
                     raise BackendError(f"cannot create veth {host}/{peer}: {err}") from None
+                if not exist_ok:
+                    raise NameTakenError(f"interface {host} or {peer} already exists") from None
             peer_index = _index(ipr, peer)
             host_index = _index(ipr, host)
             if peer_index is None or host_index is None:
@@ -178,7 +185,10 @@ class PyRoute2Netlink:
                 a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(index=index, family=family)
             }
             if address not in present:
-                ipr.addr("add", index=index, address=address, prefixlen=prefixlen)
+                # No duplicate address detection on a gateway: it would leave the address
+                # unusable (tentative) for a second or two after each (re)start.
+                flags = IFA_F_NODAD if family == socket.AF_INET6 else 0
+                ipr.addr("add", index=index, address=address, prefixlen=prefixlen, flags=flags)
 
     def links_with_prefix(self, prefix: str) -> list[str]:
         with IPRoute() as ipr:
@@ -223,3 +233,14 @@ class PyRoute2Netlink:
             if (seen.st_ino, seen.st_dev) == (target.st_ino, target.st_dev):
                 return True
         return False
+    def link_kinds(self) -> dict[str, str]:
+        """Every interface's name and kind (``veth``, ``bridge``...; "" for a physical NIC)."""
+        kinds: dict[str, str] = {}
+        with IPRoute() as ipr:
+            for link in ipr.get_links():
+                name = link.get_attr("IFLA_IFNAME")
+                info = link.get_attr("IFLA_LINKINFO")
+                kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+                if isinstance(name, str):
+                    kinds[name] = kind if isinstance(kind, str) else ""
+        return kinds

@@ -48,6 +48,7 @@ class OvsBackend(Protocol):
     ) -> int: ...
     def delete_port(self, bridge: str, ifname: str) -> None: ...
     def ports(self, bridge: str) -> list[OvsPort]: ...
+    def set_port_external_ids(self, ifname: str, external_ids: Mapping[str, str]) -> None: ...
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -173,6 +174,15 @@ class OvsdbBackend:
             error = self.api.db_get("Interface", ifname, "error").execute(check_error=True)
             raise BackendError(f"OVS could not attach {ifname} to {bridge}: {error}")
         return got
+
+    def set_port_external_ids(self, ifname: str, external_ids: Mapping[str, str]) -> None:
+        """Replace a port's external_ids (on its Interface and Port rows, as add_port sets them)."""
+
+        def build(txn: Any) -> None:
+            for table in ("Interface", "Port"):
+                txn.add(self.api.db_set(table, ifname, ("external_ids", dict(external_ids))))
+
+        self._run(f"record settings of port {ifname}", build)
 
     def delete_port(self, bridge: str, ifname: str) -> None:
         self._run(

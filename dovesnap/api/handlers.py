@@ -17,6 +17,7 @@ from dovesnap.api.schemas import MAX_BODY, SCHEMAS, parse_body
 from dovesnap.driver.core import Driver
 from dovesnap.errors import DovesnapError, RequestError
 from dovesnap.model.network import ipv4_gateway_address, ipv6_gateway_address
+from dovesnap.model.port_policy import IFNAME_OPTION
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +65,12 @@ async def create_endpoint(driver: Driver, body: dict[str, Any]) -> dict[str, Any
     requested_mac = iface.get("MacAddress") or None
     if requested_mac is not None and not isinstance(requested_mac, str):
         requested_mac = None
-    address = iface.get("Address") or None
+    address, address_ipv6 = iface.get("Address") or None, iface.get("AddressIPv6") or None
     mac = await driver.create_endpoint(
         body["NetworkID"], body["EndpointID"], requested_mac,
         address if isinstance(address, str) else None,
         body.get("Options") or {},
+        address_ipv6 if isinstance(address_ipv6, str) else None,
     )
     if requested_mac:
         # Docker refuses a reply that changes a MAC it chose.
@@ -90,6 +92,9 @@ async def join(driver: Driver, body: dict[str, Any]) -> dict[str, Any]:
     reply: dict[str, Any] = {
         "InterfaceName": {"SrcName": ep.container_ifname, "DstPrefix": "eth"},
     }
+    ifname = ep.kept_options.get(IFNAME_OPTION)
+    if ifname:  # Docker 28's --driver-opt com.docker.network.endpoint.ifname=NAME
+        reply["InterfaceName"]["DstName"] = ifname
     net = driver.network(body["NetworkID"])
     if net.spec.mode in ("nat", "routed"):
         # libnetwork reads Gateway as IPv4 and GatewayIPv6 as IPv6; each sets that default route.

@@ -1,8 +1,11 @@
 """After Join: which container the endpoint belongs to, its labels, its MAC prefix.
 
 Docker's Join names no container, so the driver asks Docker which container has the endpoint,
-woken at once by Docker's connect event (``Endpoint.hinted``) and polling as a fallback. While
-Docker does not say, the port is failed closed, reported, and Docker asked again.
+woken at once by Docker's connect event (``Endpoint.hinted``) and polling as a fallback. The
+event only says that *some* container joined the network: which one owns this endpoint is read
+from the network's own record (which lists it at once, unlike container listings), never taken
+from the event. While Docker does not say, the port is failed closed, reported, and Docker
+asked again.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.blocking import run_blocking
 from dovesnap.driver.settings import DriverParts
 from dovesnap.driver.state import Endpoint, Network
-from dovesnap.errors import BackendError, DovesnapError, LabelError
-from dovesnap.model.labels import apply_mac_prefix, parse_labels
+from dovesnap.errors import BackendError, DovesnapError, LabelError, OptionError
+from dovesnap.model.labels import apply_mac_prefix
+from dovesnap.model.port_policy import effective_labels
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,7 @@ async def find_container(
     while container is None and loop.time() < deadline:
         try:
             if ep.container_hint:
-                container = await run_blocking(docker.container_by_id, ep.container_hint)
+                container = await _owner(docker, network_id, ep)
             if container is None:
                 container = await run_blocking(
                     docker.container_for_endpoint, network_id, ep.endpoint_id
@@ -48,12 +52,34 @@ async def find_container(
     return container
 
 
+async def _owner(docker: DockerBackend, network_id: str, ep: Endpoint) -> ContainerInfo | None:
+    """The container that Docker's network record says has the endpoint, if it says so yet."""
+    owners = await run_blocking(docker.network_endpoints, network_id) or {}
+    owner = owners.get(ep.endpoint_id)
+    if owner is None:
+        return None
+    if owner != ep.container_hint:
+        log.warning("a connect event named container %s for network %s, but endpoint %s is "
+                    "container %s's", (ep.container_hint or "")[:12], network_id[:12],
+                    ep.endpoint_id[:12], owner[:12])
+    return await run_blocking(docker.container_by_id, owner)
+
+
+def learn_addresses(ep: Endpoint, container: ContainerInfo) -> None:
+    """Take the endpoint's addresses from Docker when dovesnap has none (after a restart, an
+    endpoint restored from OVS has none until Docker names them)."""
+    ipv4, ipv6 = container.addresses.get(ep.endpoint_id, ("", ""))
+    ep.address = ep.address or ipv4 or None
+    ep.address_ipv6 = ep.address_ipv6 or ipv6 or None
+
+
 def read_labels(ep: Endpoint, container: ContainerInfo, network_name: str | None) -> None:
-    """Set ``ep.labels`` from the container's labels; bad labels fail the port closed."""
+    """Set ``ep.labels`` from the container's labels with the endpoint's options and the
+    operator's settings merged over them; a malformed one fails the port closed."""
     try:
-        ep.labels = parse_labels(container.labels, network_name)
-    except LabelError as err:
-        ep.fail_closed = err.what
+        ep.labels = effective_labels(container.labels, ep.kept_options, ep.operator, network_name)
+    except (LabelError, OptionError) as err:
+        ep.fail_closed = ep.policy_refusal = err.what
         log.error("container %s fails closed: %s", container.name, err.what)
 
 
@@ -107,6 +133,7 @@ async def attach_container(drv: DriverParts, net: Network, ep: Endpoint) -> None
         if ep.endpoint_id not in net.endpoints:
             return
         ep.container = container
+        learn_addresses(ep, container)
         read_labels(ep, container, net.name)
         if ep.labels and ep.labels.mac_prefix and ep.sandbox_key:
             await set_mac_prefix(drv.netlink, ep)

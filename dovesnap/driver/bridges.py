@@ -9,6 +9,7 @@ the container ports, connect) use the same steps.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.adapters.ovsdb import OvsBackend
@@ -18,9 +19,11 @@ from dovesnap.model.names import EXT_ENDPOINT_ID, EXT_NETWORK_ID
 from dovesnap.plan.bridge import BridgePlan, plan_bridge
 
 
-def endpoint_port_ids(network_id: str, endpoint_id: str) -> dict[str, str]:
-    """The external_ids of a container's OVS port (how a restart finds its endpoint)."""
-    return {EXT_NETWORK_ID: network_id, EXT_ENDPOINT_ID: endpoint_id}
+def endpoint_port_ids(network_id: str, endpoint_id: str,
+                      policy: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The external_ids of a container's OVS port (how a restart finds its endpoint), with
+    ``policy``: its endpoint options and the operator's settings (``Endpoint.policy_ids``)."""
+    return {EXT_NETWORK_ID: network_id, EXT_ENDPOINT_ID: endpoint_id, **(policy or {})}
 
 
 class Bridges:
@@ -30,7 +33,8 @@ class Bridges:
         self.driver_name = driver_name
 
     def plan(self, net: Network) -> BridgePlan:
-        return plan_bridge(net.spec, net.userspace, net.name, self.driver_name)
+        operator = net.operator_dp.encode() if net.operator_dp else None
+        return plan_bridge(net.spec, net.userspace, net.name, self.driver_name, operator)
 
     async def build(self, net: Network) -> None:
         """Make the bridge, without controllers, with its LOCAL port up."""
@@ -39,8 +43,12 @@ class Bridges:
         await run_blocking(self.netlink.set_up, net.bridge, net.spec.mtu)
 
     async def connect(self, net: Network) -> None:
-        """Give the bridge its controllers (and its current external_ids)."""
-        await run_blocking(self.ovs.ensure_bridge, self.plan(net))
+        """Give the bridge its controllers (and its current external_ids); not while FAUCET's
+        config has another DP on the bridge's dp_id (FAUCET would run that DP on it)."""
+        plan = self.plan(net)
+        if net.dp_refused:
+            plan = dataclasses.replace(plan, controllers=())
+        await run_blocking(self.ovs.ensure_bridge, plan)
 
     async def reconnect(self, net: Network) -> None:
         """Drop the bridge's controller connections and make them again: FAUCET cold-starts
@@ -60,7 +68,7 @@ class Bridges:
                 continue  # the veth itself is gone: only the container's restart can help
             ep.ofport = await run_blocking(
                 self.ovs.add_port, net.bridge, ep.host_ifname, ep.ofport,
-                endpoint_port_ids(net.network_id, ep.endpoint_id),
+                endpoint_port_ids(net.network_id, ep.endpoint_id, ep.policy_ids()),
             )
             reattached.append(ep.host_ifname)
         return reattached

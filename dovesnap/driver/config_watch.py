@@ -46,13 +46,14 @@ class ConfigWatch:
     def __init__(
         self,
         driver: Driver,
+        path: Path,
         watch_factory: WatchFactory | None,
         reload: Callable[[], None],
         delay: float = 0.2,
         retry: float = 30.0,
     ) -> None:
         self.driver = driver
-        self.path = driver.faucet.path
+        self.path = path
         self._watch_factory = watch_factory
         self._reload = reload
         self._delay = delay

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.adapters.ovsdb import OvsBackend
-from dovesnap.config import FabricFlags
 from dovesnap.driver.core import Driver
 from dovesnap.driver.hooks import Notify
 from dovesnap.driver.ovs_changes import OvsChanges
+from dovesnap.fabric_settings import FabricFlags
 
 
 @dataclass(frozen=True)

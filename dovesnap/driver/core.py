@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from dovesnap.adapters.docker_api import DockerBackend
-from dovesnap.adapters.faucet_config import FaucetConfigStore
+from dovesnap.adapters.faucet_store import FaucetStore
 from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.adapters.ovsdb import OvsBackend
 from dovesnap.blocking import run_blocking
@@ -25,10 +26,12 @@ from dovesnap.driver.dp_sync import DpSync
 from dovesnap.driver.hooks import Hooks, Notify
 from dovesnap.driver.join_policy import hold_join
 from dovesnap.driver.settings import DriverSettings as DriverSettings  # also imported from here
-from dovesnap.driver.state import Endpoint, Network
+from dovesnap.driver.state import Endpoint, Network, oper_info
+from dovesnap.driver.veths import make_veth
 from dovesnap.errors import ConflictError, DovesnapError, NotFoundError
-from dovesnap.model.names import EXT_NETWORK_NAME, container_veth, host_veth
+from dovesnap.model.names import EXT_NETWORK_NAME
 from dovesnap.model.network import NetworkSpec, parse_network
+from dovesnap.model.port_policy import checked_endpoint_options, policy_external_ids
 from dovesnap.plan.ports import lowest_free_ofport
 
 log = logging.getLogger(__name__)
@@ -57,7 +60,7 @@ class Driver:
         ovs: OvsBackend,
         netlink: NetlinkBackend,
         docker: DockerBackend,
-        faucet: FaucetConfigStore,
+        faucet: FaucetStore,
         hooks: Sequence[Hooks] = (),
     ) -> None:
         self.settings = settings
@@ -116,6 +119,7 @@ class Driver:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.dp_sync.close()
 
     # -- FAUCET ------------------------------------------------------------------------------
 
@@ -132,6 +136,7 @@ class Driver:
         ipv4_data: Any,
         ipv6_data: Any,
         internal: bool,
+        name: str | None = None,  # known when rebuilding a network from Docker's record
     ) -> None:
         spec = parse_network(
             network_id, options, ipv4_data, ipv6_data,
@@ -141,16 +146,18 @@ class Driver:
             if network_id in self.networks:
                 return
             check_other_networks(spec, self.networks.values())
-            check_faucet_config(spec, await run_blocking(self.faucet.read))
+            config = await run_blocking(self.faucet.read)
+            operator_dp = check_faucet_config(spec, config, self.networks.values(), name)
             for port in spec.add_ports + spec.add_copro_ports:
                 if not await run_blocking(self.netlink.link_exists, port.ifname):
                     raise ConflictError(
                         f"interface {port.ifname} (from add_ports) does not exist",
                         "create it first or fix the name",
                     )
-            net = Network(spec, self._userspace_for(spec))
+            net = Network(spec, self._userspace_for(spec), operator_dp=operator_dp)
             # Refuse options FAUCET would refuse before anything is built.
-            await self.faucet.check(self.dp_sync.edit(net, net.dp_inputs()))
+            inputs = net.dp_inputs()
+            await self.faucet.check(self.dp_sync.edit(net, replace(inputs, name=name or inputs.name)))
             try:
                 await self.bridges.build(net)  # connected to FAUCET once it has the DP
             except DovesnapError:
@@ -222,20 +229,27 @@ class Driver:
         mac: str | None,
         address: str | None,
         options: Mapping[str, Any] | None = None,
+        address_ipv6: str | None = None,
     ) -> str:
         """Make the veth and OVS port; return the container side's MAC."""
         net = self.network(network_id)
-        host, peer = host_veth(endpoint_id), container_veth(endpoint_id)
+        if net.dp_refused:  # no DP, no FAUCET: a container here would have no network at all
+            raise ConflictError(
+                (net.error or "this network has no FAUCET DP").removeprefix("dovesnap: "))
+        kept = checked_endpoint_options(options or {}, net.name)  # a bad --driver-opt refuses
         async with net.lock:
             if endpoint_id in net.endpoints:
                 return net.endpoints[endpoint_id].mac
             used = [p.ofport for p in await run_blocking(self.ovs.ports, net.bridge) if p.ofport]
             reserved = [p.ofport for p in net.spec.add_ports + net.spec.add_copro_ports if p.ofport]
             reserved.append(net.spec.lbport)
+            reserved.extend(net.operator_dp.ports() if net.operator_dp else ())
             used.extend(ep.ofport for ep in net.endpoints.values())
+            used.extend(self.dp_sync.unremoved_ports(net))
             ofport = lowest_free_ofport(used, reserved)
+            host, peer = await make_veth(
+                self.netlink, endpoint_id, net.spec.mtu, mac, self._veth_names())
             try:
-                await run_blocking(self.netlink.create_veth, host, peer, net.spec.mtu, mac)
                 if net.userspace:
                     await run_blocking(self.netlink.tx_checksum_off, peer)
                 # The link is up when FAUCET loads the port (see plan/faucet_dp.py); until
@@ -246,13 +260,14 @@ class Driver:
                 actual_mac = mac or await run_blocking(self.netlink.link_mac, peer) or ""
                 ofport = await run_blocking(
                     self.ovs.add_port, net.bridge, host, ofport,
-                    endpoint_port_ids(network_id, endpoint_id),
+                    endpoint_port_ids(network_id, endpoint_id, policy_external_ids(kept)),
                 )
             except DovesnapError:
                 await run_blocking(self.ovs.delete_port, net.bridge, host)
                 await run_blocking(self.netlink.delete_link, host)
                 raise
-            ep = Endpoint(endpoint_id, network_id, host, peer, ofport, actual_mac, address)
+            ep = Endpoint(endpoint_id, network_id, host, peer, ofport, actual_mac, address,
+                          address_ipv6)
             ep.options = dict(options or {})
             net.endpoints[endpoint_id] = ep
             try:
@@ -262,6 +277,11 @@ class Driver:
                 await self._remove_endpoint(net, ep)
                 raise
             return actual_mac
+
+    def _veth_names(self) -> set[str]:
+        """Interface names of every endpoint dovesnap knows, on every network."""
+        return {name for net in self.networks.values() for ep in net.endpoints.values()
+                for name in (ep.host_ifname, ep.container_ifname)}
 
     async def join(self, network_id: str, endpoint_id: str, sandbox_key: str) -> Endpoint:
         """Docker's Join: the port is settled (its policy, or closed) and FAUCET runs it before
@@ -375,12 +395,4 @@ class Driver:
         ep = net.endpoints.get(endpoint_id)
         if ep is None:
             raise NotFoundError(f"endpoint {endpoint_id[:12]} is unknown")
-        return {
-            "BridgeName": net.bridge,
-            "HostInterface": ep.host_ifname,
-            "ContainerInterface": ep.container_ifname,
-            "OFPort": ep.ofport,
-            "MacAddress": ep.mac,
-            "Address": ep.address or "",
-            "FailClosed": ep.fail_closed or "",
-        }
+        return oper_info(net, ep)

@@ -6,9 +6,13 @@ operator's typo elsewhere in faucet.yaml, an ACL a network option names gone): t
 reported on the network and retried when the file changes (``driver/config_watch.py``), and no
 port is failed closed for it. Otherwise the containers whose labels caused it are found one by
 one and failed closed, so the rest of the network keeps its ports. Removing a network's DP
-keeps its VLAN while another network on the same VLAN still needs it.
+keeps its VLAN while another network on the same VLAN still needs it. ``request`` coalesces
+writes (``dp_requests.py``).
 
-``request`` coalesces: many callers (20 containers joining at once) share one write.
+When the config cannot be reached at all (a faucetconfrpc server down, our certificate refused),
+nothing changes in FAUCET: every container port not yet written there is shown failed closed
+with the reason (FAUCET drops its packets: it does not know the port), and the sync is tried
+again with backoff until the config answers; then those ports get their policy and open.
 """
 
 from __future__ import annotations
@@ -20,12 +24,20 @@ import hashlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
-from dovesnap.adapters.faucet_config import FaucetConfigStore
+from dovesnap.adapters.faucet_store import FaucetStore
+from dovesnap.blocking import run_blocking
+from dovesnap.driver.dp_requests import WriteRequests
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Endpoint, Network
-from dovesnap.errors import ConflictError, DovesnapError, FaucetConfigError
+from dovesnap.errors import (
+    ConflictError,
+    DovesnapError,
+    FaucetConfigError,
+    FaucetConfigUnavailable,
+)
 from dovesnap.plan.faucet_dp import (
     DpInputs,
     build_dp,
@@ -34,8 +46,28 @@ from dovesnap.plan.faucet_dp import (
     put_dp,
     remove_dp,
 )
+from dovesnap.plan.operator_dp import merge_dp, restore_dp
 
 log = logging.getLogger(__name__)
+
+UNREACHABLE = "FAUCET's config is out of reach, so this port stays closed: "
+RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+CONFIG_REFUSED = "FAUCET refuses faucet.yaml, and not because of this network's containers: "
+CONFIG_FIX = ("fix faucet.yaml (dovesnap doctor shows FAUCET's reason); dovesnap applies it as "
+              "soon as it is valid, with no restart")
+
+
+def own_acls(ep: Endpoint) -> tuple[str, ...]:
+    """The ACLs a container's own policy names (read, or known at Join)."""
+    if ep.container is not None:
+        return ep.labels.acls if ep.labels else ()
+    return ep.known_policy.acls if ep.known_policy else ()
+
+
+def without_labelled(net: Network) -> Network:
+    """``net`` with every container whose own policy names ACLs left out (as if closed)."""
+    kept = {i: ep for i, ep in net.endpoints.items() if not own_acls(ep)}
+    return dataclasses.replace(net, endpoints=kept)
 
 
 def vlans_to_remove(net: Network, networks: Iterable[Network]) -> list[str]:
@@ -47,43 +79,20 @@ def vlans_to_remove(net: Network, networks: Iterable[Network]) -> list[str]:
     return [egress_vlan_name(net.spec)] if build_vlans(net.dp_inputs()) and not shared else []
 
 
-CONFIG_REFUSED = "FAUCET refuses faucet.yaml, and not because of this network's containers: "
-CONFIG_FIX = ("fix faucet.yaml (dovesnap doctor shows FAUCET's reason); dovesnap applies it as "
-              "soon as it is valid, with no restart")
-
-
-def own_acls(ep: Endpoint) -> tuple[str, ...]:
-    """The ACLs a container's own labels name (read, or known at Join)."""
-    if ep.container is not None:
-        return ep.labels.acls if ep.labels else ()
-    return ep.known_policy.acls if ep.known_policy else ()
-
-
-def without_labelled(net: Network) -> Network:
-    """``net`` with every container whose own labels name ACLs left out (as if closed)."""
-    kept = {i: ep for i, ep in net.endpoints.items() if not own_acls(ep)}
-    return dataclasses.replace(net, endpoints=kept)
-
-
-@dataclasses.dataclass
-class _Requests:
-    """Coalesced write requests of one network: generations asked for and done."""
-
-    asked: int = 0
-    done: int = 0
-    runner: asyncio.Task[None] | None = None
-    changed: asyncio.Condition = dataclasses.field(default_factory=asyncio.Condition)
-
-
 class DpSync:
-    def __init__(self, faucet: FaucetConfigStore, hooks: list[Hooks]) -> None:
+    def __init__(self, faucet: FaucetStore, hooks: list[Hooks]) -> None:
         self.faucet = faucet
         self.hooks = hooks
+        # Per network: endpoint -> OpenFlow port, of the container ports the last successful
+        # write carried.
+        self._written: dict[str, dict[str, int]] = {}
+        self._retries: dict[str, asyncio.Task[None]] = {}
         # Why FAUCET refuses the file as a whole (the operator's config), or None.
         self.config_refused: str | None = None
         self.written: deque[str] = deque(maxlen=16)  # sha256 of the files dovesnap wrote
         self.on_synced: list[Callable[[Network], None]] = []  # e.g. re-check the ports
-        self._requests: dict[str, _Requests] = {}
+        self._requests = WriteRequests(self.sync)
+        self._hashing: set[asyncio.Task[None]] = set()
 
     def edit(self, net: Network, inputs: DpInputs) -> Callable[[Mapping[str, Any]], Mapping[str, Any]]:
         for hook in self.hooks:
@@ -91,16 +100,29 @@ class DpSync:
         dp = build_dp(inputs)
         vlans = build_vlans(inputs)
         hooks = list(self.hooks)
+        operator = net.operator_dp
+        # Checked before Docker names the network: as the operator's DP it may become.
+        name = operator.name if operator is not None and net.name is None else inputs.name
 
         def edit(config: Mapping[str, Any]) -> Mapping[str, Any]:
-            existing = (config.get("dps") or {}).get(inputs.name)
+            if operator is not None and operator.name != name:
+                raise ConflictError(
+                    f"option ovs.bridge.dpid: {net.spec.dpid_hex} is already the dp_id of FAUCET "
+                    f"DP {operator.name}, and this network is named {name}: it gets no DP and "
+                    "its bridge stays away from FAUCET",
+                    "remove the network and create it with another dpid (dovesnap merges into "
+                    "a DP only when it has the network's name and dpid)",
+                )
+            existing = (config.get("dps") or {}).get(name)
             if isinstance(existing, Mapping) and existing.get("dp_id") not in (None, dp["dp_id"]):
                 raise ConflictError(
-                    f"faucet.yaml already has a DP named {inputs.name} with another dp_id; "
+                    f"faucet.yaml already has a DP named {name} with another dp_id; "
                     "dovesnap will not overwrite it",
                     "rename that DP or the Docker network",
                 )
-            new: Mapping[str, Any] = put_dp(config, inputs.name, dp, vlans)
+            new: Mapping[str, Any] = (
+                merge_dp(config, name, operator, dp, vlans) if operator is not None
+                else put_dp(config, name, dp, vlans))
             for hook in hooks:
                 new = hook.edit_config(net, new)
             return new
@@ -118,73 +140,105 @@ class DpSync:
         ``networks`` are all the driver's networks, ``net`` among them."""
         if net.name is None:
             return
+        retry = self._retries.pop(net.network_id, None)
+        if retry is not None and retry is not asyncio.current_task():
+            retry.cancel()
+        self._written.pop(net.network_id, None)
+        self._requests.forget(net)
         name, vlan_names = net.name, vlans_to_remove(net, networks)
-        self.forget(net)
-        if await self.faucet.update(
-            lambda cfg: self.undo_edits(net, remove_dp(cfg, name, vlan_names))
-        ):
+        operator, dpid = net.operator_dp, net.spec.dpid
+
+        def edit(config: Mapping[str, Any]) -> Mapping[str, Any]:
+            if operator is not None and operator.name == name:
+                return self.undo_edits(net, restore_dp(config, operator, vlan_names))  # as it was
+            existing = (config.get("dps") or {}).get(name)
+            ours = isinstance(existing, Mapping) and existing.get("dp_id") == dpid
+            # A DP of that name but another dp_id is the operator's (never written by us).
+            return self.undo_edits(net, remove_dp(config, name if ours else "", vlan_names))
+
+        if await self.faucet.update(edit):
             self._note_written()
 
     def _note_written(self) -> None:
+        """Remember the hash of the file just written (in the background: nothing waits)."""
+        path = getattr(self.faucet, "path", None)  # a local file (not a remote store)
+        if isinstance(path, Path):
+            task = asyncio.get_running_loop().create_task(self._hash(path))
+            self._hashing.add(task)
+            task.add_done_callback(self._hashing.discard)
+
+    async def _hash(self, path: Path) -> None:
         with contextlib.suppress(OSError):
-            self.written.append(hashlib.sha256(self.faucet.path.read_bytes()).hexdigest())
+            content = await run_blocking(path.read_bytes)
+            self.written.append(hashlib.sha256(content).hexdigest())
 
-    async def _update(self, net: Network) -> None:
-        if await self.faucet.update(self.edit(net, net.dp_inputs())):
-            self._note_written()
+    async def request(self, net: Network) -> None:
+        """Have the network's DP written as its state is now, sharing the write with whoever
+        else asks meanwhile. Takes ``net.lock``."""
+        await self._requests.request(net)
 
-    async def sync(self, net: Network) -> None:
+    async def sync(self, net: Network) -> bool:
         """Write the network's DP as its state says; fail containers closed if FAUCET refuses
-        them (and only them). The caller holds ``net.lock``."""
+        them (and only them). False when another DP has the network's name or dp_id (no DP is
+        written then). The caller holds ``net.lock``."""
         if net.name is None:
-            return
+            return True
+        for ep in net.endpoints.values():  # held back only while the config was out of reach
+            if ep.fail_closed and ep.fail_closed.startswith(UNREACHABLE):
+                ep.fail_closed = None
         try:
-            await self._sync(net)
+            return await self._sync(net)
+        except FaucetConfigUnavailable as err:
+            self._hold(net, err)
+            return True
         finally:
             for callback in self.on_synced:
                 callback(net)
 
-    async def _sync(self, net: Network) -> None:
+    async def _sync(self, net: Network) -> bool:
         try:
-            await self._update(net)
-            net.error = None
-            self.config_refused = None
-            return
-        except ConflictError as err:  # an operator's DP has the network's name
-            net.error = err.message
+            await self._write(net)
+            net.dp_refused = False
+            return True
+        except ConflictError as err:  # an operator's DP has the network's name or dp_id
+            net.error, net.dp_refused = err.message, True
             log.error("network %s: %s", net.name, net.error)
-            return
+            return False
         except FaucetConfigError as err:
             refused = err
+        except FaucetConfigUnavailable:
+            raise
         except Exception as err:  # the file cannot even be read (a YAML syntax error ...)
             self.refused_as_a_whole(net, str(err) or type(err).__name__)
-            return
+            return True
         # Would FAUCET take the DP without the labelled containers? If not, they are not why.
         try:
             await self.faucet.check(self.edit(net, without_labelled(net).dp_inputs()))
+        except FaucetConfigUnavailable:
+            raise
         except DovesnapError as err:
             reason = err.refusal if isinstance(err, FaucetConfigError) else err.what
             self.refused_as_a_whole(net, reason)
-            return
+            return True
         # Find which containers' labels FAUCET refuses; cut those off and keep the others.
         for ep in net.endpoints.values():
             if ep.fail_closed or not own_acls(ep):
                 continue
-            ep_only = Network(net.spec, net.userspace, net.name, {ep.endpoint_id: ep})
+            ep_only = Network(net.spec, net.userspace, net.name, {ep.endpoint_id: ep},
+                              operator_dp=net.operator_dp)
             try:
                 await self.faucet.check(self.edit(ep_only, ep_only.dp_inputs()))
             except FaucetConfigError as err:
-                ep.fail_closed = f"FAUCET refused this port: {err.refusal}"
+                ep.fail_closed = ep.policy_refusal = f"FAUCET refused this port: {err.refusal}"
                 log.error("container %s fails closed: %s",
                           ep.container.name if ep.container else ep.endpoint_id[:12],
                           ep.fail_closed)
         try:
-            await self._update(net)
-            net.error = None
-            self.config_refused = None
+            await self._write(net)
         except FaucetConfigError as err:
             net.error = err.what
             log.error("network %s: %s (first error: %s)", net.name, err.what, refused.what)
+        return True
 
     def refused_as_a_whole(self, net: Network, reason: str) -> None:
         """The config around the containers is what FAUCET refuses: report it, fail nothing
@@ -194,37 +248,46 @@ class DpSync:
         self.config_refused = reason
         net.error = f"{CONFIG_REFUSED}{reason}; {CONFIG_FIX}"
 
-    async def request(self, net: Network) -> None:
-        """Have the network's DP written as its state is now; many callers share one write.
-        Returns once a write that began after this call has finished. Takes ``net.lock``."""
-        reqs = self._requests.setdefault(net.network_id, _Requests())
-        reqs.asked += 1
-        wanted = reqs.asked
-        if reqs.runner is None or reqs.runner.done():
-            reqs.runner = asyncio.get_running_loop().create_task(self._serve(net, reqs))
-        async with reqs.changed:
-            await reqs.changed.wait_for(lambda: reqs.done >= wanted or reqs.runner is None
-                                        or reqs.runner.done()
-                                        or self._requests.get(net.network_id) is not reqs)
+    async def _write(self, net: Network) -> None:
+        if await self.faucet.update(self.edit(net, net.dp_inputs())):
+            self._note_written()
+        net.error = None
+        self.config_refused = None
+        self._written[net.network_id] = {
+            ep.endpoint_id: ep.ofport for ep in net.endpoints.values()
+            if ep.container is not None and not ep.fail_closed}
 
-    async def _serve(self, net: Network, reqs: _Requests) -> None:
-        try:
-            while reqs.done < reqs.asked:
-                target = reqs.asked
-                try:
-                    async with net.lock:
-                        if self._requests.get(net.network_id) is not reqs:
-                            break  # the network was deleted meanwhile: write nothing back
-                        await self.sync(net)
-                except Exception:  # a caller must never wait for ever
-                    log.exception("writing the DP of %s failed", net.name or net.bridge)
-                reqs.done = target
-                async with reqs.changed:
-                    reqs.changed.notify_all()
-        finally:
-            async with reqs.changed:
-                reqs.changed.notify_all()
+    def unremoved_ports(self, net: Network) -> set[int]:
+        """Ports whose departed container's policy FAUCET may still hold (its removal has not
+        reached the config yet): a new container must not get one and inherit that policy."""
+        written = self._written.get(net.network_id, {})
+        return {port for ep_id, port in written.items() if ep_id not in net.endpoints}
 
-    def forget(self, net: Network) -> None:
-        """The network is going: a pending request writes nothing (its callers return)."""
-        self._requests.pop(net.network_id, None)
+    def _hold(self, net: Network, err: FaucetConfigUnavailable) -> None:
+        """The config is out of reach: say so, show unwritten ports closed, try again later."""
+        net.error = err.what
+        written = self._written.get(net.network_id, {})
+        for ep in net.endpoints.values():
+            if ep.container is not None and not ep.fail_closed and ep.endpoint_id not in written:
+                ep.fail_closed = UNREACHABLE + err.what
+                log.error("container %s waits, closed: %s", ep.container.name, err.what)
+        task = self._retries.get(net.network_id)
+        if task is None or task.done():
+            self._retries[net.network_id] = asyncio.get_running_loop().create_task(
+                self._retry(net))
+
+    async def _retry(self, net: Network) -> None:
+        attempt = 0
+        while net.error is not None and not net.dp_refused:
+            await asyncio.sleep(RETRY_SECONDS[min(attempt, len(RETRY_SECONDS) - 1)])
+            attempt += 1
+            async with net.lock:
+                await self.sync(net)
+        log.info("network %s: FAUCET's config answers again; its ports are written", net.name)
+
+    async def close(self) -> None:
+        tasks = [task for task in self._retries.values() if not task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._retries.clear()

@@ -48,7 +48,7 @@ class FaucetHealth:
     def __init__(
         self,
         networks: Callable[[], Mapping[str, Network]],
-        config_path: Path,
+        config_path: Path | None,
         metrics: Callable[[], str] | None,
         flows: FlowReader,
         crashes: Callable[[], tuple[int, str]] | None = None,
@@ -93,15 +93,16 @@ class FaucetHealth:
             return None
 
     async def view(self) -> FaucetView:
-        digest = await run_blocking(_file_hash, self.config_path)
+        path = self.config_path
+        digest = await run_blocking(_file_hash, path) if path is not None else ""
         state = await run_blocking(self._read_state)
-        return FaucetView(state, str(self.config_path), digest, self._crash,
-                          askable=self._metrics is not None)
+        return FaucetView(state, str(path or ""), digest, self._crash,
+                          askable=self._metrics is not None and path is not None)
 
     async def wait_loaded(self, timeout: float) -> bool:
         """True once FAUCET runs faucet.yaml as it is now; False after ``timeout`` seconds, or
         at once when FAUCET refused it (True when dovesnap cannot ask FAUCET)."""
-        if self._metrics is None:
+        if self._metrics is None or self.config_path is None:
             return True
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -164,7 +164,7 @@ class Recovery:
             try:
                 await drv.create_network(
                     info.id, dict(info.options), ipam_to_ipv4_data(info.ipam_config), [],
-                    info.internal,
+                    info.internal, info.name,
                 )
             except DovesnapError as err:
                 log.error("cannot rebuild network %s from Docker: %s", info.name, err.message)

@@ -18,9 +18,12 @@ from dovesnap.model.names import (
     EXT_ENDPOINT_ID,
     EXT_NETWORK_ID,
     EXT_NETWORK_NAME,
+    EXT_OPERATOR_DP,
     EXT_SPEC,
-    container_veth,
+    container_veth_of,
 )
+from dovesnap.model.port_policy import policy_from_external_ids
+from dovesnap.plan.operator_dp import OperatorDp
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +44,29 @@ async def restore_from_ovs(driver: Driver) -> list[Network]:
             log.error("bridge %s: %s", bridge.name, err)
             continue
         net = Network(spec, bridge.datapath_type == "netdev")
+        if ids.get(EXT_OPERATOR_DP):
+            try:  # the operator's pre-seeded DP as it was, to merge into and put back
+                net.operator_dp = OperatorDp.decode(ids[EXT_OPERATOR_DP])
+            except DovesnapError as err:
+                log.error("bridge %s: %s", bridge.name, err)
         name = ids.get(EXT_NETWORK_NAME)
         if name:
             net.name = name
             net.named.set()
+        if net.operator_dp is not None and name and net.operator_dp.name != name:
+            # Never given a DP (another DP has its dpid): keep it away from FAUCET, as before.
+            net.dp_refused = True
+            net.error = (f"dovesnap: option ovs.bridge.dpid: {spec.dpid_hex} is already the "
+                         f"dp_id of FAUCET DP {net.operator_dp.name}; remove the network and "
+                         "create it with another dpid")
         for port in await run_blocking(driver.ovs.ports, bridge.name):
             ep_id = port.external_ids.get(EXT_ENDPOINT_ID)
             if not ep_id or port.ofport is None:
                 continue
+            options, operator = policy_from_external_ids(port.external_ids)
             net.endpoints[ep_id] = Endpoint(
-                ep_id, net_id, port.name, container_veth(ep_id), port.ofport, ""
+                ep_id, net_id, port.name, container_veth_of(port.name), port.ofport, "",
+                options=options, operator=operator,
             )
         restored.append(net)
         log.info("restored network %s (%s) from OVS", name or net_id[:12], bridge.name)

@@ -14,7 +14,9 @@ from dovesnap.adapters.docker_api import ContainerInfo
 from dovesnap.model.labels import ContainerLabels
 from dovesnap.model.names import container_description
 from dovesnap.model.network import NetworkSpec
+from dovesnap.model.port_policy import PortSettings, kept_options, policy_external_ids
 from dovesnap.plan.faucet_dp import ContainerPort, DpInputs, ExternalPort
+from dovesnap.plan.operator_dp import OperatorDp
 
 # A container port's state, as the status JSON, page, ``dovesnap status`` and metrics show it.
 PORT_OK = "ok"  # FAUCET has installed the port's flows
@@ -31,7 +33,8 @@ class Endpoint:
     container_ifname: str
     ofport: int
     mac: str
-    address: str | None = None
+    address: str | None = None  # IPv4, "a.b.c.d/len"
+    address_ipv6: str | None = None  # "x::y/len": Docker's IPAM, or SLAAC on a DHCP network
     sandbox_key: str | None = None
     joined: bool = False
     container: ContainerInfo | None = None
@@ -62,6 +65,20 @@ class Endpoint:
         if self.state == PORT_FAIL_CLOSED:
             return PORT_PENDING, "waiting for FAUCET"
         return self.state, self.state_reason
+    # What the operator set on this port while it runs (dovesnap acl set / mirror).
+    operator: PortSettings = field(default_factory=PortSettings)
+    # When the port is closed because of its policy (a malformed label or option, an ACL FAUCET
+    # refuses): that reason, so a change of policy decides again (other reasons stay).
+    policy_refusal: str | None = None
+
+    @property
+    def kept_options(self) -> dict[str, str]:
+        """The endpoint options dovesnap keeps (its own keys, the interface name)."""
+        return kept_options(self.options)
+
+    def policy_ids(self) -> dict[str, str]:
+        """The OVS external_ids that remember its endpoint options and operator settings."""
+        return policy_external_ids(self.kept_options, self.operator)
 
     def as_port(self) -> ContainerPort:
         if self.withheld:
@@ -97,6 +114,12 @@ class Network:
     faucet_error: str | None = None  # why FAUCET does not run the DP that is written
     # Room for features' own state (NAT rules applied, DHCP clients ...), keyed by feature.
     extras: dict[str, Any] = field(default_factory=dict)
+    # The operator's DP with this network's dp_id, found when the network was created: merged
+    # into once the network turns out to have its name, put back when the network goes.
+    operator_dp: OperatorDp | None = None
+    # True while FAUCET's config cannot get this network's DP (another DP has its dp_id or its
+    # name): the bridge then stays away from FAUCET, which would run that other DP on it.
+    dp_refused: bool = False
 
     @property
     def network_id(self) -> str:
@@ -113,4 +136,19 @@ class Network:
             containers=tuple(ep.as_port() for ep in self.endpoints.values()),
             externals=tuple(self.externals.values()),
             mirror_port=mirror_port,
+            reserved_ports=self.operator_dp.ports() if self.operator_dp else frozenset(),
         )
+
+
+def oper_info(net: Network, ep: Endpoint) -> dict[str, Any]:
+    """What EndpointOperInfo answers for an endpoint (Docker shows it in ``network inspect -v``)."""
+    return {
+        "BridgeName": net.bridge,
+        "HostInterface": ep.host_ifname,
+        "ContainerInterface": ep.container_ifname,
+        "OFPort": ep.ofport,
+        "MacAddress": ep.mac,
+        "Address": ep.address or "",
+        "AddressIPv6": ep.address_ipv6 or "",
+        "FailClosed": ep.fail_closed or "",
+    }

@@ -14,9 +14,10 @@ from typing import Any
 
 from dovesnap.errors import DovesnapError
 from dovesnap.model.gateway import with_netmask
-from dovesnap.model.labels import parse_labels
+from dovesnap.model.labels import LABEL_MIRROR, LABEL_PORTACL
 from dovesnap.model.names import LOCAL_OFPORT
 from dovesnap.model.options import parse_per_network, split_items
+from dovesnap.model.port_policy import PortSettings, effective_labels, parse_endpoint_options
 
 CONTAINER = "container"
 EXTERNAL = "external"
@@ -32,6 +33,7 @@ class PortFacts:
     ofport: int
     mac: str = ""
     ip: str = ""
+    ipv6: str = ""
     acls: tuple[str, ...] = ()
     mirrored: bool = False
     fail_closed: str = ""
@@ -40,6 +42,10 @@ class PortFacts:
     ifname: str = ""
     state: str = ""  # a container port's: ok, pending, fail-closed or not-applied
     state_reason: str = ""
+    # Who decided the port's ACL and mirroring: "operator" (dovesnap acl set / mirror),
+    # "option" (Docker endpoint option, --driver-opt), "label", or "" (the network's default).
+    acl_source: str = ""
+    mirror_source: str = ""
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ class NetworkFacts:
     userspace: bool = False
     controllers: tuple[str, ...] = ()
     gateway: str = ""
+    gateway_ipv6: str = ""  # "x::1/64" when the network has an IPv6 gateway besides an IPv4 one
     gateway_acls: tuple[str, ...] = ()
     default_acls: tuple[str, ...] = ()
     preallocated: int = 0
@@ -78,12 +85,21 @@ class NetworkFacts:
     mirror_in: str = ""
 
     @property
+    def gateways(self) -> tuple[str, ...]:
+        return tuple(g for g in (self.gateway, self.gateway_ipv6) if g)
+
+    @property
     def containers(self) -> tuple[PortFacts, ...]:
         return tuple(p for p in self.ports if p.kind == CONTAINER)
 
     @property
     def externals(self) -> tuple[PortFacts, ...]:
         return tuple(p for p in self.ports if p.kind != CONTAINER)
+
+
+def addresses_of(port: PortFacts) -> tuple[str, ...]:
+    """A port's IPv4 and IPv6 addresses, those it has."""
+    return tuple(a for a in (port.ip, port.ipv6) if a)
 
 
 def _text(value: Any) -> str:
@@ -170,22 +186,26 @@ def _container(
 ) -> PortFacts:
     ofport = _int(raw.get("OFPort"))
     iface = interfaces.get(ofport)
+    labels = {str(k): _text(v) for k, v in _mapping(raw.get("Labels")).items()}
+    options = {str(k): _text(v) for k, v in _mapping(raw.get("EndpointOptions")).items()}
+    operator = _operator(_mapping(raw.get("OperatorPolicy")))
     if have_dp:
         acls = _str_list(iface.get("acls_in")) if iface is not None else ()
         mirror = ofport in mirrored
-    else:  # no FAUCET config to read: say what the labels ask for
-        labels = {str(k): _text(v) for k, v in _mapping(raw.get("Labels")).items()}
+    else:  # no FAUCET config to read: say what the labels, options and operator ask for
         try:
-            wanted = parse_labels(labels, network)
+            wanted = effective_labels(labels, options, operator, network)
             acls, mirror = wanted.acls or default_acls, wanted.mirror
         except DovesnapError:
             acls, mirror = (), False
+    acl_source, mirror_source = _sources(labels, options, operator, network)
     return PortFacts(
         kind=CONTAINER,
         name=_text(raw.get("Name")),
         ofport=ofport,
         mac=_text(raw.get("MacAddress")),
         ip=_text(raw.get("HostIP")),
+        ipv6=_text(raw.get("HostIPv6")),
         acls=acls,
         mirrored=mirror,
         fail_closed=_text(raw.get("FailClosed")),
@@ -194,7 +214,30 @@ def _container(
         ifname=_text(raw.get("IfName")),
         state=_text(raw.get("State")) or ("fail-closed" if raw.get("FailClosed") else "ok"),
         state_reason=_text(raw.get("StateReason")),
+        acl_source=acl_source,
+        mirror_source=mirror_source,
     )
+
+
+def _operator(raw: Mapping[str, Any]) -> PortSettings:
+    acls, mirror = raw.get("acls"), raw.get("mirror")
+    return PortSettings(acls=_str_list(acls) if acls is not None else None,
+                        mirror=mirror if isinstance(mirror, bool) else None)
+
+
+def _sources(labels: Mapping[str, str], options: Mapping[str, str], operator: PortSettings,
+             network: str) -> tuple[str, str]:
+    """Who decided the ACL and the mirroring (see PortFacts)."""
+    try:
+        by_option = parse_endpoint_options(options, network)
+    except DovesnapError:
+        by_option = PortSettings()
+    found = []
+    for mine, option, label in ((operator.acls, by_option.acls, LABEL_PORTACL),
+                                (operator.mirror, by_option.mirror, LABEL_MIRROR)):
+        found.append("operator" if mine is not None else "option" if option is not None
+                     else "label" if label in labels else "")
+    return found[0], found[1]
 
 
 def _copro_names(text: str) -> set[str]:
@@ -210,6 +253,8 @@ def _externals(
         raw = _mapping(raw)
         name = _text(raw.get("Name")) or str(ifname)
         ofport = _int(raw.get("OFPort"))
+        if ofport == LOCAL_OFPORT:
+            continue  # the gateway (a nat/routed network's LOCAL port): drawn as the gateway
         iface = interfaces.get(ofport, {})
         is_copro = name in copro or "coprocessor" in iface
         result.append(PortFacts(
@@ -238,6 +283,15 @@ def _gateway(net: Mapping[str, Any]) -> str:
     gateway, mask = _text(net.get("Gateway")), _text(net.get("GatewayMask"))
     if gateway and mask and "/" not in gateway:
         return with_netmask(gateway, mask)
+    if gateway and gateway == _text(net.get("GatewayIPv6")):
+        return _gateway_ipv6(net)  # an IPv6-only network: its one gateway, with its length
+    return gateway
+
+
+def _gateway_ipv6(net: Mapping[str, Any]) -> str:
+    gateway, subnet = _text(net.get("GatewayIPv6")), _text(net.get("SubnetIPv6"))
+    if gateway and "/" in subnet and "/" not in gateway:
+        return f"{gateway}/{subnet.rsplit('/', 1)[1]}"
     return gateway
 
 
@@ -275,6 +329,8 @@ def network_facts(
         userspace=bool(net.get("Userspace")),
         controllers=_str_list(net.get("Controller")),
         gateway=_gateway(net) if mode in ("nat", "routed") else "",
+        gateway_ipv6=(_gateway_ipv6(net) if mode in ("nat", "routed")
+                      and _text(net.get("GatewayIPv6")) != _text(net.get("Gateway")) else ""),
         gateway_acls=gateway_acls,
         default_acls=default_acls,
         preallocated=_int(net.get("PreAllocatePorts")),

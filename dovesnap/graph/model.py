@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dovesnap.graph.facts import COPRO, NetworkFacts, PortFacts, all_network_facts
+from dovesnap.graph.facts import COPRO, NetworkFacts, PortFacts, addresses_of, all_network_facts
 
 # Node kinds.
 BRIDGE = "bridge"
@@ -137,8 +137,7 @@ def _network_node(net: NetworkFacts, host: str) -> Node:
 
 def _container_lines(port: PortFacts) -> list[str]:
     lines = [port.mac] if port.mac else []
-    if port.ip:
-        lines.append(port.ip)
+    lines.extend(addresses_of(port))
     lines.append(_acl_text(port.acls))
     if port.mirrored:
         lines.append("mirrored")
@@ -176,7 +175,7 @@ def _add_external(b: _Builder, net: NetworkFacts, host: str, port: PortFacts) ->
 
 def _add_gateway(b: _Builder, net: NetworkFacts, host: str) -> None:
     title = "NAT gateway" if net.mode == "nat" else "routed gateway"
-    details = [net.gateway] if net.gateway else []
+    details = list(net.gateways)
     details.append(_acl_text(net.gateway_acls))
     node_id = b.node(Node(f"gateway:{host}:{net.network_id}", GATEWAY, title, tuple(details),
                           host=host))

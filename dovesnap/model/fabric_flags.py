@@ -1,20 +1,22 @@
 """The mirroring and stacking daemon flags, parsed and checked against each other.
 
 ``--mirror-bridge-out IF [--mirror-bridge-in IF]`` and ``--stacking-interfaces DP:PORT:IF,...
-[--stack-priority1 DP] [--stack-mirror-interface DP:PORT]`` (stacking needs
-``--default-ofcontrollers``). Pure: strings in, frozen data or a FlagError out.
+[--stack-priority1 DP] [--stack-mirror-interface DP:PORT]``. The stacking bridge is controlled
+by ``--default-ofcontrollers``, else by the embedded FAUCET and Gauge; with an external FAUCET
+and no ``--default-ofcontrollers`` stacking is refused. Pure: strings in, frozen data or a
+FlagError out.
 """
 
 from __future__ import annotations
 
-from dovesnap.config import (  # re-exported: the parsed flags' types live in config
+from dovesnap.errors import FlagError, OptionError
+from dovesnap.fabric_settings import (  # re-exported: the parsed flags' types
     FabricFlags,
     MirrorFlags,
     StackFlags,
     StackLinkRequest,
     StackMirrorTarget,
 )
-from dovesnap.errors import FlagError, OptionError
 from dovesnap.model.names import DP_NAME_RE, IFNAME_HINT, IFNAME_RE
 from dovesnap.model.options import MAX_OFPORT_REQUEST, parse_controllers, split_items
 
@@ -81,7 +83,8 @@ def _parse_mirror(out_if: str, in_if: str) -> MirrorFlags | None:
 
 
 def _parse_stack(
-    interfaces: str, priority1: str, mirror_interface: str, controllers: str
+    interfaces: str, priority1: str, mirror_interface: str, controllers: str,
+    embedded: tuple[str, ...],
 ) -> StackFlags | None:
     links = parse_stacking_interfaces(interfaces)
     if not links:
@@ -91,14 +94,17 @@ def _parse_stack(
                 raise FlagError(flag, "needs --stacking-interfaces",
                                 "give the stack links as DP:PORT:IF")
         return None
-    if not controllers:
-        raise FlagError("default-ofcontrollers", "is required when stacking",
-                        "give the fabric's FAUCET and Gauge, e.g. tcp:127.0.0.1:6653,"
-                        "tcp:127.0.0.1:6654")
-    try:
-        parsed_controllers = parse_controllers(controllers)
-    except OptionError as err:
-        raise FlagError("default-ofcontrollers", err.what, err.fix) from None
+    if controllers:
+        try:
+            parsed_controllers = parse_controllers(controllers)
+        except OptionError as err:
+            raise FlagError("default-ofcontrollers", err.what, err.fix) from None
+    elif embedded:
+        parsed_controllers = embedded  # dovesnap's own FAUCET and Gauge
+    else:
+        raise FlagError("default-ofcontrollers", "is required when stacking with an external FAUCET",
+                        "give the fabric's FAUCET and Gauge, e.g. tcp:192.0.2.10:6653,"
+                        "tcp:192.0.2.10:6654, or run the embedded ones (no --external-faucet)")
     return StackFlags(
         links=links,
         controllers=parsed_controllers,
@@ -114,10 +120,12 @@ def parse_fabric_flags(
     stack_priority1: str = "",
     stack_mirror_interface: str = "",
     default_ofcontrollers: str = "",
+    embedded_controllers: tuple[str, ...] = (),
 ) -> FabricFlags:
+    """``embedded_controllers``: the embedded FAUCET and Gauge, () with an external FAUCET."""
     mirror = _parse_mirror(mirror_bridge_out.strip(), mirror_bridge_in.strip())
     stack = _parse_stack(stacking_interfaces, stack_priority1, stack_mirror_interface.strip(),
-                         default_ofcontrollers.strip())
+                         default_ofcontrollers.strip(), embedded_controllers)
     if mirror is not None and stack is not None:
         if stack.mirror is not None:
             raise FlagError("stack-mirror-interface", "cannot be used with --mirror-bridge-out",

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from dovesnap.errors import LabelError, OptionError
-from dovesnap.model.names import ACL_NAME_RE
+from dovesnap.model.names import ACL_NAME_RE, RESERVED_ACL_HINT, is_reserved_acl
 from dovesnap.model.options import FALSE_WORDS, TRUE_WORDS, parse_per_network
 
 LABEL_PORTACL = "dovesnap.faucet.portacl"
@@ -37,18 +37,28 @@ def _label_bool(label: str, value: str) -> str:
 def _label_acl(label: str, value: str) -> str:
     if not ACL_NAME_RE.match(value):
         raise LabelError(label, f"{value[:80]!r} is not an ACL name")
+    if is_reserved_acl(value):
+        raise LabelError(label, f"ACL {value} is reserved ({RESERVED_ACL_HINT})")
     return value
 
 
-def parse_mac_prefix(value: str) -> bytes:
+def mac_prefix_bytes(value: str) -> bytes:
+    """``0e:99`` -> its bytes; ValueError saying why not (1 to 5 bytes, not multicast)."""
     text = value.strip().lower()
     parts = text.split(":")
     if not 1 <= len(parts) <= 5 or not all(re.fullmatch(r"[0-9a-f]{2}", p) for p in parts):
-        raise LabelError(LABEL_MAC_PREFIX, f"{value[:80]!r} must be 1 to 5 hex bytes like 0e:99")
+        raise ValueError(f"{value[:80]!r} must be 1 to 5 hex bytes like 0e:99")
     prefix = bytes(int(p, 16) for p in parts)
     if prefix[0] & 1:
-        raise LabelError(LABEL_MAC_PREFIX, f"{value} would make a multicast MAC")
+        raise ValueError(f"{value} would make a multicast MAC")
     return prefix
+
+
+def parse_mac_prefix(value: str) -> bytes:
+    try:
+        return mac_prefix_bytes(value)
+    except ValueError as err:
+        raise LabelError(LABEL_MAC_PREFIX, str(err)) from None
 
 
 def _for_network(

@@ -30,6 +30,9 @@ from dovesnap.model.options import (
 )
 
 MODES = ("flat", "nat", "routed")
+# How containers on a DHCP network get IPv6: not at all (Docker turns IPv6 off in them), or by
+# SLAAC from the router advertisements of the segment's own router.
+DHCP_IPV6_MODES = ("off", "slaac")
 DEFAULT_VLAN = 100
 DEFAULT_MTU = 1500
 DEFAULT_LBPORT = 99
@@ -64,11 +67,14 @@ class NetworkSpec:
     mirror_tunnel_vid: int = DEFAULT_VLAN + 256
     lbport: int = DEFAULT_LBPORT
     dhcp: bool = False
+    dhcp_ipv6: str = "off"
+    dhcp_guard: bool = False  # drop DHCP server replies sent from container ports
     bridge_name: str = ""
     bind_interface: str | None = None
     internal: bool = False
     ipv4: tuple[IPv4Data, ...] = ()
     ipv6_gateway: str | None = None
+    ipv6_pool: str | None = None
     raw_options: tuple[tuple[str, str], ...] = ()
 
     @property
@@ -90,9 +96,24 @@ class NetworkSpec:
 
     @property
     def subnet(self) -> str | None:
+        """The IPv4 subnet."""
         for data in self.ipv4:
             return str(ipaddress.ip_network(data.pool, strict=False))
         return None
+
+    @property
+    def subnet_ipv6(self) -> str | None:
+        """The IPv6 subnet: Docker's pool, else (a spec kept by an older dovesnap) the gateway's."""
+        if self.ipv6_pool:
+            return str(ipaddress.ip_network(self.ipv6_pool, strict=False))
+        if self.ipv6_gateway and "/" in self.ipv6_gateway:
+            return str(ipaddress.ip_interface(self.ipv6_gateway).network)
+        return None
+
+    @property
+    def subnets(self) -> tuple[str, ...]:
+        """The IPv4 and the IPv6 subnet, those the network has."""
+        return tuple(s for s in (self.subnet, self.subnet_ipv6) if s)
 
 
 def _ipv4_with_gateway(spec: NetworkSpec) -> IPv4Data | None:
@@ -115,7 +136,7 @@ def gateway_interfaces(spec: NetworkSpec) -> tuple[tuple[str, int], ...]:
     if data is not None and data.gateway:
         found.append(address_and_prefix(data.gateway, data.pool))
     if spec.ipv6_gateway:
-        found.append(address_and_prefix(spec.ipv6_gateway, None))
+        found.append(address_and_prefix(spec.ipv6_gateway, spec.ipv6_pool))
     return tuple(found)
 
 
@@ -133,7 +154,7 @@ def default_bridge_name(network_id: str) -> str:
 _KNOWN = (
     "dpid", "controller", "mode", "vlan", "mtu", "userspace", "ovs_local_mac", "nat_acl",
     "default_acl", "vlan_out_acl", "preallocate_ports", "add_ports", "add_copro_ports",
-    "mirror_tunnel_vid", "lbport", "dhcp", "name", "bind_interface",
+    "mirror_tunnel_vid", "lbport", "dhcp", "dhcp_ipv6", "dhcp_guard", "name", "bind_interface",
 )
 
 
@@ -159,12 +180,24 @@ def _ipv4_data(raw: Any) -> tuple[IPv4Data, ...]:
     return tuple(result)
 
 
-def _ipv6_gateway(raw: Any) -> str | None:
+def _ipv6_data(raw: Any) -> tuple[str | None, str | None]:
+    """(pool, gateway) of Docker's first IPv6 pool; (None, None) when it has none."""
     for item in raw or ():
-        if isinstance(item, Mapping) and isinstance(item.get("Gateway"), str) and item["Gateway"]:
-            gateway: str = item["Gateway"]
-            return gateway
-    return None
+        if not isinstance(item, Mapping):
+            continue
+        pool, gateway = item.get("Pool"), item.get("Gateway")
+        pool = pool if isinstance(pool, str) and pool else None
+        gateway = gateway if isinstance(gateway, str) and gateway else None
+        if pool is None and gateway is None:
+            continue
+        for what, value in (("IPv6 pool", pool), ("IPv6 gateway", gateway)):
+            try:
+                if value is not None and ipaddress.ip_interface(value).version != 6:
+                    raise ValueError
+            except ValueError:
+                raise OptionError(what, f"{value!r} is not an IPv6 address or subnet") from None
+        return pool, gateway
+    return None, None
 
 
 def parse_network(
@@ -194,6 +227,7 @@ def parse_network(
             OPTION_PREFIX + "dpid", "is required", "add -o ovs.bridge.dpid=0x1 (unique per network)"
         )
     opt = OPTION_PREFIX.__add__
+    ipv6_pool, ipv6_gateway = _ipv6_data(ipv6_data)
     mode = opts.get("mode", "flat").strip().lower() or "flat"
     if mode not in MODES:
         raise OptionError(opt("mode"), f"{mode!r} is not a mode", "use flat, nat or routed")
@@ -234,6 +268,8 @@ def parse_network(
             else DEFAULT_LBPORT
         ),
         dhcp=parse_bool(opt("dhcp"), opts.get("dhcp", "false")),
+        dhcp_ipv6=_dhcp_ipv6(opts.get("dhcp_ipv6", "off")),
+        dhcp_guard=parse_bool(opt("dhcp_guard"), opts.get("dhcp_guard", "false")),
         bridge_name=(
             parse_ifname(opt("name"), opts["name"]) if "name" in opts
             else default_bridge_name(network_id)
@@ -245,11 +281,20 @@ def parse_network(
         ),
         internal=internal,
         ipv4=_ipv4_data(ipv4_data),
-        ipv6_gateway=_ipv6_gateway(ipv6_data),
+        ipv6_gateway=ipv6_gateway,
+        ipv6_pool=ipv6_pool,
         raw_options=tuple(sorted((OPTION_PREFIX + k, v) for k, v in opts.items())),
     )
     _check_consistency(spec)
     return spec
+
+
+def _dhcp_ipv6(value: str) -> str:
+    mode = value.strip().lower() or "off"
+    if mode not in DHCP_IPV6_MODES:
+        raise OptionError(OPTION_PREFIX + "dhcp_ipv6", f"{value!r} is not one of "
+                          + ", ".join(DHCP_IPV6_MODES), "use slaac, or leave it out")
+    return mode
 
 
 def _check_consistency(spec: NetworkSpec) -> None:
@@ -267,6 +312,9 @@ def _check_consistency(spec: NetworkSpec) -> None:
     names = [p.ifname for p in spec.add_ports + spec.add_copro_ports]
     if len(names) != len(set(names)):
         raise OptionError(opt("add_copro_ports"), "an interface is in add_ports and add_copro_ports")
+    if spec.dhcp_ipv6 != "off" and not spec.dhcp:
+        raise OptionError(opt("dhcp_ipv6"), "only DHCP networks take their IPv6 from the segment",
+                          "add -o ovs.bridge.dhcp=true, or use --ipv6 --subnet for Docker's IPAM")
     if spec.dhcp:
         if spec.mode != "flat":
             raise OptionError(

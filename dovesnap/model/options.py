@@ -13,7 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dovesnap.errors import OptionError
-from dovesnap.model.names import ACL_NAME_RE, DP_NAME_RE, IFNAME_HINT, IFNAME_RE
+from dovesnap.model.names import (
+    ACL_NAME_RE,
+    DP_NAME_RE,
+    IFNAME_HINT,
+    IFNAME_RE,
+    RESERVED_ACL_HINT,
+    is_reserved_acl,
+)
 
 OPTION_PREFIX = "ovs.bridge."
 MAX_OFPORT_REQUEST = 65279
@@ -138,6 +145,8 @@ def parse_acl_name(option: str, value: str) -> str:
         raise OptionError(
             option, f"{value[:80]!r} is not an ACL name", "use letters, digits, '.', '_' or '-'"
         )
+    if is_reserved_acl(value):
+        raise OptionError(option, f"ACL {value} is reserved", RESERVED_ACL_HINT)
     return value
 
 

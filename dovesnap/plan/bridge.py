@@ -6,7 +6,13 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 
-from dovesnap.model.names import EXT_DRIVER, EXT_NETWORK_ID, EXT_NETWORK_NAME, EXT_SPEC
+from dovesnap.model.names import (
+    EXT_DRIVER,
+    EXT_NETWORK_ID,
+    EXT_NETWORK_NAME,
+    EXT_OPERATOR_DP,
+    EXT_SPEC,
+)
 from dovesnap.model.network import NetworkSpec
 
 
@@ -39,8 +45,11 @@ def stable_local_mac(network_id: str) -> str:
 
 
 def plan_bridge(
-    spec: NetworkSpec, userspace: bool, network_name: str | None, driver_name: str = "dovesnap"
+    spec: NetworkSpec, userspace: bool, network_name: str | None, driver_name: str = "dovesnap",
+    operator_dp: str | None = None,
 ) -> BridgePlan:
+    """``operator_dp``: the operator's pre-seeded DP as it was (``OperatorDp.encode``), kept in
+    OVS for restarts, network delete and cleanup."""
     ext = [
         (EXT_DRIVER, driver_name),
         (EXT_NETWORK_ID, spec.network_id),
@@ -48,6 +57,8 @@ def plan_bridge(
     ]
     if network_name:
         ext.append((EXT_NETWORK_NAME, network_name))
+    if operator_dp:
+        ext.append((EXT_OPERATOR_DP, operator_dp))
     return BridgePlan(
         name=spec.bridge_name,
         datapath_type="netdev" if userspace else "system",

@@ -16,6 +16,7 @@ from dovesnap.model.names import LOCAL_OFPORT
 from dovesnap.model.network import NetworkSpec
 from dovesnap.model.options import OPTION_PREFIX
 from dovesnap.plan.egress import egress_acl_name, sync_egress_copies
+from dovesnap.plan.ports import preallocated_ports
 
 HARDWARE = "Open vSwitch"
 PREALLOCATED_DESCRIPTION = "preallocated port"
@@ -45,6 +46,8 @@ class ExternalPort:
     acl: str | None = None
     vlan: int | None = None
     coprocessor: bool = False
+    # The interface's MAC, for the status JSON only: not part of the DP, nor of equality.
+    mac: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,34 @@ class DpInputs:
     externals: tuple[ExternalPort, ...] = ()
     mirror_port: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # ACLs put before the own ACLs of every container and preallocated port (a feature's rules
+    # no label can skip); a port with no ACL of its own gets ``guard_open_acls`` instead: the
+    # same rules, then allow the rest.
+    guard_acls: tuple[str, ...] = ()
+    guard_open_acls: tuple[str, ...] = ()
+    # Ports of an operator's pre-seeded DP's own interfaces: never preallocated.
+    reserved_ports: frozenset[int] = frozenset()
 
 
 def _acl_list(acls: Iterable[str]) -> list[str]:
     return list(acls)
+
+
+def _guarded(inputs: DpInputs, acls: tuple[str, ...]) -> tuple[str, ...]:
+    """A container or preallocated port's ``acls_in``, the guard's first."""
+    if not inputs.guard_acls:
+        return acls
+    return (*inputs.guard_acls, *acls) if acls else inputs.guard_open_acls
+
+
+def preallocated_range(inputs: DpInputs) -> list[int]:
+    """The N preallocated port numbers: the lowest ones left once add_ports (and
+    add_copro_ports) are placed, never the mirror port. Containers take them lowest first."""
+    spec = inputs.spec
+    requested = {p.ifname for p in spec.add_ports + spec.add_copro_ports}
+    placed = {e.ofport for e in inputs.externals if e.ifname in requested}
+    return preallocated_ports(spec.preallocate_ports, placed,
+                              {spec.lbport, *inputs.reserved_ports})
 
 
 def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
@@ -75,7 +102,7 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
     # (only the description changes, which FAUCET applies without touching the port's flows).
     occupied = {c.ofport for c in inputs.containers}
     occupied |= {e.ofport for e in inputs.externals}
-    for port in range(1, spec.preallocate_ports + 1):
+    for port in preallocated_range(inputs):
         if port in occupied:
             continue
         # FAUCET's default opstatus_reconf here (unlike a container's port): no flows while
@@ -85,8 +112,8 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
             "description": PREALLOCATED_DESCRIPTION,
             "native_vlan": vlan,
         }
-        if default_acls:
-            iface["acls_in"] = _acl_list(default_acls)
+        if _guarded(inputs, default_acls):
+            iface["acls_in"] = _acl_list(_guarded(inputs, default_acls))
         result[port] = iface
     for container in sorted(inputs.containers, key=lambda c: c.ofport):
         if container.fail_closed:
@@ -100,7 +127,7 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
         # comes a moment before the container's process starts, and lose the race.
         iface = {"description": container.description, "native_vlan": vlan,
                  "opstatus_reconf": False}
-        acls = container.acls or default_acls
+        acls = _guarded(inputs, container.acls or default_acls)
         if acls:
             iface["acls_in"] = _acl_list(acls)
         result[container.ofport] = iface

@@ -1,6 +1,7 @@
 """iptables rules as data, the tags that say whose they are, and which iptables flavour to use.
 
-A rule is a table, a chain and the argv fragment after ``-A CHAIN``. Every rule dovesnap writes
+A rule is a table, a chain, the argv fragment after ``-A CHAIN`` and its address family (IPv4
+rules go to ``iptables``, IPv6 rules to ``ip6tables``). Every rule dovesnap writes
 carries a comment naming its network (and endpoint, for published ports), so dovesnap can always
 find its own rules again, whatever flavour of iptables they landed in and whatever this version
 of the planner would say. Pure: shared by the NAT feature (which plans rules), the iptables
@@ -14,6 +15,9 @@ from dataclasses import dataclass
 
 TAG_PREFIX = "dovesnap:"
 FLAVOURS = ("nft", "legacy")
+IPV4, IPV6 = 4, 6
+FAMILIES = (IPV4, IPV6)
+COMMANDS = {IPV4: "iptables", IPV6: "ip6tables"}
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,7 @@ class Rule:
     table: str  # "nat" or "filter"
     chain: str  # "POSTROUTING", "FORWARD" ...
     spec: tuple[str, ...]  # everything after "-A CHAIN", comment included
+    family: int = IPV4  # IPV4: iptables, IPV6: ip6tables
 
     @property
     def tag(self) -> str:
@@ -66,6 +71,19 @@ def choose_flavour(docker_in_nft: bool, docker_in_legacy: bool, alternative: str
     if docker_in_legacy and not docker_in_nft:
         return "legacy"
     return alternative if alternative in FLAVOURS else "nft"
+
+
+def choose_ipv6_flavour(docker_in_nft: bool, docker_in_legacy: bool, ipv4_flavour: str) -> str:
+    """The ip6tables flavour: where Docker keeps its IPv6 chains, else the IPv4 rules' flavour.
+
+    Docker 20.10 writes no ip6tables rules unless its daemon.json sets ``ip6tables: true``; then
+    its IPv6 chains are the firewall to agree with. Without them, both families of dovesnap's
+    rules go to one flavour, the one Docker's IPv4 chains chose, so an operator who lists one
+    flavour (``nft list ruleset`` or ``iptables-legacy-save``) sees them all.
+    """
+    if docker_in_nft != docker_in_legacy:
+        return "nft" if docker_in_nft else "legacy"
+    return ipv4_flavour if ipv4_flavour in FLAVOURS else "nft"
 
 
 def flavour_of_command(resolved_path: str, version_text: str = "") -> str:

@@ -26,3 +26,16 @@ def choose_ofport(requested: int | None, used: Iterable[int], reserved: Iterable
     if requested is not None and requested not in taken:
         return requested
     return lowest_free_ofport(taken)
+
+
+def preallocated_ports(count: int, taken: Iterable[int], reserved: Iterable[int] = ()) -> list[int]:
+    """The ``count`` lowest OpenFlow port numbers not in ``taken`` nor ``reserved``: where a
+    network's preallocated ports go once its add_ports are placed."""
+    skip = set(taken) | set(reserved)
+    ports: list[int] = []
+    port = 1
+    while len(ports) < count and port <= MAX_OFPORT_REQUEST:
+        if port not in skip:
+            ports.append(port)
+        port += 1
+    return ports

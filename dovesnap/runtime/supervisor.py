@@ -27,6 +27,7 @@ class Supervised:
         stable_after: float = 60.0,
         pidfile: Path | None = None,
         also_known_as: tuple[str, ...] = (),
+        adopt_only_with: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         # With a pidfile, a child that outlived an earlier dovesnap (kill -9) is adopted instead
@@ -34,6 +35,9 @@ class Supervised:
         self.pidfile = pidfile
         self._adopted: int | None = None
         self._names = {Path(argv[0]).name, *also_known_as}
+        # Arguments an earlier instance must have been started with to be adopted; one that
+        # lacks them (an older dovesnap's, other settings) is stopped and a new one started.
+        self._adopt_only_with = adopt_only_with
         self.argv = list(argv)
         self.env = dict(env) if env is not None else None
         self.log_path = log_path
@@ -63,8 +67,15 @@ class Supervised:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError, IndexError):
             return None
-        if any(Path(part.decode(errors="replace")).name in self._names for part in cmdline[:3]):
+        args = [part.decode(errors="replace") for part in cmdline]
+        if not any(Path(arg).name in self._names for arg in args[:3]):
+            return None
+        if all(arg in args for arg in self._adopt_only_with):
             return pid
+        log.warning("%s: the running pid %d was started with other settings (%s wanted); "
+                    "replacing it", self.name, pid, " ".join(self._adopt_only_with))
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
         return None
 
     def _write_pidfile(self, pid: int) -> None:

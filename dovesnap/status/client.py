@@ -38,6 +38,25 @@ def fetch_status(addr: str, timeout: float = 5.0) -> dict[str, Any]:
     return data
 
 
+def post_json(addr: str, path: str, body: Mapping[str, Any], timeout: float = 30.0) -> Any:
+    """POST ``body`` as JSON to the dovesnap at ``host:port``; its JSON answer, or BackendError
+    with the server's own error message."""
+    url = status_url(addr, path)
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as err:
+        try:
+            message = str(json.load(err).get("error") or err.reason)
+        except (ValueError, AttributeError):
+            message = str(err.reason)
+        raise BackendError(f"{url} refused (HTTP {err.code}): {message}") from None
+    except (OSError, ValueError) as err:
+        raise BackendError(f"cannot reach {url}: {err}", "is dovesnap serve running?") from None
+
+
 def load_faucet_config(path: Path) -> Mapping[str, Any]:
     """The FAUCET config at ``path`` as plain data; BackendError if unreadable or not YAML."""
     try:

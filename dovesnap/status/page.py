@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
-from dovesnap.graph.facts import CONTAINER, NetworkFacts, PortFacts
+from dovesnap.graph.facts import CONTAINER, NetworkFacts, PortFacts, addresses_of
 
 REFRESH_SECONDS = 3
 CSP = ("default-src 'none'; script-src 'self'; connect-src 'self'; img-src 'self' data:; "
@@ -80,7 +80,7 @@ def _port_row(port: PortFacts) -> str:
     name = port.name or (port.endpoint_id[:12] if port.endpoint_id else "?")
     cells = [
         _e(port.ofport), _e(name), _e(kind.get(port.kind, port.kind)), _e(port.mac),
-        _e(port.ip), _acl_cell(port.acls), "yes" if port.mirrored else "",
+        "<br>".join(_e(a) for a in addresses_of(port)), _acl_cell(port.acls), "yes" if port.mirrored else "",
         _state_cell(port) if port.kind == CONTAINER else '<span class="ok">attached</span>',
     ]
     css = ' class="failed"' if port.fail_closed or port.state == "not-applied" else ""
@@ -90,8 +90,8 @@ def _port_row(port: PortFacts) -> str:
 def _network_section(net: NetworkFacts) -> str:
     title = _e(net.name or net.network_id[:12])
     facts = [f"bridge {net.bridge}", f"dpid {net.dpid}", f"mode {net.mode}", f"VLAN {net.vlan}"]
-    if net.gateway:
-        facts.append(f"gateway {net.gateway}")
+    if net.gateways:
+        facts.append("gateway " + ", ".join(net.gateways))
     if net.default_acls:
         facts.append("default ACL " + ",".join(net.default_acls))
     if net.userspace:

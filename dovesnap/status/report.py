@@ -8,6 +8,7 @@ from typing import Any
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Network
 from dovesnap.model.gateway import ipv4_netmask
+from dovesnap.model.network import ipv6_gateway_address
 from dovesnap.model.options import PerNetworkValue
 
 
@@ -30,14 +31,17 @@ def network_status(net: Network, engine_id: str) -> dict[str, Any]:
             "OFPort": ep.ofport,
             "MacAddress": ep.mac,
             "HostIP": (ep.address or "").split("/")[0],
+            "HostIPv6": (ep.address_ipv6 or "").split("/")[0],
             "Labels": dict(ep.container.labels) if ep.container else {},
             "IfName": ep.host_ifname,
             "FailClosed": ep.fail_closed or "",
             "State": ep.port_state()[0],  # ok only when FAUCET installed the port's flows
             "StateReason": ep.port_state()[1],
+            "EndpointOptions": ep.kept_options,  # --driver-opt / compose driver_opts
+            "OperatorPolicy": ep.operator.as_dict(),  # dovesnap acl set / mirror
         }
     externals = {
-        ext.ifname: {"Name": ext.ifname, "OFPort": ext.ofport, "MacAddress": ""}
+        ext.ifname: {"Name": ext.ifname, "OFPort": ext.ofport, "MacAddress": ext.mac}
         for ext in net.externals.values()
     }
     return {
@@ -59,6 +63,8 @@ def network_status(net: Network, engine_id: str) -> dict[str, Any]:
         ),
         "Gateway": spec.gateway or "",
         "GatewayMask": _gateway_mask(net),
+        "GatewayIPv6": ipv6_gateway_address(spec) or "",
+        "SubnetIPv6": spec.subnet_ipv6 or "",
         "FlatBindInterface": spec.bind_interface or "",
         "UseDHCP": spec.dhcp,
         "Userspace": net.userspace,

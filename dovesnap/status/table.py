@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dovesnap.graph.facts import CONTAINER, NetworkFacts, PortFacts, all_network_facts
+from dovesnap.graph.facts import CONTAINER, NetworkFacts, PortFacts, addresses_of, all_network_facts
 
 HEADERS = ("PORT", "NAME", "MAC", "IP", "ACL", "MIRROR", "STATE")
 KIND_NAMES = {"external": "host interface", "copro": "coprocessor"}
+# After the ACL or mirror state: set by the operator (dovesnap acl set / mirror), or by a Docker
+# endpoint option (--driver-opt) rather than a label or the network's default.
+SOURCE_MARKS = {"operator": " (set)", "option": " (driver-opt)"}
 
 
 def port_state_text(port: PortFacts) -> str:
@@ -27,8 +30,9 @@ def _row(port: PortFacts) -> tuple[str, ...]:
     else:
         state = KIND_NAMES.get(port.kind, port.kind)
         name = port.name
-    return (str(port.ofport), name, port.mac, port.ip, ",".join(port.acls) or "-",
-            "yes" if port.mirrored else "-", state)
+    acls = (",".join(port.acls) or "-") + SOURCE_MARKS.get(port.acl_source, "")
+    mirror = ("yes" if port.mirrored else "-") + SOURCE_MARKS.get(port.mirror_source, "")
+    return (str(port.ofport), name, port.mac, " ".join(addresses_of(port)), acls, mirror, state)
 
 
 def _table(rows: Sequence[tuple[str, ...]], indent: str = "  ") -> list[str]:
@@ -43,8 +47,8 @@ def _table(rows: Sequence[tuple[str, ...]], indent: str = "  ") -> list[str]:
 def _header(net: NetworkFacts) -> str:
     parts = [net.name or "?", f"bridge {net.bridge}", f"dpid {net.dpid}", f"mode {net.mode}",
              f"vlan {net.vlan}"]
-    if net.gateway:
-        parts.append(f"gateway {net.gateway}")
+    if net.gateways:
+        parts.append("gateway " + " ".join(net.gateways))
     if net.default_acls:
         parts.append("default acl " + ",".join(net.default_acls))
     return "  ".join(parts)

@@ -12,9 +12,39 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from dovesnap import config
+from dovesnap.adapters.host_sockets import BoundSocket
+from dovesnap.tools import doctor_remote as remote
+from dovesnap.tools.doctor_applied import check_faucet_applied
+from dovesnap.tools.observed import (
+    BridgeSeen as BridgeSeen,
+)
+from dovesnap.tools.observed import (
+    DirSeen as DirSeen,
+)
+from dovesnap.tools.observed import (  # what the checks judge; re-exported for the probes
+    DockerSeen as DockerSeen,
+)
+from dovesnap.tools.observed import (
+    FaucetConfigSeen as FaucetConfigSeen,
+)
+from dovesnap.tools.observed import (
+    IptablesSeen as IptablesSeen,
+)
+from dovesnap.tools.observed import (
+    OpenFlowSeen as OpenFlowSeen,
+)
+from dovesnap.tools.observed import (
+    OvsSeen as OvsSeen,
+)
+from dovesnap.tools.observed import (
+    PluginSeen as PluginSeen,
+)
+from dovesnap.tools.observed import (
+    Probes as Probes,
+)
 
 OFPT_HELLO = 0
 
@@ -25,6 +55,7 @@ class CheckResult:
     ok: bool
     detail: str
     fix: str = ""
+    warning: bool = False  # ok, but worth a look: printed as WARN, does not fail the run
 
 
 @dataclass(frozen=True)
@@ -35,97 +66,17 @@ class DoctorSettings:
     faucet_config_dir: Path = config.FAUCET_CONFIG_DIR
     faucet_of_port: int = config.FAUCET_OF_PORT
     gauge_of_port: int = config.GAUGE_OF_PORT
+    faucet_prom_port: int = config.FAUCET_PROM_PORT
+    gauge_prom_port: int = config.GAUGE_PROM_PORT
     controller_host: str = config.CONTROLLER_HOST
     embedded_faucet: bool = True
-    faucet_prom_port: int = config.FAUCET_PROM_PORT
+    default_ofcontrollers: tuple[str, ...] = ()
+    faucetconfrpc: config.FaucetConfRpcSettings | None = None
     status_port: int = config.STATUS_PORT
 
     @property
     def driver_name(self) -> str:
         return self.plugin_socket.stem
-
-
-# -- what probes observe -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DockerSeen:
-    version: str = ""
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class PluginSeen:
-    exists: bool
-    answers: bool = False
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class BridgeSeen:
-    name: str
-    driver: str
-    controllers: tuple[tuple[str, bool], ...] = ()  # (target, is_connected)
-
-
-@dataclass(frozen=True)
-class OvsSeen:
-    answers: bool
-    version: str = ""
-    datapath_types: tuple[str, ...] = ()
-    kernel_module: bool = False
-    bridges: tuple[BridgeSeen, ...] = ()
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class OpenFlowSeen:
-    listening: bool
-    message_type: int | None = None  # type of the first OpenFlow message the controller sent
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class IptablesSeen:
-    flavour: str  # "nf_tables", "legacy" or "" when iptables is missing
-    docker_flavours: tuple[str, ...] = ()  # flavours in which Docker's DOCKER chain exists
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class DirSeen:
-    exists: bool
-    writable: bool = False
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class FaucetConfigSeen:
-    exists: bool
-    has_dps: bool = False
-    error: str = ""  # what FAUCET's parser (or YAML) said; "" when valid
-
-
-@dataclass(frozen=True)
-class FaucetAppliedSeen:
-    """What FAUCET says about the config it runs, and what dovesnap says about its ports."""
-
-    metrics_answer: bool
-    load_error: str = ""  # FAUCET's reason for refusing its config, "" when it loaded it
-    dps_down: tuple[str, ...] = ()  # DPs whose switch is not connected
-    status_answers: bool = False  # dovesnap's status server answered
-    problems: tuple[str, ...] = ()  # "network X: why", "network X port N (name): why"
-
-
-class Probes(Protocol):
-    def docker(self, url: str) -> DockerSeen: ...
-    def plugin(self, socket_path: Path) -> PluginSeen: ...
-    def ovs(self, db_sock: Path) -> OvsSeen: ...
-    def openflow(self, host: str, port: int) -> OpenFlowSeen: ...
-    def iptables(self) -> IptablesSeen: ...
-    def config_dir(self, path: Path) -> DirSeen: ...
-    def faucet_config(self, path: Path) -> FaucetConfigSeen: ...
-    def faucet_applied(self, metrics_url: str, status_url: str) -> FaucetAppliedSeen: ...
 
 
 # -- checks (pure) -------------------------------------------------------------------------------
@@ -138,10 +89,41 @@ def check_docker(seen: DockerSeen, url: str) -> CheckResult:
     return CheckResult("docker", True, f"Docker {seen.version} answers at {url}")
 
 
+def _version(text: str) -> tuple[int, ...]:
+    """``26.1.5+dfsg1`` -> (26, 1, 5); () when unreadable."""
+    parts = []
+    for part in text.split("+")[0].split("-")[0].split(".")[:3]:
+        if not part.isdigit():
+            return ()
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def check_internal_dns(seen: DockerSeen) -> CheckResult:
+    """Docker 25+ gives containers attached only to --internal networks no names from the host's
+    loopback resolver (25.0 to 26.0.1: no forwarded names at all)."""
+    version = _version(seen.version)
+    if seen.error or not version or version < (25,) or not seen.internal_networks:
+        return CheckResult("internal-dns", True, "no --internal network loses DNS here")
+    names = ", ".join(seen.internal_networks[:5]) + (", ..." if len(seen.internal_networks) > 5
+                                                      else "")
+    lost = ("forwards no names at all for them" if version < (26, 0, 2) else
+            "does not use the host's loopback resolver for them (e.g. systemd-resolved's "
+            "127.0.0.53 named in /etc/resolv.conf)")
+    return CheckResult(
+        "internal-dns", True,
+        f"Docker {seen.version}: a container attached only to --internal networks ({names}) "
+        f"gets other containers' names but Docker {lost}",
+        "for DNS and egress create a nat network without --internal (docker network create -d "
+        "dovesnap -o ovs.bridge.mode=nat ...): names are then forwarded through dovesnap's "
+        "gateway, under FAUCET's ACLs; or give containers --dns with a server they can reach",
+        warning=True)
+
+
 def check_plugin(seen: PluginSeen, path: Path) -> CheckResult:
     if not seen.exists:
         return CheckResult("plugin", False, f"no plugin socket at {path}",
-                           "start dovesnap: sudo make up (or dovesnap serve)")
+                           "start dovesnap: make up (or dovesnap serve)")
     if not seen.answers:
         why = f": {seen.error}" if seen.error else ""
         return CheckResult("plugin", False, f"plugin socket {path} does not answer{why}",
@@ -170,11 +152,12 @@ def check_ovs(seen: OvsSeen, sock: Path) -> CheckResult:
                        f"{', '.join(kinds)}{note}")
 
 
-def check_controller(seen: OpenFlowSeen, what: str, host: str, port: int) -> CheckResult:
+def check_controller(seen: OpenFlowSeen, what: str, host: str, port: int,
+                     fix: str = "") -> CheckResult:
     name = what.lower()
     where = f"{host}:{port}"
-    fix = ("dovesnap serve restarts its embedded FAUCET and Gauge: see the logs in "
-           f"{config.LOG_DIR}, or restart dovesnap")
+    fix = fix or ("dovesnap serve restarts its embedded FAUCET and Gauge: see the logs in "
+                  f"{config.LOG_DIR}, or restart dovesnap")
     if not seen.listening:
         why = f" ({seen.error})" if seen.error else ""
         return CheckResult(name, False, f"{what} is not listening on {where}{why}", fix)
@@ -254,33 +237,34 @@ def check_faucet_config(seen: FaucetConfigSeen, path: Path) -> CheckResult:
     return CheckResult("faucet-config", True, f"{path} is {what}")
 
 
-def check_faucet_applied(seen: FaucetAppliedSeen, metrics_url: str) -> CheckResult:
-    """Does FAUCET run what dovesnap wrote? FAUCET's own metrics, and each port's state."""
-    problems = []
-    if not seen.metrics_answer:
-        problems.append(f"FAUCET's metrics at {metrics_url} do not answer (FAUCET is down, "
-                        "restarting in a loop, or elsewhere)")
-    if seen.load_error:
-        problems.append(f"FAUCET refuses its config: {seen.load_error}")
-    if seen.dps_down:
-        problems.append("switches not connected to FAUCET: " + ", ".join(seen.dps_down))
-    problems.extend(seen.problems)
-    if problems:
-        return CheckResult("faucet-applied", False, "; ".join(problems),
-                           "see FAUCET's reason above (also in dovesnap status, the status page "
-                           f"and events); logs in {config.LOG_DIR}. A fixed faucet.yaml is "
-                           "applied without restarting anything")
-    if not seen.status_answers:
-        return CheckResult("faucet-applied", True, "FAUCET runs its config (dovesnap's status "
-                           "does not answer, so its ports were not checked)")
-    return CheckResult("faucet-applied", True, "FAUCET runs the config dovesnap wrote; no port "
-                       "is waiting on FAUCET")
+def check_exposure(sockets: Sequence[BoundSocket], ovs: OvsSeen, settings: DoctorSettings
+                   ) -> CheckResult:
+    """Warn when the embedded FAUCET/Gauge listen where containers can reach them."""
+    roles = {settings.faucet_of_port: "FAUCET OpenFlow", settings.gauge_of_port: "Gauge OpenFlow",
+             settings.faucet_prom_port: "FAUCET metrics", settings.gauge_prom_port: "Gauge metrics"}
+    exposed = sorted({f"{roles[s.port]} {s.address}:{s.port}" for s in sockets
+                      if s.proto == "tcp" and s.port in roles and not s.loopback})
+    if not exposed:
+        return CheckResult("exposure", True, "FAUCET and Gauge listen on loopback only")
+    gateways = sorted(b.name for b in ovs.bridges
+                      if b.driver == settings.driver_name and b.mode in ("nat", "routed"))
+    if not gateways:
+        return CheckResult("exposure", True, f"{', '.join(exposed)}: reachable from the network "
+                           "(no dovesnap network has a gateway, so not from containers)")
+    return CheckResult(
+        "exposure", True,
+        f"{', '.join(exposed)}: containers on nat/routed networks ({', '.join(gateways)}) can "
+        "connect; one claiming a bridge's dpid on OpenFlow takes that switch over",
+        "unless remote switches or a remote Prometheus need them, listen on loopback "
+        "(unset CONTROLLER_LISTEN, or --controller-listen 127.0.0.1; for an operator's "
+        "gauge.yaml, prometheus_addr: 127.0.0.1)", warning=True)
 
 
 def run_checks(settings: DoctorSettings, probes: Probes) -> list[CheckResult]:
     ovs = probes.ovs(settings.ovs_db_sock)
+    docker = probes.docker(settings.docker_url, settings.driver_name)
     results = [
-        check_docker(probes.docker(settings.docker_url), settings.docker_url),
+        check_docker(docker, settings.docker_url),
         check_plugin(probes.plugin(settings.plugin_socket), settings.plugin_socket),
         check_ovs(ovs, settings.ovs_db_sock),
     ]
@@ -288,29 +272,60 @@ def run_checks(settings: DoctorSettings, probes: Probes) -> list[CheckResult]:
         for what, port in (("FAUCET", settings.faucet_of_port), ("Gauge", settings.gauge_of_port)):
             seen = probes.openflow(settings.controller_host, port)
             results.append(check_controller(seen, what, settings.controller_host, port))
+        results.append(check_exposure(probes.listening(), ovs, settings))
+    else:
+        results += _remote_checks(settings, probes)
     results.append(check_bridges(ovs, settings))
     results.append(check_iptables(probes.iptables()))
-    results.append(check_config_dir(probes.config_dir(settings.faucet_config_dir),
-                                    settings.faucet_config_dir))
-    faucet_yaml = settings.faucet_config_dir / "faucet.yaml"
-    results.append(check_faucet_config(probes.faucet_config(faucet_yaml), faucet_yaml))
+    if settings.faucetconfrpc is None:
+        results.append(check_config_dir(probes.config_dir(settings.faucet_config_dir),
+                                        settings.faucet_config_dir))
+        faucet_yaml = settings.faucet_config_dir / "faucet.yaml"
+        results.append(check_faucet_config(probes.faucet_config(faucet_yaml), faucet_yaml))
+    results.append(check_internal_dns(docker))
     if settings.embedded_faucet:
         metrics = f"http://{settings.controller_host}:{settings.faucet_prom_port}/"
         status = f"http://127.0.0.1:{settings.status_port}/networks"
-        results.append(check_faucet_applied(probes.faucet_applied(metrics, status), metrics))
+        applied = check_faucet_applied(probes.faucet_applied(metrics, status), metrics)
+        results.append(CheckResult(applied.name, applied.ok, applied.detail, applied.fix))
+    return results
+
+
+def _remote_checks(settings: DoctorSettings, probes: Probes) -> list[CheckResult]:
+    """An external FAUCET: the controllers named by --default-ofcontrollers answer (whether each
+    bridge is connected to its own is check_bridges'); through faucetconfrpc, the config is served
+    and loaded."""
+    results = []
+    for role, host, port in remote.controller_targets(settings.default_ofcontrollers):
+        results.append(check_controller(
+            probes.openflow(host, port), role, host, port,
+            f"start the {role} that runs there, or correct --default-ofcontrollers"))
+    rpc = settings.faucetconfrpc
+    if rpc is None:
+        return results
+    seen = probes.faucetconfrpc(rpc)
+    checks = [remote.check_faucetconfrpc(seen, rpc)]
+    if seen.answers and settings.default_ofcontrollers:
+        host = settings.default_ofcontrollers[0].split(":", 1)[1].rsplit(":", 1)[0]
+        url = f"http://{host}:{settings.faucet_prom_port}/"
+        checks.append(remote.check_faucet_loaded(probes.faucet_metrics(url), seen.dp_names, url))
+    results += [CheckResult(c.name, c.ok, c.detail, c.fix) for c in checks]
     return results
 
 
 def format_results(results: Sequence[CheckResult]) -> str:
     lines = []
     for result in results:
-        mark = "ok  " if result.ok else "FAIL"
+        mark = ("WARN" if result.warning else "ok  ") if result.ok else "FAIL"
         lines.append(f"{mark} {result.name:<13} {result.detail}")
-        if not result.ok and result.fix:
+        if (result.warning or not result.ok) and result.fix:
             lines.append(f"     {'':<13} fix: {result.fix}")
     failed = [r.name for r in results if not r.ok]
+    warned = [r.name for r in results if r.ok and r.warning]
     lines.append("")
     lines.append(f"{len(failed)} problems: {', '.join(failed)}" if failed else "all checks passed")
+    if warned:
+        lines.append(f"{len(warned)} warnings: {', '.join(warned)}")
     return "\n".join(lines) + "\n"
 
 
@@ -331,8 +346,12 @@ def settings_from(args: argparse.Namespace) -> DoctorSettings:
         faucet_config_dir=args.faucet_config_dir,
         faucet_of_port=args.faucet_of_port,
         gauge_of_port=args.gauge_of_port,
-        embedded_faucet=not args.external_faucet,
         faucet_prom_port=args.faucet_prom_port,
+        gauge_prom_port=args.gauge_prom_port,
+        controller_host=config.controller_host(args.controller_listen),
+        embedded_faucet=not (args.external_faucet or args.faucetconfrpc_addr),
+        default_ofcontrollers=tuple(c for c in args.default_ofcontrollers.split(",") if c),
+        faucetconfrpc=config.faucetconfrpc_settings(args),
         status_port=args.status_port,
     )
 

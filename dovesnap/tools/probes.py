@@ -7,6 +7,7 @@ config-dir probe creates and removes one temporary file to prove the directory i
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -18,20 +19,23 @@ from typing import Any
 import yaml
 
 from dovesnap.adapters.faucet_metrics import FaucetMetricsPage, parse_faucet_state
-from dovesnap.errors import FaucetConfigError
-from dovesnap.model.names import EXT_DRIVER
+from dovesnap.adapters.host_sockets import BoundSocket, bound_sockets
+from dovesnap.config import FaucetConfRpcSettings
+from dovesnap.errors import DovesnapError, FaucetConfigError
+from dovesnap.model.names import EXT_DRIVER, EXT_SPEC
 from dovesnap.runtime.ovs import db_answers, kernel_datapath_available
 from dovesnap.tools.doctor import (
     BridgeSeen,
     DirSeen,
     DockerSeen,
-    FaucetAppliedSeen,
     FaucetConfigSeen,
     IptablesSeen,
     OpenFlowSeen,
     OvsSeen,
     PluginSeen,
 )
+from dovesnap.tools.doctor_applied import FaucetAppliedSeen, status_problems
+from dovesnap.tools.doctor_remote import FaucetMetricsSeen, RemoteConfigSeen
 from dovesnap.tools.service_ready import activate_error
 
 TIMEOUT = 3.0
@@ -53,19 +57,31 @@ def iptables_flavour(version_text: str) -> str:
     return ""
 
 
-class SystemProbes:
-    def docker(self, url: str) -> DockerSeen:
-        try:
-            import docker
+def network_mode(external_ids: dict[str, str]) -> str:
+    """The ovs.bridge.mode of a network bridge, from the spec OVS keeps ("" if none)."""
+    try:
+        mode = json.loads(external_ids.get(EXT_SPEC, "")).get("mode", "")
+    except (ValueError, AttributeError):
+        return ""
+    return mode if isinstance(mode, str) else ""
 
-            client = docker.APIClient(base_url=url, timeout=int(TIMEOUT) + 2)
+
+class SystemProbes:
+    def docker(self, url: str, driver: str) -> DockerSeen:
+        try:
+            from dovesnap.adapters.docker_api import EngineApi
+
+            # The API version dovesnap itself would negotiate (Docker 29 refuses < 1.44).
+            api = EngineApi(url, timeout=int(TIMEOUT) + 2)
             try:
-                version = client.version().get("Version", "?")
+                version = api.version().get("Version", "?")
+                networks = api.networks(filters={"driver": driver})
             finally:
-                client.close()
+                api.close()
         except Exception as err:  # any failure means "does not answer"; say which
             return DockerSeen(error=str(err).splitlines()[0][:300] or type(err).__name__)
-        return DockerSeen(version=str(version))
+        internal = tuple(sorted(str(n.get("Name", "")) for n in networks if n.get("Internal")))
+        return DockerSeen(version=str(version), internal_networks=internal)
 
     def plugin(self, socket_path: Path) -> PluginSeen:
         if not socket_path.exists():
@@ -104,6 +120,7 @@ class SystemProbes:
                 name=str(b["name"]),
                 driver=str(dict(b["external_ids"]).get(EXT_DRIVER, "")),
                 controllers=tuple(by_uuid[str(u)] for u in b["controller"] if str(u) in by_uuid),
+                mode=network_mode(dict(b["external_ids"])),
             )
             for b in bridges
         ]
@@ -139,6 +156,9 @@ class SystemProbes:
         if len(header) < 8:
             return OpenFlowSeen(listening=True, error="no OpenFlow header")
         return OpenFlowSeen(listening=True, message_type=header[1])
+
+    def listening(self) -> tuple[BoundSocket, ...]:
+        return tuple(bound_sockets(("tcp",)))
 
     def iptables(self) -> IptablesSeen:
         version = _run(["iptables", "--version"])
@@ -189,6 +209,41 @@ class SystemProbes:
             checker.close()
         return FaucetConfigSeen(exists=True, has_dps=True)
 
+    def faucetconfrpc(self, rpc: FaucetConfRpcSettings) -> RemoteConfigSeen:
+        """Read the config through faucetconfrpc (as dovesnap does) and run FAUCET's parser on it."""
+        from dovesnap.adapters.faucet_check import FaucetCheckProcess
+        from dovesnap.adapters.faucet_rpc import RemoteFaucetConfig
+        from dovesnap.adapters.faucetconfrpc_client import FaucetConfRpcClient
+
+        client = FaucetConfRpcClient(rpc, timeout=TIMEOUT + 2)
+        checker = FaucetCheckProcess()
+        store = RemoteFaucetConfig(client, checker)
+        try:
+            try:
+                served = store.read()
+            except DovesnapError as err:
+                return RemoteConfigSeen(answers=False, error=err.what)
+            dps = served.get("dps")
+            names = frozenset(str(n) for n in dps) if isinstance(dps, dict) else frozenset()
+            try:
+                store.validate(served)
+            except FaucetConfigError as err:
+                return RemoteConfigSeen(answers=True, dp_names=names, error=err.refusal)
+            return RemoteConfigSeen(answers=True, dp_names=names)
+        finally:
+            checker.close()
+            client.close()
+
+    def faucet_metrics(self, url: str) -> FaucetMetricsSeen:
+        from dovesnap.adapters.faucet_metrics import FaucetMetricsPage, metric_samples
+
+        try:
+            text = FaucetMetricsPage(url, timeout=TIMEOUT)()
+        except OSError as err:
+            return FaucetMetricsSeen(answers=False, error=str(err))
+        names = frozenset(labels["dp_name"] for labels, _ in metric_samples(text, ["dp_status"])
+                          if "dp_name" in labels)
+        return FaucetMetricsSeen(answers=True, dp_names=names)
     def faucet_applied(self, metrics_url: str, status_url: str) -> FaucetAppliedSeen:
         try:
             state = parse_faucet_state(FaucetMetricsPage(metrics_url, TIMEOUT)())
@@ -218,19 +273,3 @@ def _status_problems(status_url: str) -> list[str] | None:
     except (OSError, ValueError):
         return None
     return status_problems(networks)
-
-
-def status_problems(networks: Any) -> list[str]:
-    """Pure: "network X: why" and "network X port N (name): why" from a status JSON."""
-    found = []
-    for net in (networks or {}).values():
-        name = net.get("NetworkName") or net.get("BridgeName", "?")
-        for key in ("Error", "FaucetError"):
-            if net.get(key):
-                found.append(f"network {name}: {net[key]}")
-        containers = (net.get("DynamicNetworkStates") or {}).get("Containers") or {}
-        for port in containers.values():
-            if port.get("State") == "not-applied":
-                found.append(f"network {name} port {port.get('OFPort')} "
-                             f"({port.get('Name') or '?'}): {port.get('StateReason', '')}")
-    return found

@@ -11,12 +11,11 @@ alone, so it runs beside the host's dockerd without touching it::
 On exit everything it started is stopped and its run directories are removed; the Debian root and
 the data root (images) stay for the next run. Needs root. See README.md beside this file.
 
-`python -m tests.engines.engine sid --min-api 1.44` runs the smoke check described there.
+`python -m tests.engines.smoke sid --min-api 1.44` runs the smoke check described there.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import http.client
@@ -27,7 +26,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
@@ -40,7 +38,7 @@ log = logging.getLogger(__name__)
 
 ENGINES_DIR = Path(os.environ.get("DOVESNAP_ENGINES_DIR", "/var/lib/dovesnap-engines"))
 SUITES = ("trixie", "sid")  # Debian suites: trixie has Docker 26.1, sid Docker 28.x
-PACKAGES = "docker.io,busybox-static"
+PACKAGES = "docker.io,docker-cli,busybox-static"  # the engine, its own CLI, an image's busybox
 HOST_RUNC = Path("/usr/bin/runc")
 # name on PATH -> path inside the Debian root (the first that exists)
 BINARIES: dict[str, tuple[str, ...]] = {
@@ -87,6 +85,8 @@ def prepare_root(name: str) -> Path:
         raise ValueError(f"unknown engine {name!r}; one of {SUITES}")
     root = root_dir(name)
     if (root / "usr/sbin/dockerd").exists():
+        if not (root / "usr/bin/docker").exists():
+            _add_cli(root, name)
         return root
     if shutil.which("debootstrap") is None:
         raise RuntimeError("debootstrap is missing: apt-get install debootstrap")
@@ -105,6 +105,24 @@ def prepare_root(name: str) -> Path:
     LAST_TIMES.debootstrap = time.monotonic() - started
     log.info("debootstrap %s: %.1fs", name, LAST_TIMES.debootstrap)
     return root
+
+
+def _add_cli(root: Path, name: str) -> None:
+    """Install docker-cli into a root made before it was one of PACKAGES (apt in the chroot)."""
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive"}
+    with open(ENGINES_DIR / f"{name}-cli.log", "wb") as out:
+        # The mirror's Release may have outlived its Valid-Until (debootstrap does not check).
+        for argv in (["apt-get", "-o", "Acquire::Check-Valid-Until=false", "update"],
+                     ["apt-get", "install", "-y", "--no-install-recommends", "docker-cli"]):
+            done = subprocess.run(["chroot", str(root), *argv], stdout=out,
+                                  stderr=subprocess.STDOUT, env=env, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(argv)} in {root} failed; see {out.name}")
+
+
+def cli(name: str) -> Path:
+    """The engine's own docker CLI (from its Debian root), which speaks its API versions."""
+    return root_dir(name) / "usr/bin/docker"
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -246,13 +264,24 @@ def _open_log(path: Path) -> IO[bytes]:
     return open(path, "wb")  # closed in newer_engine's finally
 
 
+def _remove_gateway_bridge(sock: Path) -> None:
+    """Remove docker_gwbridge, which dockerd makes (a bridge on the host) for a container whose
+    networks give it no gateway; gone with the engine's data otherwise never."""
+    with contextlib.suppress(OSError, ValueError):
+        http_get(sock, "/networks/docker_gwbridge", method="DELETE")
+
+
 @contextlib.contextmanager
 def newer_engine(name: str = "sid", min_api: str | None = None, *, shutdown_timeout: int = 5,
-                 start_timeout: float = 60.0) -> Iterator[str]:
+                 start_timeout: float = 60.0, stop_containers: bool = True,
+                 lock_wait: float = 0.0) -> Iterator[str]:
     """Run Debian `name`'s Docker beside the host's; yields its URL (unix:///run/...sock).
 
     `min_api` sets DOCKER_MIN_API_VERSION: "1.44" makes Docker 28 refuse older clients as
-    Docker 29 does. Logs: <data dir>/containerd.log and dockerd.log.
+    Docker 29 does. Logs: <data dir>/containerd.log and dockerd.log. `stop_containers=False`
+    leaves running containers to dockerd's own shutdown (each gets `shutdown_timeout`), as a
+    host shutdown does: `--restart always` containers then start again with the next engine.
+    `lock_wait`: seconds to wait while another run has this engine (one at a time per engine).
     """
     global LAST_TIMES
     LAST_TIMES = EngineTimes()
@@ -260,11 +289,16 @@ def newer_engine(name: str = "sid", min_api: str | None = None, *, shutdown_time
     data, run, sock = data_dir(name), run_dir(name), socket_path(name)
     data.mkdir(parents=True, exist_ok=True)
     lock = open(ENGINES_DIR / f"{name}.lock", "w")  # noqa: SIM115 - held until the engine stops
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        raise RuntimeError(f"engine {name} is already running (lock {lock.name})") from None
+    waited_until = time.monotonic() + lock_wait
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() >= waited_until:
+                lock.close()
+                raise RuntimeError(f"engine {name} is already running (lock {lock.name})") from None
+            time.sleep(1)
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []
     logs: list[IO[bytes]] = []
     bins: Path | None = None
@@ -309,7 +343,9 @@ def newer_engine(name: str = "sid", min_api: str | None = None, *, shutdown_time
         yield f"unix://{sock}"
     finally:
         started = time.monotonic()
-        _kill_containers(sock)
+        if stop_containers:
+            _kill_containers(sock)  # killed by hand: dockerd will not start them again
+            _remove_gateway_bridge(sock)
         for proc, _ in reversed(procs):  # dockerd first: it stops its containers
             _terminate(proc, shutdown_timeout + 20.0)
         _clean_up(name, bins)
@@ -342,56 +378,3 @@ def busybox_image(docker_url: str, name: str, tag: str = "dovesnap/busybox:stati
         client.import_image(src=str(tar_path), repository=repo, tag=version or "latest")
     client.close()
     return tag
-
-
-def smoke_check(name: str, min_api: str | None) -> dict[str, Any]:
-    """Start the engine, check it as README.md says, stop it, check nothing is left."""
-    import docker
-
-    found: dict[str, Any] = {}
-    with newer_engine(name, min_api) as url:
-        sock = socket_path(name)
-        version = http_get(sock, "/version")[1]
-        found["version"] = {k: version.get(k) for k in ("Version", "ApiVersion", "MinAPIVersion")}
-        found["v1.41"] = http_get(sock, "/v1.41/version")
-        oldest = version["MinAPIVersion"]
-        found[f"v{oldest}"] = http_get(sock, f"/v{oldest}/version")[0]
-        started = time.monotonic()
-        image = busybox_image(url, name)
-        found["import_s"] = round(time.monotonic() - started, 2)
-        client = docker.DockerClient(base_url=url, version="auto")
-        started = time.monotonic()
-        script = "echo hello; /bin/busybox ip -o link"
-        out = client.containers.run(image, ["/bin/busybox", "sh", "-c", script],
-                                    network_mode="none", remove=True)
-        found["run_s"] = round(time.monotonic() - started, 2)
-        found["run_output"] = out.decode().split("\n")
-        box = client.containers.run(image, ["/bin/busybox", "sleep", "60"], network_mode="none",
-                                    detach=True)
-        found["exec"] = box.exec_run(["/bin/busybox", "echo", "exec ok"]).output.decode().strip()
-        box.remove(force=True)
-        client.close()
-    found["times"] = {"debootstrap": round(LAST_TIMES.debootstrap, 1),
-                      "containerd_start": round(LAST_TIMES.containerd_start, 2),
-                      "dockerd_start": round(LAST_TIMES.dockerd_start, 2),
-                      "stop": round(LAST_TIMES.stop, 2)}
-    found["leftover_processes"] = leftover_processes(name)
-    found["leftover_mounts"] = leftover_mounts(name)
-    found["run_dir_left"] = run_dir(name).exists() or socket_path(name).exists()
-    return found
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description="smoke check of a newer Docker engine")
-    parser.add_argument("name", choices=SUITES)
-    parser.add_argument("--min-api", default=None, help="DOCKER_MIN_API_VERSION, e.g. 1.44")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    found = smoke_check(args.name, args.min_api)
-    print(json.dumps(found, indent=2))
-    clean = not (found["leftover_processes"] or found["leftover_mounts"] or found["run_dir_left"])
-    return 0 if clean else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

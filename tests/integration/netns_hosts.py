@@ -21,7 +21,7 @@ from tests.integration.rig import INSTANCE, run, wait_until
 # A tiny TCP server: tells each client which source address it saw, then closes.
 PEER_SERVER = """
 import socket, sys
-srv = socket.socket()
+srv = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 srv.bind((sys.argv[1], int(sys.argv[2])))
 srv.listen(16)
@@ -91,9 +91,10 @@ def netns_host(ns_address: str | None = None, host_address: str | None = None,
         host.exec("ip", "link", "set", host.ns_ifname, "up", check=True)
         if ns_address:
             host.ns_address = ns_address
-            host.exec("ip", "addr", "add", ns_address, "dev", host.ns_ifname, check=True)
+            host.exec("ip", "addr", "add", ns_address, "dev", host.ns_ifname, *_nodad(ns_address),
+                      check=True)
         if host_address:
-            run(["ip", "addr", "add", host_address, "dev", host.host_ifname])
+            run(["ip", "addr", "add", host_address, "dev", host.host_ifname, *_nodad(host_address)])
         if host_end_up:
             run(["ip", "link", "set", host.host_ifname, "up"])
         yield host
@@ -103,6 +104,11 @@ def netns_host(ns_address: str | None = None, host_address: str | None = None,
             proc.wait(5)
         run(["ip", "link", "del", host.host_ifname], check=False)
         run(["ip", "netns", "del", host.netns], check=False)
+
+
+def _nodad(address: str) -> tuple[str, ...]:
+    """IPv6 addresses of the tests' own links skip duplicate address detection (usable at once)."""
+    return ("nodad",) if ":" in address else ()
 
 
 def outside_subnet() -> tuple[str, str]:

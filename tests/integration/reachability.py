@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 
 from tests.integration.netns_hosts import NetnsHost, netns_host, tcp_reply
 from tests.integration.rig import INSTANCE, Docker, wait_until
+from tests.integration.rig import own_subnet as rig_subnet
 
 OUTSIDE_PORT = 7013  # the outside host's "which address did you come from" server
 SERVER_PORT = 80  # inside the server container
 
 
 def own_subnet(index: int) -> str:
-    """A /24 from this run's own range (10.<run*10>.0.0/16 ... 10.<run*10+9>.0.0/16)."""
-    return f"10.{INSTANCE * 10 + 8}.{index}.0/24"
+    """A /24 of this run's own range, in the /16 these tests keep for themselves (the 9th)."""
+    return rig_subnet(8 * 256 + index)
 
 
 def own_outside(index: int) -> tuple[str, str]:

@@ -21,89 +21,37 @@ from typing import Any
 import yaml
 
 from dovesnap.tools import service_ready
+from tests.integration.instances import (  # re-exported: the rig's users import them from here
+    DEFAULT_PORTS as DEFAULT_PORTS,
+)
+from tests.integration.instances import (
+    INSTANCE as INSTANCE,
+)
+from tests.integration.instances import (
+    OWN_DAEMONS as OWN_DAEMONS,
+)
+from tests.integration.instances import (
+    PORT_BASE as PORT_BASE,
+)
+from tests.integration.instances import (
+    PORTS_EACH as PORTS_EACH,
+)
+from tests.integration.instances import (
+    RUN_BLOCK as RUN_BLOCK,
+)
+from tests.integration.instances import (
+    RUNS as RUNS,
+)
+from tests.integration.instances import (
+    Instance as Instance,
+)
+from tests.integration.instances import (
+    instance_for as instance_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "dovesnap-test-busybox:latest"
 
-# Every dovesnap the integration tests start is an Instance: its number gives its plugin name, socket
-# and ports. Numbers come only from instance_for(), so that none is shared: a run of the suite
-# (DOVESNAP_TEST_INSTANCE=N; several runs may share one dockerd and OVS) owns the numbers
-# N*RUN_BLOCK ... N*RUN_BLOCK + RUN_BLOCK-1, the first for the session's dovesnap, the others for
-# the modules that run a dovesnap of their own, one each.
-OWN_DAEMONS = ("install_helpers", "test_resilience", "test_cleanup", "test_mirror", "test_stack",
-               "test_reboot", "test_faucet_health")
-RUN_BLOCK = 10
-RUNS = 100
-# Instance 0 (run 0's session) is the real "dovesnap" on the daemon's default ports; every other
-# instance has PORTS_EACH ports of its own from PORT_BASE up, below Linux's ephemeral ports.
-PORT_BASE = 20000
-PORTS_EACH = 8
-DEFAULT_PORTS = (6653, 6654, 9302, 9303, 9401, 9090)
-
-
-@dataclass(frozen=True)
-class Instance:
-    """Names and ports of one dovesnap instance (0 is the real "dovesnap")."""
-
-    number: int
-
-    @property
-    def driver(self) -> str:
-        return f"dovesnap-t{self.number}" if self.number else "dovesnap"
-
-    @property
-    def socket(self) -> Path:
-        return Path(f"/run/docker/plugins/{self.driver}.sock")
-
-    def _port(self, index: int) -> int:
-        return PORT_BASE + PORTS_EACH * self.number + index if self.number else DEFAULT_PORTS[index]
-
-    @property
-    def faucet_of_port(self) -> int:
-        return self._port(0)
-
-    @property
-    def gauge_of_port(self) -> int:
-        return self._port(1)
-
-    @property
-    def faucet_prom_port(self) -> int:
-        return self._port(2)
-
-    @property
-    def gauge_prom_port(self) -> int:
-        return self._port(3)
-
-    @property
-    def status_port(self) -> int:
-        return self._port(4)
-
-    @property
-    def prometheus_port(self) -> int:
-        """For a Prometheus the tests run beside this instance."""
-        return self._port(5)
-
-    @property
-    def ports(self) -> tuple[int, ...]:
-        return tuple(self._port(i) for i in range(len(DEFAULT_PORTS)))
-
-
-def instance_for(module: str | None = None, run: int | None = None) -> Instance:
-    """The instance of a run's session dovesnap (no module), or of the dovesnap a module in
-    OWN_DAEMONS runs itself (pass its ``__name__``). The run is DOVESNAP_TEST_INSTANCE by default."""
-    run = INSTANCE if run is None else run
-    if not 0 <= run < RUNS:
-        raise ValueError(f"DOVESNAP_TEST_INSTANCE must be 0 to {RUNS - 1}, not {run}")
-    if module is None:
-        return Instance(run * RUN_BLOCK)
-    name = module.rsplit(".", 1)[-1]
-    if name not in OWN_DAEMONS:
-        raise ValueError(f"{name} runs its own dovesnap: add it to OWN_DAEMONS in rig.py")
-    return Instance(run * RUN_BLOCK + 1 + OWN_DAEMONS.index(name))
-
-
-# The number of this run of the suite (not an instance number: see instance_for).
-INSTANCE = int(os.environ.get("DOVESNAP_TEST_INSTANCE", "0") or 0)
 SUITE = instance_for()
 DRIVER = SUITE.driver
 PLUGIN_SOCKET = SUITE.socket
@@ -153,6 +101,19 @@ def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0
         time.sleep(interval)
 
 
+def own_subnet(index: int) -> str:
+    """An IPv4 /24 of this run's own range, 10.<run*10>.0.0/16 to 10.<run*10+9>.0.0/16."""
+    second, third = divmod(index, 256)
+    if not 0 <= second < 10:
+        raise ValueError(f"subnet index {index} is outside this run's ten /16s")
+    return f"10.{INSTANCE * 10 + second}.{third}.0/24"
+
+
+def own_subnet6(index: int) -> str:
+    """An IPv6 /64 of this run's own range, fd42:<run>::/32."""
+    return f"fd42:{INSTANCE}:{index:x}::/64"
+
+
 def unique(kind: str) -> str:
     return f"{TEST_PREFIX}{kind}-{secrets.token_hex(3)}"
 
@@ -171,9 +132,8 @@ def tcp_listening(port: int, host: str = "127.0.0.1") -> bool:
         return client.connect_ex((host, port)) == 0
 
 
-def ensure_image(host: str | None = None) -> None:
-    """The busybox image, in the host's dockerd (or the engine at ``host``, a docker -H URL)."""
-    cli = [DOCKER, "-H", host] if host else [DOCKER]
+def ensure_image(cli: Sequence[str] = (DOCKER,)) -> None:
+    """The busybox image with every applet on PATH, imported into the engine ``cli`` talks to."""
     if run([*cli, "image", "inspect", IMAGE], check=False).returncode == 0:
         return
     busybox = shutil.which("busybox") or "/bin/busybox"
@@ -189,6 +149,14 @@ def ensure_image(host: str | None = None) -> None:
         subprocess.run([*cli, "import", "-", IMAGE], stdin=tar.stdout, check=True,
                        capture_output=True)
         tar.wait()
+
+
+def _limit_files(count: int) -> Callable[[], None]:
+    def limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+    return limit
 
 
 @dataclass
@@ -211,7 +179,8 @@ class Daemon:
     def log_file(self) -> Path:
         return self.workdir / "dovesnap.log"
 
-    def start(self, extra_args: Sequence[str] = ()) -> None:
+    def start(self, extra_args: Sequence[str] = (), nofile: int | None = None) -> None:
+        """Start it; ``nofile`` caps its open files (soft and hard limit)."""
         self.config_dir.mkdir(parents=True, exist_ok=True)
         if not self.faucet_yaml.exists():
             self.faucet_yaml.write_text(yaml.safe_dump(OPERATOR_CONFIG, sort_keys=False))
@@ -228,7 +197,7 @@ class Daemon:
              "--faucet-prom-port", str(self.instance.faucet_prom_port),
              "--gauge-prom-port", str(self.instance.gauge_prom_port), *extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=None if nofile is None else _limit_files(nofile),
         )
         log.close()
         try:
@@ -283,17 +252,15 @@ class Docker:
     networks: list[str] = field(default_factory=list)
     containers: list[str] = field(default_factory=list)
     driver: str = DRIVER
-    host: str | None = None  # another engine's URL (docker -H), e.g. tests/engines' newer_engine
-
-    @property
-    def cli(self) -> list[str]:
-        return [DOCKER, "-H", self.host] if self.host else [DOCKER]
+    # The docker command line, e.g. ("/usr/local/bin/docker", "-H", url) for another engine.
+    cli: tuple[str, ...] = (DOCKER,)
 
     def network(self, *options: str, name: str | None = None, internal: bool = True,
-                check: bool = True, subnet: str | None = None
+                check: bool = True, subnet: str | None = None, args: Sequence[str] = ()
                 ) -> subprocess.CompletedProcess[str]:
+        """``docker network create`` with ``-o`` options; ``args`` go before them (--subnet)."""
         name = name or unique("net")
-        argv = [*self.cli, "network", "create", "-d", self.driver]
+        argv = [*self.cli, "network", "create", "-d", self.driver, *args]
         if internal:
             argv.append("--internal")
         if subnet:

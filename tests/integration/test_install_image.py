@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dovesnap.runtime.faucet_examples import shipped_examples
 from tests.integration import image_build, monitoring
 from tests.integration.install_helpers import (
     DRIVER,
@@ -137,6 +138,10 @@ def test_containerised_plugin_carries_traffic_on_the_host_ovs(
     ensure_image()
     for sub in ("faucet", "state", "logs"):
         (tmp_path / sub).mkdir()
+    # The host's config dir as a first pip install as root leaves it: FAUCET's own example.
+    examples = shipped_examples()
+    for name, content in examples.items():
+        (tmp_path / "faucet" / name).write_bytes(content)
     override = tmp_path / "override.yml"
     override.write_text(yaml.safe_dump({"services": {"plugin": {
         "image": plugin_image, "restart": "no",
@@ -172,6 +177,11 @@ def test_containerised_plugin_carries_traffic_on_the_host_ovs(
             network, first, _ = two_containers_ping(docker, DPID_CONTAINER)
             config = yaml.safe_load((tmp_path / "faucet/faucet.yaml").read_text())
             assert network in config["dps"]
+            # FAUCET's example was set aside by the containerised dovesnap, and kept beside.
+            assert list(config["dps"]) == [network] and {"allowall", "denyall"} <= set(config["acls"])
+            assert not {"vlans", "routers", "include"} & set(config), config
+            for name, content in examples.items():
+                assert (tmp_path / "faucet" / f"{name}.example").read_bytes() == content, name
             assert set(ovs_bridges()) - bridges_before, "no bridge on the host's OVS"
             # What docker-compose-monitoring.yml's Prometheus scrapes, from inside the plugin.
             for port, metric in ((FAUCET_PROM_PORT, b"faucet_config_reload_requests"),

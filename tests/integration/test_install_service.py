@@ -193,12 +193,16 @@ def test_installed_service_started_by_hand_carries_traffic(
     if plugin_answers(PLUGIN_SOCKET):
         pytest.fail(f"{PLUGIN_SOCKET} already answers: stop the other dovesnap on it first")
     root = tmp_path
+    # FAUCET_CONFIG_DIR: install.sh prepares the service's FAUCET config dir (this test's own,
+    # so the host's /etc/faucet is left alone).
     env = {"PREFIX": str(root / "opt/dovesnap"), "SYSCONFDIR": str(root / "etc/dovesnap"),
-           "UNITDIR": str(root / "etc/systemd/system")}
+           "UNITDIR": str(root / "etc/systemd/system"), "FAUCET_CONFIG_DIR": str(root / "faucet")}
     installed = script("install.sh", env=env)
     try:
         assert installed.returncode == 0, installed.stderr
         assert "systemd is not running on this host" in installed.stdout
+        starter = yaml.safe_load((root / "faucet/faucet.yaml").read_text())
+        assert set(starter["acls"]) == {"allowall", "denyall"} and "dps" not in starter
         # The two commands install.sh prints: start the daemon, wait until it answers.
         start_cmd, wait_cmd = (shlex.split(line)[:3] for line in installed.stdout.splitlines()
                                if line.strip().startswith("sh -c"))

@@ -22,11 +22,13 @@ from tests.integration.fabric_helpers import (
 )
 from tests.integration.rig import (
     DOCKER,
+    VENV_BIN,
     Daemon,
     Docker,
     bridge_of,
     instance_for,
     ovs_bridges,
+    own_subnet,
     plugin_answers,
     run,
     wait_until,
@@ -145,6 +147,41 @@ def test_mirror_bridge_drops_what_is_not_mirror_traffic(mirror_daemon: Daemon) -
             send_frame(CAPTURE, f"dovesnap-reverse-{token}".encode())
         text = cap.close()
     assert token not in text
+
+
+def test_operator_mirrors_a_running_container_and_stops(mirror_daemon: Daemon,
+                                                        docker: Docker) -> None:
+    net = docker.network("ovs.bridge.dpid=0x7e5003", args=["--subnet", own_subnet(5)]).args
+    watched, peer = docker.run_container(net), docker.run_container(net)
+    for name in (watched, peer):
+        wait_until(lambda n=name: _port_of(mirror_daemon, net, n), 20, what=f"port of {name}")
+    peer_ip, watched_ip = docker.ip(peer), docker.ip(watched)
+    docker.exec(peer, "nc", "-ll", "-p", "7703", "-e", "echo", "hello", check=True, detach=True)
+
+    def tcp() -> bool:
+        return "hello" in docker.exec(watched, "sh", "-c", f"nc -w 2 {peer_ip} 7703 </dev/null").stdout
+
+    def mirror(action: str) -> str:
+        done = run([str(VENV_BIN / "dovesnap"), "mirror", action, watched, "--status-addr",
+                    f"127.0.0.1:{MIRROR.status_port}"], check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def mirrored_now() -> bool:
+        with capture(CAPTURE, "tcp") as cap:
+            assert tcp() and tcp()
+            text = cap.close()
+        return f"{watched_ip}." in text
+
+    assert wait_until(tcp, 30, 0.3, "TCP before mirroring")  # FAUCET has learned both hosts
+    assert not mirrored_now()
+    assert "mirrored yes (set by operator)" in mirror("on")
+    assert _mirror_list(mirror_daemon, net) == [_port_of(mirror_daemon, net, watched)]
+    # FAUCET applies the reloaded config within a moment of the answer.
+    wait_until(mirrored_now, 30, 0.2, "the container's TCP, mirrored")
+    assert "mirrored no (set by operator)" in mirror("off")
+    assert _mirror_list(mirror_daemon, net) == []
+    wait_until(lambda: not mirrored_now(), 30, 0.2, "mirroring stopped")
 
 
 def test_stop_removes_the_mirror_bridge_and_its_patches(mirror_daemon: Daemon,

@@ -30,9 +30,13 @@ from tests.integration.netns_hosts import (
     outside_subnet,
     tcp_reply,
 )
-from tests.integration.rig import DOCKER, DRIVER, Daemon, Docker, run, unique, wait_until
+from tests.integration.rig import DOCKER, DRIVER, INSTANCE, Daemon, Docker, run, unique, wait_until
 
 pytestmark = pytest.mark.integration
+
+# Host ports the published-port test takes: its own per run, as another run may publish at the
+# same time and a taken port is refused.
+WEB_PORT = 8080 + 100 * INSTANCE
 
 PEER_PORT = 7003
 LOCAL_PORT = 0xFFFFFFFE
@@ -132,7 +136,8 @@ def test_published_port(dovesnap: Daemon, alternative: str, outside: NetnsHost,
     host_ip = _host_side_ip()
     # Docker hands port mappings only to endpoints on non-internal networks.
     net = docker.network("ovs.bridge.dpid=0x7e3003", "ovs.bridge.mode=nat", internal=False).args
-    server = docker.run_container(net, "-p", "8080:80", "-p", f"{host_ip}:8081:80")
+    server = docker.run_container(net, "-p", f"{WEB_PORT}:80",
+                                  "-p", f"{host_ip}:{WEB_PORT + 1}:80")
     client = docker.run_container(net)
     net_id, status = _net_status(dovesnap, net)
     gateway = status["Gateway"]
@@ -140,23 +145,23 @@ def test_published_port(dovesnap: Daemon, alternative: str, outside: NetnsHost,
     _container_ready(dovesnap, docker, net, client)
     docker.exec(server, "nc", "-ll", "-p", "80", "-e", "echo", "hi", check=True, detach=True)
     # From the host, via the gateway and via a host address.
-    assert wait_until(lambda: tcp_reply(gateway, 8080) == "hi\n", 20, 0.2, "hi via the gateway")
-    assert tcp_reply(host_ip, 8080) == "hi\n"
+    assert wait_until(lambda: tcp_reply(gateway, WEB_PORT) == "hi\n", 20, 0.2, "hi via the gateway")
+    assert tcp_reply(host_ip, WEB_PORT) == "hi\n"
     # From another host, to this host's address.
-    far = outside.exec("busybox", "nc", "-w", "3", host_ip, "8080").stdout
+    far = outside.exec("busybox", "nc", "-w", "3", host_ip, str(WEB_PORT)).stdout
     assert far == "hi\n"
-    # A host IP in -p is honoured: 8081 is published there only.
-    assert tcp_reply(host_ip, 8081) == "hi\n"
-    assert tcp_reply(gateway, 8081, timeout=1) == ""
+    # A host IP in -p is honoured: WEB_PORT + 1 is published there only.
+    assert tcp_reply(host_ip, WEB_PORT + 1) == "hi\n"
+    assert tcp_reply(gateway, WEB_PORT + 1, timeout=1) == ""
     # A container on the same network reaches the published port through the gateway.
-    assert docker.exec(client, "nc", "-w", "3", gateway, "8080").stdout == "hi\n"
+    assert docker.exec(client, "nc", "-w", "3", gateway, str(WEB_PORT)).stdout == "hi\n"
     # No docker-proxy: the mapping is dovesnap's DNAT.
-    assert run(["pgrep", "-f", "docker-proxy.*-host-port 8080"], check=False).returncode != 0
+    assert run(["pgrep", "-f", f"docker-proxy.*-host-port {WEB_PORT}"], check=False).returncode != 0
     endpoint_rules = [r for r in _all_rules(net_id)[DOCKERS_FLAVOUR] if "DNAT" in r]
-    assert len(endpoint_rules) == 4  # PREROUTING+OUTPUT for 8080, PREROUTING+OUTPUT for 8081
+    assert len(endpoint_rules) == 4  # PREROUTING+OUTPUT for each of the two ports
     docker.remove_container(server)
     assert not [r for r in _all_rules(net_id)[DOCKERS_FLAVOUR] if "DNAT" in r]
-    assert tcp_reply(gateway, 8080, timeout=1) == ""
+    assert tcp_reply(gateway, WEB_PORT, timeout=1) == ""
     docker.remove_container(client)
     docker.remove_network(net)
     assert _all_rules(net_id) == {"nft": [], "legacy": []}
@@ -192,7 +197,7 @@ def test_gateway_comes_back_and_restart_adds_nothing(dovesnap: Daemon, outside: 
 def test_dual_stack_nat(dovesnap: Daemon, outside: NetnsHost, docker: Docker) -> None:
     name = unique("net6")
     created = run([DOCKER, "network", "create", "-d", DRIVER, "--internal", "--ipv6",
-                   "--subnet", "fd00:7e3::/64", "-o", "ovs.bridge.dpid=0x7e3005",
+                   "--subnet", f"fd42:{INSTANCE}:7e3::/64", "-o", "ovs.bridge.dpid=0x7e3005",
                    "-o", "ovs.bridge.mode=nat", name], check=False)
     assert created.returncode == 0, created.stderr
     docker.networks.append(name)
@@ -201,8 +206,8 @@ def test_dual_stack_nat(dovesnap: Daemon, outside: NetnsHost, docker: Docker) ->
     _container_ready(dovesnap, docker, name, c)
     assert wait_until(lambda: docker.ping(c, status["Gateway"]), 20, 0.2, "IPv4 gateway")
     routes6 = docker.exec(c, "ip", "-6", "route").stdout
-    assert "default via fd00:7e3::1" in routes6
-    assert wait_until(lambda: docker.exec(c, "ping6", "-c", "1", "-W", "1", "fd00:7e3::1")
+    assert f"default via fd42:{INSTANCE}:7e3::1" in routes6
+    assert wait_until(lambda: docker.exec(c, "ping6", "-c", "1", "-W", "1", f"fd42:{INSTANCE}:7e3::1")
                       .returncode == 0, 20, 0.2, "IPv6 gateway")
     reply = docker.exec(c, "nc", "-w", "3", outside.ip, str(PEER_PORT)).stdout
     assert reply.strip() == f"peer {_host_side_ip()}"

@@ -1,19 +1,32 @@
-"""Host interfaces on dovesnap networks: add_ports, coprocessor ports, VLAN output ACLs and
-ports added by hand with ovs-vsctl, with real FAUCET and packets."""
+"""Host interfaces on dovesnap networks: add_ports, coprocessor ports, VLAN output ACLs, ports
+added by hand with ovs-vsctl (whatever their name), preallocated ports beside add_ports, and the
+status JSON the Go original's graph tool reads, with real FAUCET and packets."""
 
 from __future__ import annotations
 
 import ipaddress
+import secrets
 import statistics
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.go_graph_fields import OFP_LOCAL, check_go_graph_can_read
+from tests.integration.fabric_helpers import veth_pairs
 from tests.integration.netns_hosts import NetnsHost, elapsed_until, netns_host
-from tests.integration.rig import Daemon, Docker, run, wait_until
+from tests.integration.rig import (
+    DOCKER,
+    INSTANCE,
+    Daemon,
+    Docker,
+    run,
+    unique,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -190,3 +203,70 @@ def test_hand_added_ports_come_and_go(dovesnap: Daemon, hosts: list[NetnsHost],
           f"max {max(joins) * 1000:.0f} ms; gone after: median {statistics.median(leaves) * 1000:.0f}"
           f" ms, max {max(leaves) * 1000:.0f} ms; first ping through FAUCET after "
           f"{statistics.median(first_pings) * 1000:.0f} ms more")
+
+
+def _own_network(docker: Docker, third: int, *options: str, internal: bool = True) -> str:
+    """A network on a subnet of this run's own range (10.<run*10+1>.<third>.0/24)."""
+    name = unique("net")
+    argv = [DOCKER, "network", "create", "-d", docker.driver,
+            "--subnet", f"10.{INSTANCE * 10 + 1}.{third}.0/24"]
+    if internal:
+        argv.append("--internal")
+    for option in options:
+        argv += ["-o", option]
+    run([*argv, name])
+    docker.networks.append(name)
+    return name
+
+
+def _link_mac(ifname: str) -> str:
+    return Path(f"/sys/class/net/{ifname}/address").read_text().strip()
+
+
+def test_ten_preallocated_ports_after_three_add_ports(dovesnap: Daemon, hosts: list[NetnsHost],
+                                                      docker: Docker) -> None:
+    a, b, c = (h.host_ifname for h in hosts)
+    net = docker.network("ovs.bridge.dpid=0x7e3106", "ovs.bridge.preallocate_ports=10",
+                         f"ovs.bridge.add_ports={a}/1//20,{b}/2//30,{c}/3//40").args
+    dp = wait_until(lambda: dovesnap.dp(net), 20, what="the network's DP")
+    preallocated = sorted(p for p, i in dp["interfaces"].items()
+                          if i.get("description") == "preallocated port")
+    assert preallocated == list(range(4, 14))  # ten, as the Go original: 4..13
+    first = docker.run_container(net)
+    _ready(dovesnap, net, first)
+    port, _ = _iface(dovesnap, net, first) or (0, {})
+    assert port == 4
+
+
+def test_hand_added_port_named_ods_joins_the_dp(dovesnap: Daemon, docker: Docker) -> None:
+    net = docker.network("ovs.bridge.dpid=0x7e3107").args
+    _ready(dovesnap, net, docker.run_container(net))
+    bridge = _status(dovesnap, net)["BridgeName"]
+    name, peer = f"odshand{INSTANCE % 10}{secrets.token_hex(3)}", f"dsq{secrets.token_hex(4)}"
+    description = f"Physical interface {name}"
+    with veth_pairs((name, peer)):
+        run(["ovs-vsctl", "add-port", bridge, name])
+        try:
+            wait_until(lambda: _iface(dovesnap, net, description), 5, what=f"{name} in the DP")
+            port, iface = _iface(dovesnap, net, description) or (0, {})
+            assert iface["native_vlan"] == 100 and port > 0
+            external = _status(dovesnap, net)["DynamicNetworkStates"]["ExternalPorts"][name]
+            assert external == {"Name": name, "OFPort": port, "MacAddress": _link_mac(name)}
+        finally:
+            run(["ovs-vsctl", "--if-exists", "del-port", bridge, name])
+        wait_until(lambda: _iface(dovesnap, net, description) is None, 5, what=f"{name} gone")
+
+
+def test_status_json_as_the_go_graph_tool_reads_it(dovesnap: Daemon, hosts: list[NetnsHost],
+                                                   docker: Docker) -> None:
+    outside = hosts[0].host_ifname
+    net = _own_network(docker, 8, "ovs.bridge.dpid=0x7e3108", "ovs.bridge.mode=nat",
+                       f"ovs.bridge.add_ports={outside}/9")
+    _ready(dovesnap, net, docker.run_container(net))
+    report = dovesnap.status()
+    check_go_graph_can_read(report)
+    mine = _status(dovesnap, net)
+    bridge, externals = mine["BridgeName"], mine["DynamicNetworkStates"]["ExternalPorts"]
+    # The NAT gateway, as the Go original lists it (the Go graph tool draws NAT from it).
+    assert externals[bridge] == {"Name": bridge, "OFPort": OFP_LOCAL, "MacAddress": _link_mac(bridge)}
+    assert externals[outside] == {"Name": outside, "OFPort": 9, "MacAddress": _link_mac(outside)}

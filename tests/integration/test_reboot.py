@@ -29,9 +29,7 @@ from dovesnap.plan.firewall import network_tag
 from tests.engines.engine import newer_engine, socket_path
 from tests.integration.reachability import NatRig, nat_rig, outside_host
 from tests.integration.rig import (
-    INSTANCE as RUN,
-)
-from tests.integration.rig import (
+    DOCKER,
     Daemon,
     Docker,
     ensure_image,
@@ -40,28 +38,24 @@ from tests.integration.rig import (
     run,
     wait_until,
 )
+from tests.integration.rig import (
+    INSTANCE as RUN,
+)
 
 pytestmark = pytest.mark.integration
 
 INSTANCE = instance_for(__name__)
 ENGINE = os.environ.get("DOVESNAP_REBOOT_ENGINE", "trixie")
 ENGINE_URL = f"unix://{socket_path(ENGINE)}"
+ENGINE_CLI = (DOCKER, "-H", ENGINE_URL)
 PUBLISHED = 18000 + RUN * 100 + 28
 
 
 @contextlib.contextmanager
 def engine() -> Iterator[str]:
     """The test's own dockerd, up (waiting while another run holds it)."""
-    deadline = time.monotonic() + 600
-    while True:
-        try:
-            with newer_engine(ENGINE) as url:
-                yield url
-            return
-        except RuntimeError as err:
-            if "already running" not in str(err) or time.monotonic() > deadline:
-                raise
-            time.sleep(5)
+    with newer_engine(ENGINE, lock_wait=600) as url:
+        yield url
 
 
 def _crash(daemon: Daemon) -> None:
@@ -116,12 +110,12 @@ def _back(rig: NatRig, timeout: float) -> float:
 
 def _reboot_test(tmp_path: Path, dovesnap_first: bool, dpid: str, index: int) -> None:
     daemon = Daemon(tmp_path, instance=INSTANCE)
-    docker = Docker(driver=INSTANCE.driver, host=ENGINE_URL)
+    docker = Docker(driver=INSTANCE.driver, cli=ENGINE_CLI)
     args = ["--docker-url", ENGINE_URL]
     with outside_host(index) as outside:
         try:
             with engine():
-                ensure_image(ENGINE_URL)
+                ensure_image(ENGINE_CLI)
                 daemon.start(args)
                 rig = nat_rig(docker, outside, dpid, index, PUBLISHED,
                               run_extra=("--restart", "always"))

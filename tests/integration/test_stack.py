@@ -3,7 +3,8 @@
 The operator's root switch is a second OVS bridge the test builds (FAUCET DP ``odsrootsw``,
 dp_id 0x77, port 88 output only); its port 7 is a veth to the stacking bridge. This module runs
 its own dovesnap (instance 26) with ``--stacking-interfaces odsrootsw:7:<veth>``,
-``--stack-priority1 odsrootsw`` and ``--stack-mirror-interface odsrootsw:88``.
+``--stack-priority1 odsrootsw`` and ``--stack-mirror-interface odsrootsw:88``, and no
+``--default-ofcontrollers``: the stacking bridge goes to the embedded FAUCET and Gauge.
 """
 
 from __future__ import annotations
@@ -86,8 +87,6 @@ class Stacked:
 def stacked(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stacked]:
     if plugin_answers(STACKING.socket):
         pytest.fail(f"a dovesnap already serves {STACKING.socket}")
-    controllers = (f"tcp:127.0.0.1:{STACKING.faucet_of_port},"
-                   f"tcp:127.0.0.1:{STACKING.gauge_of_port}")
     with veth_pairs((ROOT_END, STACK_END), (ROOT_OUT, ROOT_CAPTURE)):
         daemon = Daemon(Path(tmp_path_factory.mktemp("stack")), instance=STACKING)
         daemon.config_dir.mkdir(parents=True)
@@ -97,8 +96,7 @@ def stacked(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> It
             _build_root_bridge()
             daemon.start(["--stacking-interfaces", f"{ROOT_DP}:7:{STACK_END}",
                           "--stack-priority1", ROOT_DP,
-                          "--stack-mirror-interface", f"{ROOT_DP}:88",
-                          "--default-ofcontrollers", controllers])
+                          "--stack-mirror-interface", f"{ROOT_DP}:88"])
             yield Stacked(daemon, docker)
         finally:
             docker.cleanup()
@@ -126,6 +124,10 @@ def test_stacking_bridge_is_built_at_start(stacked: Stacked) -> None:
     dpid = f"{0x0E0F00 << 24 | int(engine, 16):016x}"
     assert vsctl_get("Bridge", stack, "other_config:datapath-id") == f'"{dpid}"'
     assert vsctl_get("Bridge", stack, "fail_mode") == "secure"
+    # No --default-ofcontrollers given: the embedded FAUCET and Gauge control it.
+    controllers = run(["ovs-vsctl", "get-controller", stack]).stdout.split()
+    assert sorted(controllers) == [f"tcp:127.0.0.1:{STACKING.faucet_of_port}",
+                                   f"tcp:127.0.0.1:{STACKING.gauge_of_port}"]
     assert vsctl_get("Interface", STACK_END, "ofport") == "1"
     dps = stacked.daemon.faucet_config()["dps"]
     assert dps[stack]["interfaces"][1]["stack"] == {"dp": ROOT_DP, "port": 7}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from dovesnap.adapters.docker_api import DockerBackend
-from dovesnap.adapters.faucet_config import FaucetConfigStore
+from dovesnap.adapters.faucet_store import FaucetStore
 from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.adapters.ovsdb import OvsBackend
 from dovesnap.driver.core import Driver, DriverSettings
@@ -19,7 +19,7 @@ def make_driver(
     ovs: OvsBackend,
     netlink: NetlinkBackend,
     docker: DockerBackend,
-    store: FaucetConfigStore,
+    store: FaucetStore,
     features: Features = (),
 ) -> Driver:
     """A driver with ``features`` attached: hooks, or a function that builds them from the

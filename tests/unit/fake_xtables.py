@@ -1,8 +1,11 @@
-"""A stateful stand-in for the iptables commands (both flavours), at the subprocess edge.
+"""A stateful stand-in for the iptables and ip6tables commands (both flavours each), at the
+subprocess edge.
 
-It keeps each flavour's tables, chains and rules, answers ``-C/-A/-D/-S`` as iptables does, and
-loads legacy tables (writes their names to the fake ``/proc/net/ip_tables_names``) when a legacy
-command touches them, as the kernel module loading does.
+It keeps each family's and flavour's tables, chains and rules, answers ``-C/-A/-D/-S`` as
+iptables does, and loads legacy tables (writes their names to the fake
+``/proc/net/ip_tables_names`` or ``ip6_tables_names``) when a legacy command touches them, as the
+kernel module loading does. Like Docker 20.10 without ``ip6tables: true``, Docker has no IPv6
+chains unless ``docker6_in`` names flavours.
 """
 
 from __future__ import annotations
@@ -18,46 +21,64 @@ BUILTIN = {
     "nat": ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"),
     "filter": ("INPUT", "FORWARD", "OUTPUT"),
 }
-BINARIES = {"/sbin/iptables-nft": "nft", "/sbin/iptables-legacy": "legacy"}
+BINARIES = {
+    "/sbin/iptables-nft": (4, "nft"), "/sbin/iptables-legacy": (4, "legacy"),
+    "/sbin/ip6tables-nft": (6, "nft"), "/sbin/ip6tables-legacy": (6, "legacy"),
+}
+Tables = dict[str, dict[str, dict[str, list[tuple[str, ...]]]]]
+
+
+def _empty() -> Tables:
+    return {flavour: {table: {chain: [] for chain in chains} for table, chains in BUILTIN.items()}
+            for flavour in ("nft", "legacy")}
 
 
 class FakeXtables:
     def __init__(self, tmp: Path, alternative: str = "nft", docker_in: Sequence[str] = ("nft",),
-                 legacy_loaded: bool = True) -> None:
+                 legacy_loaded: bool = True, docker6_in: Sequence[str] = (),
+                 ip6tables: bool = True) -> None:
         self.alternative = alternative
         self.names_file = tmp / "ip_tables_names"
         self.names_file.write_text("nat\nfilter\n" if legacy_loaded else "")
-        self.rules: dict[str, dict[str, dict[str, list[tuple[str, ...]]]]] = {
-            flavour: {table: {chain: [] for chain in chains} for table, chains in BUILTIN.items()}
-            for flavour in ("nft", "legacy")
-        }
+        self.names_file6 = tmp / "ip6_tables_names"
+        # Docker's legacy IPv6 chains would have loaded the legacy ip6 tables.
+        self.names_file6.write_text("nat\nfilter\n" if "legacy" in docker6_in else "")
+        self.ip6tables = ip6tables  # False: a host without the ip6tables commands
+        self.rules: Tables = _empty()
+        self.rules6: Tables = _empty()
         self.refuse: set[str] = set()  # words that make -A fail (a missing match module ...)
-        for flavour in docker_in:
-            self.rules[flavour]["nat"]["DOCKER"] = []
-            self.rules[flavour]["filter"]["FORWARD"].append(("-j", "DOCKER-USER"))
+        for rules, flavours in ((self.rules, docker_in), (self.rules6, docker6_in)):
+            for flavour in flavours:
+                rules[flavour]["nat"]["DOCKER"] = []
+                rules[flavour]["filter"]["FORWARD"].append(("-j", "DOCKER-USER"))
 
     def iptables(self) -> Iptables:
         def which(name: str) -> str | None:
-            return {"iptables-nft": "/sbin/iptables-nft", "iptables-legacy": "/sbin/iptables-legacy",
-                    "iptables": "/sbin/iptables"}.get(name)
+            if name.startswith("ip6tables") and not self.ip6tables:
+                return None
+            if name in ("iptables", "ip6tables"):
+                return f"/sbin/{name}"
+            return f"/sbin/{name}" if f"/sbin/{name}" in BINARIES else None
 
         def resolve(path: str) -> str:
-            if path == "/sbin/iptables":
+            if path in ("/sbin/iptables", "/sbin/ip6tables"):
                 return f"/sbin/xtables-{self.alternative}-multi"
             return path
 
-        return Iptables(self.run, self.names_file, which, resolve)
+        return Iptables(self.run, self.names_file, which, resolve, self.names_file6)
 
-    def _load_legacy(self, table: str) -> None:
-        names = self.names_file.read_text().split()
+    def _load_legacy(self, table: str, family: int) -> None:
+        names_file = self.names_file if family == 4 else self.names_file6
+        names = names_file.read_text().split()
         if table not in names:
-            self.names_file.write_text("\n".join([*names, table]) + "\n")
+            names_file.write_text("\n".join([*names, table]) + "\n")
 
     def run(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
         args = list(argv)
-        flavour = BINARIES.get(args[0])
-        if flavour is None:
+        found = BINARIES.get(args[0])
+        if found is None:
             return subprocess.CompletedProcess(args, 127, "", "not found")
+        family, flavour = found
         words = args[1:]
         if words[:2] == ["-w", "5"]:
             words = words[2:]
@@ -65,8 +86,8 @@ class FakeXtables:
         if words[:1] == ["-t"]:
             table, words = words[1], words[2:]
         if flavour == "legacy":
-            self._load_legacy(table)
-        chains = self.rules[flavour][table]
+            self._load_legacy(table, family)
+        chains = (self.rules if family == 4 else self.rules6)[flavour][table]
         op, rest = words[0], words[1:]
         if op == "-S":
             return self._list(args, chains, rest[0] if rest else None)
@@ -103,10 +124,11 @@ class FakeXtables:
                 lines.append(f"-A {chain} " + " ".join(shown))
         return subprocess.CompletedProcess(args, 0, "\n".join(lines) + "\n", "")
 
-    def tagged(self, flavour: str, needle: str = "dovesnap:") -> list[tuple[str, str, tuple[str, ...]]]:
+    def tagged(self, flavour: str, needle: str = "dovesnap:", family: int = 4,
+               ) -> list[tuple[str, str, tuple[str, ...]]]:
         return [
             (table, chain, spec)
-            for table, chains in self.rules[flavour].items()
+            for table, chains in (self.rules if family == 4 else self.rules6)[flavour].items()
             for chain, rules in chains.items()
             for spec in rules
             if any(needle in word for word in spec)

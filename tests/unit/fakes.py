@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from dovesnap.adapters.docker_api import ContainerInfo, NetworkInfo
 from dovesnap.adapters.ovsdb import OvsBridge, OvsPort
-from dovesnap.errors import BackendError
+from dovesnap.errors import BackendError, NameTakenError
 from dovesnap.plan.bridge import BridgePlan
 from dovesnap.plan.ports import choose_ofport
 
@@ -35,6 +35,31 @@ acls:
         actions:
           allow: 1
 """
+
+
+# --- sysctl ------------------------------------------------------------------------------------
+
+
+class FakeSysctl:
+    """``/proc/sys/net/{ipv4,ipv6}/conf``: every setting reads "0" until set. A kernel booted
+    without IPv6 has none of the ipv6 settings; a host with IPv6 turned off by sysctl reads
+    ``disable_ipv6`` as 1 on every interface (``all`` and ``default`` included)."""
+
+    def __init__(self, ipv6: bool = True, ipv6_disabled: bool = False) -> None:
+        self.values: dict[tuple[str, str, str], str] = {}
+        self.ipv6 = ipv6
+        self.ipv6_disabled = ipv6_disabled
+
+    def set_interface(self, family: str, ifname: str, key: str, value: str) -> None:
+        if family == "ipv6" and not self.ipv6:
+            raise BackendError(f"cannot set net.{family}.conf.{ifname}.{key}: no such file")
+        self.values[(family, ifname, key)] = value
+
+    def get_interface(self, family: str, ifname: str, key: str) -> str | None:
+        if family == "ipv6" and not self.ipv6:
+            return None
+        off = (family, key) == ("ipv6", "disable_ipv6") and self.ipv6_disabled
+        return self.values.get((family, ifname, key), "1" if off else "0")
 
 
 # --- netlink -----------------------------------------------------------------------------------
@@ -75,11 +100,14 @@ class FakeNetlink:
         self.links[name] = link
         return link
 
-    def create_veth(self, host: str, peer: str, mtu: int, peer_mac: str | None) -> None:
+    def create_veth(self, host: str, peer: str, mtu: int, peer_mac: str | None,
+                    exist_ok: bool = False) -> None:
         if host in self.fail_create:
             raise BackendError(f"cannot create veth {host}/{peer}: injected failure")
-        if host in self.links:
-            return  # EEXIST is tolerated, as by the real adapter
+        if host in self.links or peer in self.links:  # the kernel's EEXIST
+            if exist_ok and host in self.links:
+                return
+            raise NameTakenError(f"interface {host} or {peer} already exists")
         self.links[host] = FakeLink(host, self._mac(), mtu, up=True, peer=peer)
         self.links[peer] = FakeLink(peer, peer_mac or self._mac(), mtu, peer=host)
 
@@ -208,6 +236,14 @@ class FakeOvs:
         br.ports[ifname] = OvsPort(ifname, got, dict(external_ids))
         return got
 
+    def set_port_external_ids(self, ifname: str, external_ids: Mapping[str, str]) -> None:
+        for br in self.bridges_by_name.values():
+            port = br.ports.get(ifname)
+            if port is not None:
+                br.ports[ifname] = OvsPort(ifname, port.ofport, dict(external_ids), port.type)
+                return
+        raise BackendError(f"OVS has no port {ifname}")
+
     def delete_port(self, bridge: str, ifname: str) -> None:
         br = self.bridges_by_name.get(bridge)
         if br is not None:
@@ -229,6 +265,7 @@ class FakeDocker:
     def __init__(self, engine: str = "abcdef123456") -> None:
         self.names: dict[str, str] = {}
         self.containers: dict[tuple[str, str], ContainerInfo] = {}
+        self.joining: dict[tuple[str, str], ContainerInfo] = {}
         self.networks: list[NetworkInfo] = []
         self.engine = engine
         # network id -> containers not running yet with the network in their settings
@@ -244,9 +281,26 @@ class FakeDocker:
         container_id: str,
         name: str,
         labels: Mapping[str, str] | None = None,
+        addresses: tuple[str, str] | None = None,
     ) -> ContainerInfo:
-        info = ContainerInfo(container_id, name, dict(labels or {}))
+        """``addresses``: Docker's (IPv4, IPv6) of the endpoint, as ``a.b.c.d/len``, ``x::y/len``."""
+        info = ContainerInfo(container_id, name, dict(labels or {}),
+                             addresses={endpoint_id: addresses} if addresses else {})
         self.containers[(network_id, endpoint_id)] = info
+        return info
+
+    def connecting(
+        self,
+        network_id: str,
+        endpoint_id: str,
+        container_id: str,
+        name: str,
+        labels: Mapping[str, str] | None = None,
+    ) -> ContainerInfo:
+        """A container just joining: the network lists its endpoint, container lists do not yet
+        (Docker's order: network connect event, then the container's summary)."""
+        info = ContainerInfo(container_id, name, dict(labels or {}))
+        self.joining[(network_id, endpoint_id)] = info
         return info
 
     def network_name(self, network_id: str) -> str | None:
@@ -256,7 +310,7 @@ class FakeDocker:
         return self.containers.get((network_id, endpoint_id))
 
     def container_by_id(self, container_id: str) -> ContainerInfo | None:
-        for info in self.containers.values():
+        for info in [*self.containers.values(), *self.joining.values()]:
             if info.id == container_id:
                 return info
         return None
@@ -264,6 +318,9 @@ class FakeDocker:
     def starting_containers(self, network_id: str, network_name: str) -> list[ContainerInfo]:
         """What Docker's list shows while containers start: those set with ``starting``."""
         return list(self.starting.get(network_id, ()))
+    def network_endpoints(self, network_id: str) -> dict[str, str] | None:
+        return {ep: info.id for (net, ep), info in [*self.containers.items(), *self.joining.items()]
+                if net == network_id}
 
     def dovesnap_networks(self) -> list[NetworkInfo]:
         return list(self.networks)
@@ -288,7 +345,7 @@ class CountingReloader:
 # --- waiting for background work -------------------------------------------------------------
 
 
-async def eventually(condition: Callable[[], object], timeout: float = 3.0) -> None:
+async def eventually(condition: Callable[[], object], timeout: float = 10.0) -> None:
     """Wait until ``condition()`` is true (the driver finishes some work in background tasks)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -37,10 +37,11 @@ async def make_net(
 
 async def attach(
     driver: Driver, docker: FakeDocker, ep: str, cname: str, labels: dict[str, str] | None = None,
-    net_id: str = NET,
+    net_id: str = NET, options: dict[str, Any] | None = None,
 ) -> None:
+    """A container joins: ``labels`` its labels, ``options`` Docker's endpoint options."""
     docker.add_container(net_id, ep, "c" + ep, cname, labels)
-    await driver.create_endpoint(net_id, ep, None, None)
+    await driver.create_endpoint(net_id, ep, None, None, options)
     await driver.join(net_id, ep, "/var/run/docker/netns/x")
     endpoint = driver.networks[net_id].endpoints[ep]
     await eventually(lambda: endpoint.attach_task is not None and endpoint.attach_task.done())

@@ -14,8 +14,9 @@ import pytest
 
 from dovesnap import config
 from dovesnap.cli import build_parser, main, serve_settings
-from dovesnap.config import FabricFlags, MirrorFlags, ServeSettings, default_controllers
+from dovesnap.config import ServeSettings, default_controllers
 from dovesnap.errors import FlagError, OptionError
+from dovesnap.fabric_settings import FabricFlags, MirrorFlags
 
 ROOT = Path(__file__).resolve().parents[2]
 # Paths spelled in config.py alone: code elsewhere imports them, scripts ask `dovesnap config`.
@@ -67,11 +68,21 @@ def test_python_m_config_needs_only_the_standard_library() -> None:
     out = subprocess.run([sys.executable, "-S", "-c", code, "--shell"], capture_output=True,
                          text=True, check=True, timeout=30).stdout
     assert f"DOVESNAP_PLUGIN_SOCKET={config.PLUGIN_SOCKET}\n" in out
-    tree = ast.parse((ROOT / "dovesnap" / "config.py").read_text())
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert not {name for name in imported if name.startswith("dovesnap")}
+    # config.py, and every dovesnap module it pulls in, imports the standard library alone.
+    todo, seen = ["dovesnap.config"], set()
+    while todo:
+        module = todo.pop()
+        seen.add(module)
+        tree = ast.parse((ROOT / (module.replace(".", "/") + ".py")).read_text())
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {node.module or "" for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and node.level == 0}
+        ours = {name for name in imported if name.split(".")[0] == "dovesnap"}
+        others = {name.split(".")[0] for name in imported - ours} - {"__future__"}
+        assert others <= sys.stdlib_module_names, f"{module} imports {others - sys.stdlib_module_names}"
+        todo += [name for name in ours if name not in seen and name != "dovesnap"]
+    assert seen <= {"dovesnap.config", "dovesnap.fabric_settings"}  # kept small on purpose
 
 
 def test_every_command_reads_environment_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -97,6 +108,28 @@ def test_serve_flags_become_typed_settings_parsed_once() -> None:
         serve_settings(parse("serve", "--mirror-bridge-in", "eth1"))
     with pytest.raises(OptionError):
         serve_settings(parse("serve", "--default-ofcontrollers", "nonsense"))
+
+
+def test_stacking_needs_no_controllers_flag_with_the_embedded_faucet() -> None:
+    settings = serve_settings(parse("serve", "--stacking-interfaces", "root:7:eth1",
+                                    "--faucet-of-port", "7653", "--gauge-of-port", "7654"))
+    assert settings.fabric.stack is not None
+    assert settings.fabric.stack.controllers == ("tcp:127.0.0.1:7653", "tcp:127.0.0.1:7654")
+    with pytest.raises(FlagError, match="external FAUCET"):
+        serve_settings(parse("serve", "--stacking-interfaces", "root:7:eth1", "--external-faucet"))
+    given = serve_settings(parse("serve", "--stacking-interfaces", "root:7:eth1", "--external-faucet",
+                                 "--default-ofcontrollers", "tcp:10.0.0.1:6653"))
+    assert given.fabric.stack is not None
+    assert given.fabric.stack.controllers == ("tcp:10.0.0.1:6653",)
+
+
+def test_docker_url_reaches_serve_doctor_and_cleanup(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///run/other-engine.sock")
+    for command in ("serve", "doctor", "cleanup"):
+        assert parse(command).docker_url == "unix:///run/other-engine.sock", command
+    assert serve_settings(parse("serve")).docker_url == "unix:///run/other-engine.sock"
+    flagged = parse("serve", "--docker-url", "unix:///run/x.sock")
+    assert serve_settings(flagged).docker_url == "unix:///run/x.sock"
 
 
 def test_default_controllers() -> None:
@@ -132,3 +165,47 @@ def test_default_paths_are_spelled_in_config_alone() -> None:
             # The path itself or a file under it; not e.g. /var/log/dovesnap.log.
             spelled = re.search(re.escape(literal) + r"(?![\w.-])", text)
             assert spelled is None, f"{path.relative_to(ROOT)} spells {literal}"
+
+
+def test_the_go_originals_faucetconfrpc_flags_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    args = parse("serve", "--faucetconfrpc_addr", "faucet.lab", "--faucetconfrpc_port", "50000",
+                 "--faucetconfrpc_keydir", "/keys", "--faucetconfrpc_client", "hostb",
+                 "--faucetconfrpc_connretries", "2")
+    rpc = serve_settings(args).faucetconfrpc
+    assert rpc == config.FaucetConfRpcSettings("faucet.lab", 50000, Path("/keys"), "hostb", 2)
+    assert rpc.cert == Path("/keys/hostb.crt") and rpc.key == Path("/keys/hostb.key")
+    assert rpc.ca_candidates == (Path("/keys/faucet.lab-ca.crt"), Path("/keys/ca.crt"))
+    assert rpc.target == "faucet.lab:50000"
+    assert not serve_settings(args).embedded_faucet  # that FAUCET runs elsewhere
+    monkeypatch.setenv("FAUCETCONFRPC_ADDR", "fd42:9::1")
+    rpc = serve_settings(parse("serve", "--faucetconfrpc-port", "1")).faucetconfrpc
+    assert rpc is not None and rpc.target == "[fd42:9::1]:1"
+    assert rpc.keydir == config.FAUCETCONFRPC_KEYDIR and rpc.client == "faucetconfrpc"
+
+
+def test_no_faucetconfrpc_addr_means_the_local_file() -> None:
+    settings = serve_settings(parse("serve", "--faucetconfrpc-port", "50000"))
+    assert settings.faucetconfrpc is None and settings.embedded_faucet
+
+
+@pytest.mark.parametrize("command", ["serve", "doctor", "cleanup"])
+def test_every_go_original_flag_is_accepted(command: str) -> None:
+    go_flags = {"faucetconfrpc_client": "c", "faucetconfrpc_addr": "a", "faucetconfrpc_port": "1",
+                "faucetconfrpc_keydir": "/k", "faucetconfrpc_connretries": "1"}
+    if command == "serve":
+        go_flags |= {"stacking_interfaces": "", "stack_priority1": "", "stack_mirror_interface": "",
+                     "default_ofcontrollers": "", "mirror_bridge_in": "", "mirror_bridge_out": "",
+                     "status_port": "1", "status_auth_ips": "127.0.0.0/8"}
+    argv = [command, *(f"--{name}={value}" for name, value in go_flags.items())]
+    if command == "serve":
+        argv += ["--trace", "--debug"]
+    parse(*argv)  # argparse exits (SystemExit) on a flag it does not know
+
+
+def test_faucet_metrics_are_read_where_faucet_runs() -> None:
+    assert config.faucet_metrics_url(ServeSettings(faucet_prom_port=9999)) == "http://127.0.0.1:9999/"
+    remote = ServeSettings(embedded_faucet=False,
+                           default_ofcontrollers=("tcp:10.90.0.1:6653", "tcp:10.90.0.1:6654"))
+    assert config.faucet_metrics_url(remote) == "http://10.90.0.1:9302/"
+    six = ServeSettings(embedded_faucet=False, default_ofcontrollers=("tcp:[fd42:9::1]:6653",))
+    assert config.faucet_metrics_url(six) == "http://[fd42:9::1]:9302/"

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # listed (``dovesnap/__init__.py``, a ``__main__``) ranks 0 if it imports nothing of dovesnap;
 # otherwise the list must be updated to say where it belongs.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "config", "blocking"),
+    ("errors", "config", "fabric_settings", "blocking"),
     ("model",),
     ("plan",),
     ("adapters",),

@@ -5,6 +5,8 @@
 - The client's script configures the address inside the container and writes a line to
   dovesnap's FIFO; that sets the endpoint's address (status ``HostIP``, ``EndpointOperInfo``).
 - Leave/DeleteEndpoint stop the client (it releases the lease) and reap it.
+- With ``ovs.bridge.dhcp_ipv6=slaac`` each container also gets IPv6 on, and its SLAAC address is
+  followed into the endpoint (``slaac.py``).
 - Clients outlive a dovesnap restart (own session, pidfile per endpoint). On start the live ones
   are adopted by the restored networks that still have their endpoint, and asked to renew so
   the address is known again; the rest are stopped, at the latest after ``orphan_grace``.
@@ -22,12 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dovesnap.blocking import run_blocking
 from dovesnap.driver.hooks import Hooks, Notify
 from dovesnap.driver.state import Endpoint, Network
 from dovesnap.errors import BackendError, ConflictError
 from dovesnap.features.dhcp.clients import ClientLauncher, ClientProcess
-from dovesnap.features.dhcp.container_netns import ContainerNetns
+from dovesnap.features.dhcp.container_netns import ContainerNetns, wait_for_interface
 from dovesnap.features.dhcp.events import LeaseReports
 from dovesnap.features.dhcp.plan import (
     LEASE_EVENTS,
@@ -41,6 +42,7 @@ from dovesnap.features.dhcp.plan import (
     parse_pidfile_name,
     restart_delay,
 )
+from dovesnap.features.dhcp.slaac import SlaacWatches
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,7 @@ class DhcpHooks(Hooks):
         self._sweep: asyncio.TimerHandle | None = None
         self._sweeping: set[asyncio.Task[None]] = set()
         self._started = False
+        self.slaac = SlaacWatches(netns, ready_timeout, notify)
 
     # -- daemon ------------------------------------------------------------------------------
 
@@ -124,6 +127,7 @@ class DhcpHooks(Hooks):
         """Leave the clients running (they keep their leases); a restarted dovesnap adopts them."""
         if self._sweep is not None:
             self._sweep.cancel()
+        self.slaac.close()
         for client in list(self.clients.values()):
             client.stopping = True
             if client.task is not None:
@@ -194,6 +198,7 @@ class DhcpHooks(Hooks):
         log.info("adopted DHCP client %d of endpoint %s", process.pid, endpoint_id[:12])
 
     async def network_deleted(self, net: Network) -> None:
+        await self.slaac.stop_network(net.network_id)
         for ep_id, client in list(self.clients.items()):
             if client.net.network_id == net.network_id:
                 await self._stop(ep_id)
@@ -203,6 +208,8 @@ class DhcpHooks(Hooks):
     async def endpoint_attached(self, net: Network, ep: Endpoint) -> None:
         if not net.spec.dhcp:
             return
+        if net.spec.dhcp_ipv6 == "slaac":
+            self.slaac.start(net, ep)
         client = self.clients.get(ep.endpoint_id)
         if client is not None and not client.stopping:
             client.net = net  # adopted after a restart: nothing else to do
@@ -221,10 +228,12 @@ class DhcpHooks(Hooks):
         client.task = asyncio.get_running_loop().create_task(self._keep(client))
 
     async def endpoint_left(self, net: Network, ep: Endpoint) -> None:
+        await self.slaac.stop(ep.endpoint_id)
         if await self._stop(ep.endpoint_id):
             ep.address = None
 
     async def endpoint_deleted(self, net: Network, ep: Endpoint) -> None:
+        await self.slaac.stop(ep.endpoint_id)
         await self._stop(ep.endpoint_id)
         await self._stop_orphan(net.network_id, ep.endpoint_id)
 
@@ -260,31 +269,11 @@ class DhcpHooks(Hooks):
     async def _launch(self, client: _Client) -> ClientProcess:
         """Wait until the container has its end of the veth, then start the client there."""
         assert self.program is not None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.ready_timeout
-        delay = 0.01
-        netns_path: str | None = None
-        while True:
-            ep = client.ep
-            if ep is None:
-                raise BackendError("the endpoint is gone")
-            netns_path = ep.sandbox_key or netns_path
-            if netns_path is None and ep.container is not None:  # restored: no Join told us
-                netns_path = await run_blocking(self.netns.sandbox_key, ep.container.id)
-            ifname = None
-            if netns_path is not None:
-                ifname = await run_blocking(self.netns.peer_ifname, ep.host_ifname, netns_path)
-            # Docker renames the veth (ethcXXXXX -> ethN) once it is in the namespace.
-            if netns_path is not None and ifname is not None and ifname != ep.container_ifname:
-                break
-            if loop.time() > deadline:
-                raise BackendError(
-                    f"the container's interface did not appear in {netns_path or 'its namespace'} "
-                    f"within {self.ready_timeout:.0f}s"
-                )
-            # Docker makes the namespace in runc's prestart hook, a moment after Join: look often.
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        netns_path, ifname = await wait_for_interface(
+            self.netns, lambda: client.ep, self.ready_timeout)
+        ep = client.ep
+        if ep is None:
+            raise BackendError("the endpoint is gone")
         name = ep.container.name if ep.container is not None else ""
         plan = client_plan(
             self.paths, self.program[0], self.program[1], netns_path, ifname,

@@ -10,6 +10,7 @@ FAUCET DP as ``Physical interface NAME`` on the network VLAN and takes them out 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -31,6 +32,7 @@ from dovesnap.features.external_ports.plan import (
 )
 from dovesnap.model.names import EXT_NETWORK_ID, EXT_ROLE
 from dovesnap.plan.faucet_dp import ExternalPort
+from dovesnap.plan.ports import preallocated_ports
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,16 @@ class ExternalPortsHooks(Hooks):
         if changes is not None:
             changes.subscribe(self._ovs_changed)
 
+    async def _with_macs(self, ports: dict[str, ExternalPort]) -> dict[str, ExternalPort]:
+        """The same ports with their interfaces' MACs (for the status JSON)."""
+        result = {}
+        for name, port in ports.items():
+            if not port.mac:
+                mac = await run_blocking(self.netlink.link_mac, port.ifname)
+                port = dataclasses.replace(port, mac=mac or "")
+            result[name] = port
+        return result
+
     # -- add_ports / add_copro_ports ---------------------------------------------------------
 
     async def _check_free(self, net: Network) -> None:
@@ -93,7 +105,9 @@ class ExternalPortsHooks(Hooks):
         try:
             # Ports without a requested number stay out of the preallocated range (kept for
             # containers, e.g. so a DHCP server's port never takes a container's place).
-            reserved = [net.spec.lbport, *range(1, net.spec.preallocate_ports + 1)]
+            asked = [r.ofport for r in requests if r.ofport]
+            reserved = [net.spec.lbport,
+                        *preallocated_ports(net.spec.preallocate_ports, asked, [net.spec.lbport])]
             for request, ofport in attach_plan(missing, used, reserved):
                 ids = {EXT_NETWORK_ID: net.network_id, EXT_ROLE: role_of(request)}
                 got = await run_blocking(self.ovs.add_port, net.bridge, request.ifname, ofport, ids)
@@ -106,7 +120,7 @@ class ExternalPortsHooks(Hooks):
             for ifname in attached:
                 await run_blocking(self.ovs.delete_port, net.bridge, ifname)
             raise
-        net.externals.update(present)
+        net.externals.update(await self._with_macs(present))
 
     async def _detach_requested(self, net: Network) -> None:
         for request in net.spec.add_ports + net.spec.add_copro_ports:
@@ -181,6 +195,11 @@ class ExternalPortsHooks(Hooks):
             known: dict[str, ExternalPort] = net.extras.get(EXTRA_KEY, {})
             if found == known:
                 return
+            # Ports seen before keep the MAC read then; new ones have theirs read now.
+            found = await self._with_macs({
+                name: known[name] if known.get(name) == port else port
+                for name, port in found.items()
+            })
             for name in set(known) - set(found):
                 net.externals.pop(name, None)
                 log.info("hand-added port %s left bridge %s", name, net.bridge)

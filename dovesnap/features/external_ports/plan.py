@@ -2,8 +2,9 @@
 
 Pure: OVS rows in, decisions out. A port is dovesnap's own when any ``dovesnap-*`` external id
 marks it (container veths, ``add_ports``, patch links ...), when it is the bridge's LOCAL port,
-an OVS patch port, or carries dovesnap's ``ods`` name prefix; every other port with an OpenFlow
-number is one someone added by hand.
+an OVS patch port, or has exactly one of the names dovesnap gives its veths and patch links
+(``odsve`` + 5 hex digits, ``ods`` + 12 hex digits); every other port with an OpenFlow number is
+one someone added by hand, whatever its name starts with (``odshand1`` included).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from dovesnap.model.names import EXT_ROLE, PATCH_PREFIX
+from dovesnap.model.names import EXT_ROLE, is_own_port_name
 from dovesnap.model.options import PortRequest
 from dovesnap.plan.faucet_dp import ExternalPort
 from dovesnap.plan.ports import choose_ofport
@@ -40,7 +41,7 @@ def role_of(request: PortRequest) -> str:
 def is_dovesnaps(port: PortRow, bridge: str) -> bool:
     return (
         port.name == bridge
-        or port.name.startswith(PATCH_PREFIX)
+        or is_own_port_name(port.name)
         or port.type in SKIPPED_TYPES
         or any(key.startswith(EXT_PREFIX) for key in port.external_ids)
     )

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from dovesnap.blocking import run_blocking
-from dovesnap.config import MirrorFlags
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Network
 from dovesnap.errors import DovesnapError
+from dovesnap.fabric_settings import MirrorFlags
 from dovesnap.features.fabric.context import FabricContext
 from dovesnap.plan.daemon_bridges import (
     ROLE_MIRROR_BRIDGE,

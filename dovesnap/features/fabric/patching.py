@@ -48,7 +48,7 @@ class Patcher:
         ids = {EXT_DRIVER: self.driver_name, EXT_ROLE: role}
         self.disconnect(local_bridge, remote_bridge)
         try:
-            self.netlink.create_veth(local_end, remote_end, mtu, None)
+            self.netlink.create_veth(local_end, remote_end, mtu, None, exist_ok=True)
             self.netlink.set_up(remote_end, mtu)
             got_local = self.ovs.add_port(local_bridge, local_end, local_port, ids)
             if exact_local_port and got_local != local_port:

@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from dovesnap.adapters.faucet_metrics import parse_stack_states
 from dovesnap.blocking import run_blocking
-from dovesnap.config import StackFlags
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Network
-from dovesnap.errors import DovesnapError
+from dovesnap.errors import DovesnapError, FaucetConfigUnavailable
+from dovesnap.fabric_settings import StackFlags
 from dovesnap.features.fabric.context import FabricContext
 from dovesnap.features.fabric.stack_plan import (
     StackUplink,
@@ -94,9 +94,19 @@ class StackHooks(Hooks):
         description = f"dovesnap stacking bridge on {self.ctx.hostname}"
         mirror = self.flags.mirror
         tunnel_to = (mirror.dp, mirror.port) if mirror is not None else None
-        try:
+
+        async def publish() -> None:
             await drv.faucet.update(lambda cfg: put_stack_dp(
                 cfg, name, dp_id, description, uplinks, priority1, tunnel_to))
+
+        try:
+            try:
+                await publish()
+            except FaucetConfigUnavailable as err:
+                # A remote FAUCET's config out of reach: the bridge waits (FAUCET does not
+                # know it, so it forwards nothing) and the DP is written once it answers.
+                log.error("stacking DP %s waits for FAUCET's config: %s", name, err.what)
+                self.waiters[""] = asyncio.get_running_loop().create_task(self._retry(publish))
             if self.flags.mirror is not None:
                 lb_plan = daemon_bridge_plan(self.loopback, loopback_dpid(engine),
                                              ROLE_LOOPBACK_BRIDGE, self.ctx.userspace,
@@ -107,6 +117,18 @@ class StackHooks(Hooks):
             await self.ctx.remove_bridge(self.loopback)
             await self.ctx.remove_bridge(name)
             raise
+
+    async def _retry(self, publish: Callable[[], Awaitable[None]]) -> None:
+        delay = 1.0
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await publish()
+                log.info("stacking DP %s written to FAUCET's config", self.stack_dp)
+                return
+            except FaucetConfigUnavailable as err:
+                log.debug("stacking DP still waits: %s", err.what)
+                delay = min(delay * 2, 30.0)
 
     async def daemon_stopping(self) -> None:
         try:

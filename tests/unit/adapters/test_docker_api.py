@@ -16,13 +16,15 @@ class FakeDockerApi:
         self._networks = networks
         self._containers = containers
 
-    def networks(self, ids: list[str] | None = None, filters: dict[str, str] | None = None
+    def networks(self, ids: list[str] | None = None, filters: dict[str, Any] | None = None
                  ) -> list[dict[str, Any]]:
         found = self._networks
         if ids is not None:  # dockerd matches id prefixes
             found = [n for n in found if any(n["Id"].startswith(i) for i in ids)]
-        if filters and "driver" in filters:
-            found = [n for n in found if n.get("Driver") == filters["driver"]]
+        if filters and "driver" in filters:  # one name, or any of several
+            wanted = filters["driver"]
+            wanted = wanted if isinstance(wanted, list) else [wanted]
+            found = [n for n in found if n.get("Driver") in wanted]
         return found
 
     def containers(self, all: bool = False, filters: dict[str, str] | None = None
@@ -41,6 +43,7 @@ NETWORKS: list[dict[str, Any]] = [
      "IPAM": {"Config": [{"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"}]}},
     {"Id": "n1" + "0" * 61 + "1", "Name": "", "Driver": "dovesnap"},
     {"Id": "b2" + "0" * 62, "Name": "bridge", "Driver": "bridge"},
+    {"Id": "m3" + "0" * 62, "Name": "viaplugin", "Driver": "dovesnap-plugin:latest"},
 ]
 CONTAINERS: list[dict[str, Any]] = [
     {"Id": "c1" + "0" * 62, "Names": ["/web"], "Labels": {"a": "b"}, "State": "running",
@@ -54,9 +57,8 @@ CONTAINERS: list[dict[str, Any]] = [
 
 @pytest.fixture
 def backend() -> DockerSdkBackend:
-    sdk = DockerSdkBackend.__new__(DockerSdkBackend)  # no dockerd here: skip the connection
+    sdk = DockerSdkBackend("unix:///nonexistent.sock")  # construction asks Docker nothing
     sdk._client = FakeDockerApi(NETWORKS, CONTAINERS)
-    sdk.driver_name = "dovesnap"
     return sdk
 
 
@@ -84,8 +86,30 @@ def test_container_for_endpoint(
 def test_dovesnap_networks_and_engine(backend: DockerSdkBackend) -> None:
     nets = backend.dovesnap_networks()
     assert [n.name for n in nets] == ["net1", ""]
+    managed = DockerSdkBackend("unix:///nonexistent.sock", aliases=("dovesnap-plugin:latest",))
+    managed._client = backend._client  # a managed plugin's networks carry its NAME:TAG
+    assert [n.name for n in managed.dovesnap_networks()] == ["net1", "", "viaplugin"]
     assert nets[0] == NetworkInfo(
         NETWORKS[0]["Id"], "net1", {"ovs.bridge.dpid": "0x1"}, True,
         ({"Subnet": "10.0.0.0/24", "Gateway": "10.0.0.1"},), False,
     )
     assert backend.engine_id() == "ABCD:EFGH:1234"
+
+
+def test_containers_carry_dockers_addresses_of_their_endpoints() -> None:
+    summary = {
+        "Id": "c4" + "0" * 62, "Names": ["/dual"], "_networks": [NETWORKS[0]["Id"]],
+        "NetworkSettings": {"Networks": {
+            "net1": {"EndpointID": "ep4", "IPAddress": "10.0.0.4", "IPPrefixLen": 24,
+                     "GlobalIPv6Address": "fd42:1::4", "GlobalIPv6PrefixLen": 64},
+            "v6only": {"EndpointID": "ep5", "IPAddress": "", "IPPrefixLen": 0,
+                       "GlobalIPv6Address": "fd42:2::4", "GlobalIPv6PrefixLen": 64},
+            "dhcp": {"EndpointID": "ep6", "IPAddress": "", "GlobalIPv6Address": ""},
+        }},
+    }
+    sdk = DockerSdkBackend.__new__(DockerSdkBackend)
+    sdk._client = FakeDockerApi(NETWORKS, [summary])
+    sdk.driver_name = "dovesnap"
+    found = sdk.container_for_endpoint(NETWORKS[0]["Id"], "ep6")
+    assert found is not None and found.addresses == {
+        "ep4": ("10.0.0.4/24", "fd42:1::4/64"), "ep5": ("", "fd42:2::4/64")}

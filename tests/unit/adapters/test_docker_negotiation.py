@@ -35,6 +35,9 @@ from dovesnap.adapters.docker_api import (
     choose_api_version,
 )
 from dovesnap.adapters.docker_events import DockerEventWatcher
+from dovesnap.features.dhcp.container_netns import KernelContainerNetns
+from dovesnap.tools.doctor import DockerSeen
+from dovesnap.tools.probes import SystemProbes
 
 NET = "a1" + "0" * 62
 OTHER_NET = "b2" + "0" * 62
@@ -179,6 +182,11 @@ class FakeEngine:
             return self._reply(req, url.path, 200, found)
         if path == "/events":
             return self._stream_events(req, url.path)
+        if m := re.match(r"^/containers/([0-9a-f]+)/json$", path):
+            for found in self.containers:
+                if found["Id"] == m.group(1):  # inspect: the summary plus the sandbox
+                    settings = {**found["NetworkSettings"], "SandboxKey": "/run/netns/fake"}
+                    return self._reply(req, url.path, 200, {**found, "NetworkSettings": settings})
         if m := re.match(r"^/networks/([0-9a-f]+)$", path):
             for net in self.networks:
                 if net["Id"] == m.group(1):
@@ -348,6 +356,21 @@ async def test_event_stream_speaks_the_negotiated_version_across_restarts(engine
         assert engine.requests[-1] == ("/v1.41/info", 200)
     finally:
         watcher.stop()
+
+
+@pytest.mark.parametrize(("min_api", "max_api", "spoken"),
+                         [(*DOCKER_29, NEWEST_API_VERSION), (*DOCKER_20, "1.41")])
+def test_doctor_and_dhcp_lookups_negotiate_too(
+    engine: FakeEngine, min_api: str, max_api: str, spoken: str
+) -> None:
+    engine.start(min_api, max_api)
+    assert SystemProbes().docker(engine.url, "dovesnap") == DockerSeen(
+        version="fake", internal_networks=("net1",))
+    assert KernelContainerNetns(engine.url).sandbox_key(CONTAINER) == "/run/netns/fake"
+    assert all(status == 200 for _, status in engine.requests)
+    # Each asked /version (unversioned) first, then spoke what dovesnap chooses, not the SDK's
+    # "auto" (the engine's newest, 1.52, which this client was never checked against).
+    assert set(engine.versions_used()) == {"", spoken}
 
 
 @pytest.mark.parametrize(

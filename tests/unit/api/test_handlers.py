@@ -192,6 +192,22 @@ async def test_flat_join_has_no_gateway(client: TestClient[Any, Any], docker: Fa
     assert "Gateway" not in joined
 
 
+async def test_endpoint_options_interface_name_and_refusal(
+    client: TestClient[Any, Any], docker: FakeDocker, netlink: FakeNetlink
+) -> None:
+    await create(client, docker)
+    ids = {"NetworkID": NET, "EndpointID": EP}
+    named = {"com.docker.network.endpoint.ifname": "mgmt0", "dovesnap.faucet.portacl": "a"}
+    await call(client, "/NetworkDriver.CreateEndpoint", ids | {"Options": named})
+    joined = await call(client, "/NetworkDriver.Join", ids | {"SandboxKey": "/x"})
+    # DstName, as libnetwork's remote API spells it; engines up to 28.5 still use DstPrefix.
+    assert joined["InterfaceName"] == {"SrcName": "ethce9d8c", "DstPrefix": "eth",
+                                       "DstName": "mgmt0"}
+    bad = ids | {"EndpointID": "f" * 32, "Options": {"dovesnap.faucet.portacl": "bad acl!"}}
+    reply = await call(client, "/NetworkDriver.CreateEndpoint", bad)
+    assert "dovesnap.faucet.portacl" in reply["Err"] and "ethcfffff" not in netlink.links
+
+
 class CrashingOvs(FakeOvs):
     def ports(self, bridge: str) -> list[OvsPort]:
         raise RuntimeError("ovsdb went away")

@@ -45,11 +45,28 @@ def test_networks_that_do_not_clash_are_admitted() -> None:
     check_other_networks(spec(NET2, dpid="0x10"), [])
 
 
-def test_faucet_dp_with_the_dpid_is_refused() -> None:
-    config = {**ACLS, "dps": {"sw1": {"dp_id": 0x10}}}
+def test_another_networks_dp_with_the_dpid_is_refused() -> None:
+    config = {**ACLS, "dps": {"net1": {"dp_id": 0x10}}}
+    with pytest.raises(ConflictError, match="dp_id of FAUCET DP net1"):
+        check_faucet_config(spec(NET2, dpid="16"), config, [net(dpid="0x20")])
+    assert check_faucet_config(spec(NET2, dpid="17"), config, [net(dpid="0x20")]) is None
+
+
+def test_an_operators_dp_with_the_dpid_may_be_the_networks_pre_seeded_dp() -> None:
+    # Docker names the network only after CreateNetwork: whether it is the DP's network is
+    # decided then (driver tests); the DP as the operator wrote it comes back meanwhile.
+    seeded = {"dp_id": 0x10, "interfaces": {0xFFFFFFFE: {"native_vlan": 100}}}
+    found = check_faucet_config(spec(dpid="16"), {**ACLS, "dps": {"sw1": seeded}})
+    assert found is not None and found.name == "sw1" and found.dp == seeded
+    # Rebuilt from Docker's record (the name known): its own DP from before is dovesnap's.
+    own = {"dp_id": 0x10, "hardware": "Open vSwitch",
+           "interfaces": {99: {"description": "dovesnap mirror port", "output_only": True}}}
+    assert check_faucet_config(spec(dpid="16"), {**ACLS, "dps": {"net1": own}}, name="net1") is None
+    found = check_faucet_config(spec(dpid="16"), {**ACLS, "dps": {"net1": seeded}}, name="net1")
+    assert found is not None and found.dp == seeded
+    two = {**ACLS, "dps": {"sw1": {"dp_id": 0x10}, "sw2": {"dp_id": 0x10}}}
     with pytest.raises(ConflictError, match="dp_id of FAUCET DP sw1"):
-        check_faucet_config(spec(dpid="16"), config)
-    check_faucet_config(spec(dpid="17"), config)
+        check_faucet_config(spec(dpid="16"), two)
 
 
 def test_unknown_acl_is_refused() -> None:

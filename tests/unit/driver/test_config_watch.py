@@ -34,7 +34,7 @@ async def test_fixed_file_heals_every_port_without_restart(
     driver: Driver, docker: FakeDocker, store: FaucetConfigStore
 ) -> None:
     reloads: list[int] = []
-    watch = ConfigWatch(driver, FakeWatch, lambda: reloads.append(1), delay=0.01)
+    watch = ConfigWatch(driver, store.path, FakeWatch, lambda: reloads.append(1), delay=0.01)
     watch.start()
     try:
         fake = WATCHES[-1]

@@ -1,81 +1,134 @@
-"""Writing DPs when FAUCET refuses: the operator's config is reported (and healed when fixed),
-a container's own bad ACL is failed closed; a container Docker does not name is closed too."""
+"""DpSync when FAUCET's config is behind faucetconfrpc and the server stops answering.
+
+The driver runs on the fakes, with RemoteFaucetConfig over the fake server: a port that joins
+while the server is down is shown failed closed with the reason (and FAUCET has no interface for
+it, so it drops the port's packets); when the server answers again the port gets its policy.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+from collections.abc import AsyncIterator
 from typing import Any
 
-from dovesnap.adapters.faucet_config import FaucetConfigStore
-from dovesnap.driver.core import Driver
-from tests.unit.fakes import FakeDocker, eventually
-from tests.unit.scenario import EP, NET, attach, dps, iface, make_net
+import pytest
+import yaml
 
-ALLOW = {"dovesnap.faucet.portacl": "allowall"}
-TYPO = "acls:\n  typo:\n    - rule:\n        actions:\n          alow: 1\n"
+from dovesnap.adapters.faucet_check import FaucetCheckProcess
+from dovesnap.adapters.faucet_rpc import RemoteFaucetConfig
+from dovesnap.driver import dp_sync
+from dovesnap.driver.core import Driver, DriverSettings
+from dovesnap.errors import FaucetConfigUnavailable
+from tests.unit.factories import make_driver
+from tests.unit.fakes import OPERATOR_YAML, FakeDocker, FakeNetlink, FakeOvs, eventually
+from tests.unit.rpc_fakes import FakeConfRpc
+from tests.unit.scenario import EP, NET
+
+OPTIONS = {"ovs.bridge.dpid": "0x10"}
 
 
-async def test_operator_typo_is_reported_and_a_fixed_file_heals_the_ports(
-    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+def interfaces(server: FakeConfRpc) -> dict[int, Any]:
+    found: dict[int, Any] = ((server.config.get("dps") or {}).get("net1") or {}).get("interfaces", {})
+    return found
+
+
+@pytest.fixture
+def server() -> FakeConfRpc:
+    return FakeConfRpc(yaml.safe_load(OPERATOR_YAML))
+
+
+@pytest.fixture
+async def remote_driver(
+    settings: DriverSettings, ovs: FakeOvs, netlink: FakeNetlink, docker: FakeDocker,
+    server: FakeConfRpc, faucet_check: FaucetCheckProcess, monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Driver]:
+    monkeypatch.setattr(dp_sync, "RETRY_SECONDS", (0.05, 0.1))
+    drv = make_driver(settings, ovs, netlink, docker, RemoteFaucetConfig(server, faucet_check))
+    yield drv
+    await drv.close()
+
+
+async def join(driver: Driver, docker: FakeDocker, ep: str, name: str) -> None:
+    docker.add_container(NET, ep, "c" + ep, name, {"dovesnap.faucet.portacl": "allowall"})
+    await driver.create_endpoint(NET, ep, None, None)
+    await driver.join(NET, ep, "/var/run/docker/netns/x")
+    endpoint = driver.networks[NET].endpoints[ep]
+    await eventually(lambda: endpoint.attach_task is not None and endpoint.attach_task.done())
+
+
+async def test_a_port_joining_while_the_server_is_down_waits_closed(
+    remote_driver: Driver, docker: FakeDocker, server: FakeConfRpc
 ) -> None:
-    await make_net(driver, docker)
-    await attach(driver, docker, EP[0], "web", ALLOW)
-    good = store.path.read_text()
-    store.path.write_text(good.replace("acls:\n", TYPO, 1))  # a typo far from dovesnap's DP
-    await attach(driver, docker, EP[1], "db", ALLOW)
-    await attach(driver, docker, EP[2], "plain")
-    net = driver.networks[NET]
-    assert not any(ep.fail_closed for ep in net.endpoints.values())  # not the containers' fault
-    assert net.error is not None and "alow" in net.error and "no restart" in net.error
-    assert driver.dp_sync.config_refused is not None and "alow" in driver.dp_sync.config_refused
-    assert iface(store, "net1", 2) is None and "alow" in store.path.read_text()  # theirs, kept
-    store.path.write_text(good)  # the operator fixes the file
-    async with net.lock:  # what the config watch does when the file changes
-        await driver.sync_dp(net)
-    assert iface(store, "net1", 2)["acls_in"] == ["allowall"]  # type: ignore[index]
-    assert iface(store, "net1", 3) is not None
-    assert net.error is None and driver.dp_sync.config_refused is None
+    docker.add_network(NET, "net1")
+    await remote_driver.create_network(NET, OPTIONS, [], [], False)
+    await eventually(lambda: "net1" in (server.config.get("dps") or {}))
+    await join(remote_driver, docker, EP[0], "early")
+    early = remote_driver.networks[NET].endpoints[EP[0]]
+    assert interfaces(server)[early.ofport]["acls_in"] == ["allowall"]
+
+    server.down = True
+    await join(remote_driver, docker, EP[1], "late")
+    net = remote_driver.networks[NET]
+    late = net.endpoints[EP[1]]
+    assert late.fail_closed is not None and late.fail_closed.startswith(dp_sync.UNREACHABLE)
+    assert "fake:59999" in late.fail_closed
+    assert net.error is not None and "fake:59999" in net.error
+    assert early.fail_closed is None  # written before: FAUCET still has its policy
+    assert late.ofport not in interfaces(server)
+    info = remote_driver.endpoint_info(NET, EP[1])
+    assert info["FailClosed"] == late.fail_closed
+
+    server.down = False
+    await eventually(lambda: net.error is None and late.fail_closed is None, timeout=5)
+    assert interfaces(server)[late.ofport]["acls_in"] == ["allowall"]
+    assert interfaces(server)[late.ofport]["description"].startswith("late ")
 
 
-async def test_unreadable_file_is_reported_not_failed_closed(
-    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+async def test_creating_a_network_while_the_server_is_down_fails_cleanly(
+    remote_driver: Driver, docker: FakeDocker, server: FakeConfRpc, ovs: FakeOvs
 ) -> None:
-    await make_net(driver, docker)
-    store.path.write_text("acls: [unclosed\n")
-    await attach(driver, docker, EP[0], "web", ALLOW)
-    net = driver.networks[NET]
-    assert net.error is not None and not net.endpoints[EP[0]].fail_closed
+    server.down = True
+    docker.add_network(NET, "net1")
+    with pytest.raises(FaucetConfigUnavailable, match="fake:59999"):
+        await remote_driver.create_network(NET, OPTIONS, [], [], False)
+    assert ovs.bridges() == [] and NET not in remote_driver.networks
 
 
-async def test_container_docker_never_names_fails_closed_is_reported_and_retried(
-    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+async def test_deleting_the_network_stops_the_retries(
+    remote_driver: Driver, docker: FakeDocker, server: FakeConfRpc
 ) -> None:
-    await make_net(driver, docker, preallocate_ports="1", default_acl="allowall")
-    events: list[tuple[str, dict[str, Any]]] = []
-    driver.notify = lambda kind, /, **fields: events.append((kind, fields))
-    driver.settings = dataclasses.replace(driver.settings, attach_timeout=0.1)
-    await driver.create_endpoint(NET, EP[0], None, None)
-    await driver.join(NET, EP[0], "/x")
-    ep = driver.networks[NET].endpoints[EP[0]]
-    await eventually(lambda: ep.fail_closed is not None and events)  # reported once written
-    assert iface(store, "net1", 1) is None  # closed, not the placeholder's allowall
-    assert events[0][0] == "port_fail_closed" and events[0][1]["port"] == 1
-    assert "keeps asking" in events[0][1]["reason"]
-    docker.add_container(NET, EP[0], "c0123456789", "late")
-    driver.note_connect(NET, "c0123456789")  # Docker's connect event wakes the retry
-    await eventually(lambda: (iface(store, "net1", 1) or {}).get("description") == "late c0123")
-    assert ep.fail_closed is None
+    docker.add_network(NET, "net1")
+    await remote_driver.create_network(NET, OPTIONS, [], [], False)
+    await eventually(lambda: "net1" in (server.config.get("dps") or {}))
+    server.down = True
+    await join(remote_driver, docker, EP[0], "waiting")
+    retry = remote_driver.dp_sync._retries[NET]
+    server.down = False
+    await remote_driver.delete_network(NET)
+    assert "net1" not in (server.config.get("dps") or {})
+    await asyncio.sleep(0)
+    assert retry.done() and NET not in remote_driver.dp_sync._retries
 
 
-async def test_a_pending_write_of_a_deleted_network_writes_nothing_back(
-    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+async def test_a_port_whose_removal_did_not_reach_faucet_is_not_given_again(
+    remote_driver: Driver, docker: FakeDocker, server: FakeConfRpc
 ) -> None:
-    await make_net(driver, docker)
-    net = driver.networks[NET]
-    async with net.lock:  # a Join's write waits for the lock while the network is deleted
-        pending = asyncio.get_running_loop().create_task(driver.dp_sync.request(net))
-        await asyncio.sleep(0.01)
-        await driver.dp_sync.remove(net, [net])
-    await asyncio.wait_for(pending, 2)
-    assert "net1" not in dps(store)
+    docker.add_network(NET, "net1")
+    await remote_driver.create_network(NET, OPTIONS, [], [], False)
+    await eventually(lambda: "net1" in (server.config.get("dps") or {}))
+    await join(remote_driver, docker, EP[0], "leaving")
+    old_port = remote_driver.networks[NET].endpoints[EP[0]].ofport
+    assert interfaces(server)[old_port]["description"].startswith("leaving ")
+    server.down = True
+    await remote_driver.leave(NET, EP[0])
+    await remote_driver.delete_endpoint(NET, EP[0])
+    # FAUCET still has the departed container's policy on that port: a newcomer must not get it.
+    assert interfaces(server)[old_port]["description"].startswith("leaving ")
+    await join(remote_driver, docker, EP[1], "newcomer")
+    newcomer = remote_driver.networks[NET].endpoints[EP[1]]
+    assert newcomer.ofport != old_port
+    server.down = False
+    net = remote_driver.networks[NET]
+    await eventually(lambda: net.error is None, timeout=5)
+    assert old_port not in interfaces(server)
+    assert remote_driver.dp_sync.unremoved_ports(net) == set()

@@ -7,10 +7,12 @@ import asyncio
 import pytest
 
 from dovesnap.adapters.faucet_config import FaucetConfigStore
-from dovesnap.driver.core import Driver
+from dovesnap.driver.core import Driver, DriverSettings
+from dovesnap.driver.restore import restore_from_ovs
 from dovesnap.errors import BackendError, NotFoundError
+from tests.unit.factories import make_driver
 from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
-from tests.unit.scenario import EP, NET, attach, iface, make_net
+from tests.unit.scenario import EP, NET, NET2, attach, iface, make_net
 
 
 async def test_endpoints_get_lowest_free_ofports(
@@ -190,3 +192,90 @@ async def test_operator_removing_a_used_acl_blocks_changes_without_breaking_the_
     await driver.leave(NET, EP[0])
     assert net.error is None
     assert iface(store, "net1", 1) is None and iface(store, "net1", 2) is not None
+
+
+# Two endpoint ids sharing their first 6 hex digits (about N/2^20 odds per new endpoint).
+TWINS = ("abcdef1" + "0" * 57, "abcdef2" + "0" * 57)
+
+
+async def test_endpoints_sharing_an_id_prefix_get_their_own_veths(
+    driver: Driver, docker: FakeDocker, ovs: FakeOvs, netlink: FakeNetlink
+) -> None:
+    await make_net(driver, docker)
+    await driver.create_endpoint(NET, TWINS[0], None, None)
+    await driver.create_endpoint(NET, TWINS[1], None, None)
+    first, second = (driver.networks[NET].endpoints[e] for e in TWINS)
+    assert first.host_ifname == "odsveabcde"
+    assert second.host_ifname == "odsveabcdef" and second.container_ifname == "ethcabcdef"
+    assert ovs.ofports("odsbra1b2c") == {"odsveabcde": 1, "odsveabcdef": 2}
+    assert netlink.links["odsveabcde"].peer == "ethcabcde"
+    await driver.delete_endpoint(NET, TWINS[1])  # must not take the first container's veth
+    assert "odsveabcde" in netlink.links and "ethcabcde" in netlink.links
+    assert ovs.ofports("odsbra1b2c") == {"odsveabcde": 1}
+
+
+async def test_a_veth_name_taken_on_the_host_is_not_reused(
+    driver: Driver, docker: FakeDocker, ovs: FakeOvs, netlink: FakeNetlink
+) -> None:
+    await make_net(driver, docker)
+    await make_net(driver, docker, net_id=NET2, netname="net2", dpid="0x11")
+    netlink.add_link("ethcabcde")  # not dovesnap's: a container side left by something else
+    await driver.create_endpoint(NET2, TWINS[0], None, None)
+    ep = driver.networks[NET2].endpoints[TWINS[0]]
+    assert (ep.host_ifname, ep.container_ifname) == ("odsveabcdef", "ethcabcdef")
+    await driver.create_endpoint(NET, TWINS[1], None, None)  # the other network's twin
+    assert driver.networks[NET].endpoints[TWINS[1]].host_ifname == "odsveabcdef2"
+    await driver.delete_endpoint(NET2, TWINS[0])
+    assert "ethcabcde" in netlink.links and "odsveabcdef2" in netlink.links
+
+
+async def test_a_restart_keeps_longer_veth_names(
+    driver: Driver, docker: FakeDocker, ovs: FakeOvs, netlink: FakeNetlink,
+    store: FaucetConfigStore, settings: DriverSettings,
+) -> None:
+    await make_net(driver, docker)
+    for ep in TWINS:
+        await driver.create_endpoint(NET, ep, None, None)
+    await driver.close()
+    again = make_driver(settings, ovs, netlink, docker, store)
+    try:
+        await restore_from_ovs(again)
+        names = {e: (ep.host_ifname, ep.container_ifname)
+                 for e, ep in again.networks[NET].endpoints.items()}
+        assert names == {TWINS[0]: ("odsveabcde", "ethcabcde"),
+                         TWINS[1]: ("odsveabcdef", "ethcabcdef")}
+        await again.create_endpoint(NET, "abcde9" + "0" * 58, None, None)  # known names skipped
+        assert again.networks[NET].endpoints["abcde9" + "0" * 58].host_ifname == "odsveabcde9"
+    finally:
+        await again.close()
+
+
+async def test_a_connect_event_naming_another_container_is_not_believed(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+) -> None:
+    await make_net(driver, docker)
+    docker.add_container(NET2, EP[5], "c-other", "other", {"dovesnap.faucet.portacl": "allowall"})
+    await driver.create_endpoint(NET, EP[0], None, None)
+    ep = await driver.join(NET, EP[0], "/var/run/docker/netns/x")
+    driver.note_connect(NET, "c-other")  # stale, or about another endpoint: not EP[0]'s owner
+    await asyncio.sleep(0.2)
+    assert ep.container is None and iface(store, "net1", 1) is None
+    docker.add_container(NET, EP[0], "c-mine", "mine", {"dovesnap.faucet.portacl": "denyall"})
+    await eventually(lambda: ep.container is not None)
+    assert ep.container is not None and ep.container.id == "c-mine"
+    await eventually(lambda: (iface(store, "net1", 1) or {}).get("acls_in") == ["denyall"])
+    assert iface(store, "net1", 1)["description"] == "mine c-min"  # type: ignore[index]
+
+
+async def test_a_connect_event_for_the_endpoints_owner_attaches_before_listings_show_it(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+) -> None:
+    await make_net(driver, docker)
+    await driver.create_endpoint(NET, EP[0], None, None)
+    ep = await driver.join(NET, EP[0], "/var/run/docker/netns/x")
+    # Docker's network knows the endpoint's container; container listings do not show it yet.
+    docker.connecting(NET, EP[0], "c-mine", "mine", {"dovesnap.faucet.portacl": "allowall"})
+    await asyncio.sleep(0.2)
+    assert ep.container is None  # no event yet: the listing fallback cannot see it
+    driver.note_connect(NET, "c-mine")
+    await eventually(lambda: (iface(store, "net1", 1) or {}).get("acls_in") == ["allowall"])

@@ -129,3 +129,29 @@ def test_ipam_config_becomes_ipv4_data() -> None:
     conf: Any = ({"Subnet": "10.1.0.0/16", "Gateway": "10.1.0.1"}, {"Subnet": "fd00::/64"},
                  {"Subnet": "bogus"})
     assert ipam_to_ipv4_data(conf) == [{"Pool": "10.1.0.0/16", "Gateway": "10.1.0.1/16"}]
+
+
+async def test_rebuilt_network_takes_its_own_dp_back_and_keeps_an_operators(
+    driver: Driver, docker: FakeDocker, ovs: FakeOvs,
+) -> None:
+    # OVS lost the bridges (and their records) while dovesnap was away; the DPs are in faucet.yaml.
+    await make_net(driver, docker)  # net1: dovesnap's own DP
+    await attach(driver, docker, EP[0], "a")
+    seeded = {"dp_id": 0x22, "description": "operator's", "interfaces": {5: {"native_vlan": 100}}}
+    seeded_yaml = "  net2: {dp_id: 0x22, description: operator's, interfaces: {5: {native_vlan: 100}}}"
+    driver.faucet.path.write_text(driver.faucet.path.read_text().replace("dps:", "dps:\n" + seeded_yaml, 1))
+    await driver.close()
+    driver.networks.clear()
+    ovs.bridges_by_name.clear()
+    for net_id, name, dpid in ((NET, "net1", "0x10"), (NET2, "net2", "0x22")):
+        docker.add_network(net_id, name)
+        docker.networks.append(NetworkInfo(net_id, name, {"ovs.bridge.dpid": dpid}, internal=True))
+    rec, seen = _recovery(driver, FakeRecords())
+    await rec.reconcile_with_docker()
+    assert seen == ["network rebuilt from Docker"] * 2
+    assert driver.networks[NET].operator_dp is None  # what dovesnap wrote is dovesnap's
+    operator = driver.networks[NET2].operator_dp
+    assert operator is not None and operator.dp == seeded
+    await driver.delete_network(NET)
+    await driver.delete_network(NET2)
+    assert dps(driver.faucet) == {"net2": seeded}

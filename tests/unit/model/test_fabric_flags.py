@@ -69,6 +69,16 @@ def test_bad_flags_name_the_flag(kwargs: dict[str, str], flag: str, words: str) 
     assert words in caught.value.message
 
 
+def test_stacking_without_controllers_uses_the_embedded_faucet_and_gauge() -> None:
+    embedded = ("tcp:127.0.0.1:7653", "tcp:127.0.0.1:7654")
+    flags = parse_fabric_flags(stacking_interfaces="root:7:eth1", embedded_controllers=embedded)
+    assert flags.stack is not None and flags.stack.controllers == embedded
+    # Given controllers win over the embedded ones.
+    flags = parse_fabric_flags(stacking_interfaces="root:7:eth1", default_ofcontrollers=CTRL,
+                               embedded_controllers=embedded)
+    assert flags.stack is not None and flags.stack.controllers == tuple(CTRL.split(","))
+
+
 def test_mirror_bridge_and_plain_stacking_go_together() -> None:
     flags = parse_fabric_flags(mirror_bridge_out="eth2", stacking_interfaces="root:7:eth1",
                                default_ofcontrollers=CTRL)

@@ -40,6 +40,11 @@ def test_parse_labels(labels: dict[str, str], network: str, expected: ContainerL
         ({"dovesnap.faucet.mac_prefix": "0e:99:00:00:00:00"}, "dovesnap.faucet.mac_prefix"),
         ({"dovesnap.faucet.mac_prefix": "0e:9"}, "dovesnap.faucet.mac_prefix"),
         ({"dovesnap.faucet.mac_prefix": ""}, "dovesnap.faucet.mac_prefix"),
+        # dovesnap's own ACLs (stack links, mirror tunnels ...) are not for containers
+        ({"dovesnap.faucet.portacl": "dovesnap-stack-link"}, "dovesnap.faucet.portacl"),
+        ({"dovesnap.faucet.portacl": "n1:allowall,dovesnap-mirror-tunnel-356-dp2-4"},
+         "dovesnap.faucet.portacl"),
+        ({"dovesnap.faucet.portacl": "n2:a/n1:DOVESNAP-x"}, "dovesnap.faucet.portacl"),
     ],
 )
 def test_bad_labels_name_the_label(labels: dict[str, str], label: str) -> None:

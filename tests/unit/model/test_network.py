@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dovesnap.errors import DovesnapError, OptionError
+from dovesnap.model.codec import spec_from_json
 from dovesnap.model.network import (
     DEFAULT_LBPORT,
     DEFAULT_MTU,
@@ -18,6 +20,7 @@ from dovesnap.model.network import (
     parse_network,
 )
 from dovesnap.model.options import PerNetworkValue, PortRequest
+from dovesnap.plan.bridge import spec_to_json
 
 NET_ID = "0123456789abcdef"
 CTRL = ("tcp:127.0.0.1:6653",)
@@ -137,6 +140,11 @@ def test_valid_option(options: dict[str, str], attr: str, expected: object) -> N
         ({"add_ports": "eth1/65280"}, "add_ports"),
         ({"add_ports": "eth1/x"}, "add_ports"),
         ({"add_ports": "eth1/1/bad acl"}, "add_ports"),
+        ({"default_acl": "dovesnap-stack-link"}, "default_acl"),
+        ({"nat_acl": "n1:dovesnap-mirror-tunnel-356-dp2-4"}, "nat_acl"),
+        ({"vlan_out_acl": "dovesnap-dhcp-guard"}, "vlan_out_acl"),
+        ({"add_ports": "eth1/1/dovesnap-stack-link"}, "add_ports"),
+        ({"add_copro_ports": "eth1/1/Dovesnap-x"}, "add_copro_ports"),
         ({"add_ports": "eth1/1/a/5000"}, "add_ports"),
         ({"add_ports": "eth1/1/a/0"}, "add_ports"),
         ({"add_ports": "eth1/3,eth2/3"}, "add_ports"),
@@ -264,7 +272,7 @@ _KEYS = st.sampled_from([
     "ovs.bridge." + k for k in (
         "dpid", "controller", "mode", "vlan", "mtu", "userspace", "ovs_local_mac", "nat_acl",
         "default_acl", "vlan_out_acl", "preallocate_ports", "add_ports", "add_copro_ports",
-        "mirror_tunnel_vid", "lbport", "dhcp", "name", "bind_interface", "bogus",
+        "mirror_tunnel_vid", "lbport", "dhcp", "dhcp_ipv6", "name", "bind_interface", "bogus",
     )
 ])
 _VALUES = st.one_of(
@@ -280,17 +288,67 @@ _VALUES = st.one_of(
     dpid=st.one_of(st.none(), _VALUES),
     pools=st.lists(st.fixed_dictionaries({"Pool": st.text(max_size=20),
                                           "Gateway": st.text(max_size=20)}), max_size=2),
+    pools6=st.lists(st.fixed_dictionaries({"Pool": st.text(alphabet="0123456789abcdef:/.",
+                                                           max_size=20),
+                                           "Gateway": st.text(max_size=20)}), max_size=2),
     internal=st.booleans(),
 )
 def test_parse_network_raises_only_dovesnap_errors(
-    options: dict[str, str], dpid: str | None, pools: list[dict[str, str]], internal: bool
+    options: dict[str, str], dpid: str | None, pools: list[dict[str, str]],
+    pools6: list[dict[str, str]], internal: bool,
 ) -> None:
     if dpid is not None:
         options["ovs.bridge.dpid"] = dpid
     try:
-        spec = parse_network(NET_ID, options, pools, (), CTRL, internal)
+        spec = parse_network(NET_ID, options, pools, pools6, CTRL, internal)
     except DovesnapError:
         return
     assert 0 < spec.dpid < 2**64
     assert 1 <= spec.vlan <= 4094
     assert spec.mode in ("flat", "nat", "routed")
+    assert spec.subnet_ipv6 is None or ":" in spec.subnet_ipv6
+
+
+# --- IPv6 ---------------------------------------------------------------------------------------
+
+
+def v6(ipv6: Any, **options: str) -> NetworkSpec:
+    opts = {"ovs.bridge." + k: v for k, v in ({"dpid": "0x1", "mode": "nat"} | options).items()}
+    return parse_network(NET_ID, opts, IPV4, ipv6, CTRL)
+
+
+def test_ipv6_pool_and_gateway() -> None:
+    spec = v6([{"Pool": "fd42:1::/64", "Gateway": "fd42:1::1/64"}])
+    assert spec.subnet_ipv6 == "fd42:1::/64"
+    assert spec.subnets == ("10.1.0.0/24", "fd42:1::/64")
+    # A bare gateway takes the pool's length.
+    bare = v6([{"Pool": "fd42:1::/48", "Gateway": "fd42:1::1"}])
+    assert bare.subnet_ipv6 == "fd42:1::/48"
+    assert v6(()).subnet_ipv6 is None and v6(()).subnets == ("10.1.0.0/24",)
+
+
+def test_a_spec_kept_by_an_older_dovesnap_finds_its_ipv6_subnet() -> None:
+    # Older dovesnaps kept only the IPv6 gateway in OVS; its length gives the subnet.
+    raw = json.loads(spec_to_json(v6([{"Pool": "fd42:1::/64", "Gateway": "fd42:1::1/64"}])))
+    del raw["ipv6_pool"], raw["dhcp_ipv6"]
+    old = spec_from_json(json.dumps(raw))
+    assert old.subnet_ipv6 == "fd42:1::/64" and old.dhcp_ipv6 == "off"
+
+
+@pytest.mark.parametrize(
+    "ipv6",
+    [[{"Pool": "10.1.0.0/24"}], [{"Pool": "fd42:1::/64", "Gateway": "nonsense"}],
+     [{"Pool": "fd42:1::/129"}]],
+)
+def test_bad_ipv6_data_is_refused(ipv6: Any) -> None:
+    with pytest.raises(OptionError, match="IPv6"):
+        v6(ipv6)
+
+
+def test_dhcp_ipv6_slaac() -> None:
+    assert net((), True, dpid="0x1", dhcp="true", dhcp_ipv6="slaac").dhcp_ipv6 == "slaac"
+    assert net((), True, dpid="0x1", dhcp="true").dhcp_ipv6 == "off"
+    with pytest.raises(OptionError, match=r"ovs\.bridge\.dhcp_ipv6.*slaac"):
+        net((), True, dpid="0x1", dhcp="true", dhcp_ipv6="dhcpv7")
+    with pytest.raises(OptionError, match="only DHCP networks"):
+        net((), True, dpid="0x1", dhcp_ipv6="slaac")

@@ -37,6 +37,27 @@ def test_preallocated_ports_carry_default_acl() -> None:
     }
 
 
+def test_preallocated_ports_are_n_ports_after_the_add_ports() -> None:
+    # As the Go original: ten preallocated ports are ten, the lowest free after add_ports.
+    s = spec(preallocate_ports="10", add_ports="a/1//20,b/2//30,c/3//40")
+    placed = tuple(ExternalPort(n, name, vlan=v) for n, name, v in
+                   ((1, "a", 20), (2, "b", 30), (3, "c", 40)))
+    ifaces = interfaces(DpInputs(s, "n1", externals=placed))
+    preallocated = sorted(p for p, i in ifaces.items() if i["description"] == PREALLOCATED_DESCRIPTION)
+    assert preallocated == list(range(4, 14))
+    # A container takes the lowest; the range does not move, so nine stay preallocated.
+    ifaces = interfaces(DpInputs(s, "n1", externals=placed, containers=(ContainerPort(4, "c 0"),)))
+    preallocated = sorted(p for p, i in ifaces.items() if i["description"] == PREALLOCATED_DESCRIPTION)
+    assert preallocated == list(range(5, 14))
+
+
+def test_preallocated_ports_skip_the_mirror_port_and_ignore_hand_added_ports() -> None:
+    s = spec(preallocate_ports="3", lbport="2")
+    ifaces = interfaces(DpInputs(s, "n1", externals=(ExternalPort(3, "byhand"),)))
+    # 1, 3, 4 are the range (2 is the mirror port); 3 is taken by a port added by hand.
+    assert [p for p, i in ifaces.items() if i["description"] == PREALLOCATED_DESCRIPTION] == [1, 4]
+
+
 def test_container_acl_overrides_default_and_default_applies_otherwise() -> None:
     s = spec(vlan="7", default_acl="n1:dflt")
     ifaces = interfaces(DpInputs(s, "n1", containers=(

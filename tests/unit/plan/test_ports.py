@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dovesnap.plan.ports import choose_ofport, lowest_free_ofport
+from dovesnap.plan.ports import choose_ofport, lowest_free_ofport, preallocated_ports
 
 
 @pytest.mark.parametrize(
@@ -39,3 +39,18 @@ def test_lowest_free_ofport_when_full() -> None:
 )
 def test_choose_ofport(requested: int | None, used: list[int], reserved: list[int], expected: int) -> None:
     assert choose_ofport(requested, used, reserved) == expected
+
+
+@pytest.mark.parametrize(
+    ("count", "taken", "reserved", "expected"),
+    [
+        (0, [], [], []),
+        (3, [], [], [1, 2, 3]),
+        (10, [1, 2, 3], [99], list(range(4, 14))),
+        (3, [2], [3], [1, 4, 5]),
+        (2, [], range(1, 65280), []),  # nothing left: as many as there are
+    ],
+)
+def test_preallocated_ports(count: int, taken: list[int], reserved: list[int],
+                            expected: list[int]) -> None:
+    assert preallocated_ports(count, taken, reserved) == expected

@@ -252,3 +252,34 @@ async def test_a_pidfile_that_names_no_live_child_of_ours_is_not_adopted(
         assert alive(other.pid)  # stopping ours leaves the other program alone
     finally:
         other.kill()
+
+
+async def test_an_earlier_child_started_with_other_settings_is_replaced(
+    supervise: Make, tmp_path: Path
+) -> None:
+    earlier = outsider([SLEEP, "30"])  # say, an older dovesnap's FAUCET listening everywhere
+    pidfile, spawned = tmp_path / "child.pid", tmp_path / "spawned"
+    pidfile.write_text(f"{earlier.pid}\n")
+    child = supervise([SH, "-c", f'echo $$ >> "{spawned}"; exec sleep 30'],
+                      pidfile=pidfile, also_known_as=("sleep",), adopt_only_with=("--listen=lo",))
+    try:
+        pid = await started(child)
+        assert pid != earlier.pid
+        await eventually(lambda: earlier.returncode is not None)  # told to go
+        await eventually(lambda: text(spawned) == f"{pid}\n")
+    finally:
+        earlier.kill()
+
+
+async def test_an_earlier_child_started_with_the_same_settings_is_adopted(
+    supervise: Make, tmp_path: Path
+) -> None:
+    earlier = outsider([sys.executable, "-c", "import time; time.sleep(30)", "--listen=lo"])
+    pidfile = tmp_path / "child.pid"
+    pidfile.write_text(f"{earlier.pid}\n")
+    child = supervise([SLEEP, "30"], pidfile=pidfile, also_known_as=(Path(sys.executable).name,),
+                      adopt_only_with=("--listen=lo",))
+    try:
+        assert await started(child) == earlier.pid
+    finally:
+        earlier.kill()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dovesnap.adapters.docker_api import ContainerInfo
 from dovesnap.driver.state import Endpoint, Network
 from dovesnap.model.network import parse_network
+from dovesnap.model.port_policy import PortSettings
 from dovesnap.plan.faucet_dp import ExternalPort
 from dovesnap.status.report import network_status, status
 
@@ -27,6 +28,8 @@ def network(**options: str) -> Network:
     ep = Endpoint("ep0123456789", NET, "odsveep012", "ethcep012", 3, "0e:00:00:00:00:03",
                   address="10.3.0.5/16")
     ep.container = ContainerInfo("c0ffee123456", "web", {"dovesnap.faucet.portacl": "allowall"})
+    ep.options = {"dovesnap.faucet.mirror": "true", "com.docker.network.portmap": []}
+    ep.operator = PortSettings(acls=("denyall",))
     net.endpoints[ep.endpoint_id] = ep
     net.endpoints["ep2"] = Endpoint("ep2", NET, "odsveep2", "ethcep2", 4, "0e:00:00:00:00:04")
     net.externals["eth1"] = ExternalPort(7, "eth1")
@@ -64,9 +67,12 @@ def test_status_values() -> None:
     web = entry["DynamicNetworkStates"]["Containers"]["ep0123456789"]
     assert web == {
         "Name": "web", "Id": "c0ffee123456", "OFPort": 3, "MacAddress": "0e:00:00:00:00:03",
-        "HostIP": "10.3.0.5", "Labels": {"dovesnap.faucet.portacl": "allowall"},
+        "HostIP": "10.3.0.5", "HostIPv6": "", "Labels": {"dovesnap.faucet.portacl": "allowall"},
         "IfName": "odsveep012", "FailClosed": "",
         "State": "pending", "StateReason": "waiting for the container",  # FAUCET not asked yet
+        # Docker's endpoint options dovesnap keeps, and what the operator set while it runs.
+        "EndpointOptions": {"dovesnap.faucet.mirror": "true"},
+        "OperatorPolicy": {"acls": ["denyall"]},
     }
     unjoined = entry["DynamicNetworkStates"]["Containers"]["ep2"]
     assert (unjoined["Name"], unjoined["Id"], unjoined["HostIP"]) == ("", "", "")
@@ -76,3 +82,19 @@ def test_status_of_an_iterable_and_of_nothing() -> None:
     net = network()
     assert list(status([net], "e")) == [NET]
     assert status({}, "e") == {}
+
+
+def test_ipv6_addresses_are_reported() -> None:
+    opts = {"ovs.bridge.dpid": "0x1f", "ovs.bridge.mode": "nat"}
+    spec = parse_network(NET, opts, [{"Pool": "10.3.0.0/16", "Gateway": "10.3.0.1/16"}],
+                         [{"Pool": "fd42:3::/64", "Gateway": "fd42:3::1/64"}], CTRL)
+    net = Network(spec, userspace=True, name="statnet")
+    net.endpoints["ep1"] = Endpoint("ep1", NET, "odsveep1", "ethcep1", 3, "0e:00:00:00:00:03",
+                                    address="10.3.0.5/16", address_ipv6="fd42:3::5/64")
+    entry = network_status(net, "e")
+    assert (entry["Gateway"], entry["GatewayIPv6"], entry["SubnetIPv6"]) == (
+        "10.3.0.1", "fd42:3::1", "fd42:3::/64")
+    container = entry["DynamicNetworkStates"]["Containers"]["ep1"]
+    assert (container["HostIP"], container["HostIPv6"]) == ("10.3.0.5", "fd42:3::5")
+    v4_only = network_status(network(), "e")
+    assert (v4_only["GatewayIPv6"], v4_only["SubnetIPv6"]) == ("", "")

@@ -31,6 +31,21 @@ def test_table_rows_say_acl_mirror_and_state() -> None:
     assert rows["eth9"][-2:] == ["host", "interface"] and rows["copro0"][-1] == "coprocessor"
 
 
+def test_who_set_the_acl_and_the_mirroring_is_shown() -> None:
+    status = lab_status()
+    containers = next(iter(status.values()))["DynamicNetworkStates"]["Containers"]
+    containers["ep1"]["OperatorPolicy"] = {"acls": ["allowall"]}  # dovesnap acl set
+    containers["ep2"]["EndpointOptions"] = {"dovesnap.faucet.mirror": "labnet:false"}
+    rows = {line.split()[1]: line for line in format_status(status, lab_faucet()).splitlines()[2:]
+            if line.strip()}
+    assert "allowall (set)" in rows["web"] and "yes (set)" not in rows["web"]
+    assert "- (driver-opt)" in rows["db"]  # the option says "do not mirror"
+    # Without a FAUCET config, the table says what the sources ask for, merged.
+    rows = {line.split()[1]: line for line in format_status(status).splitlines()[2:]
+            if line.strip()}
+    assert "allowall (set)" in rows["web"]
+
+
 def test_without_networks() -> None:
     assert format_status({}) == "no dovesnap networks\n"
 

@@ -6,19 +6,26 @@ import json
 
 import pytest
 
+from dovesnap.model.names import EXT_OPERATOR_DP
+from dovesnap.plan.operator_dp import OperatorDp
 from dovesnap.tools.cleanup import BridgeFacts, plan_cleanup, remove_dps
 
 SPEC = json.dumps({"dpid": 0x10})
 BRIDGES = [
     BridgeFacts("odsbr12345", {"dovesnap-driver": "dovesnap", "dovesnap-network-id": "n1",
-                               "dovesnap-spec": SPEC}, ("odsbr12345", "odsveaaaaa", "eno1")),
+                               "dovesnap-spec": SPEC},
+                ("odsbr12345", "odsveaaaaa", "eno1", "odshand1")),
     BridgeFacts("odsbr99999", {"dovesnap-driver": "dovesnap-t3", "dovesnap-network-id": "n3"},
                 ("odsvebbbbb",)),
     BridgeFacts("dovesnap07A395", {"dovesnap-driver": "dovesnap",
                                    "dovesnap-role": "stack-bridge"}, ("ods0123456789ab",)),
     BridgeFacts("br-operator", {}, ("odsveccccc",)),
 ]
-LINKS = ["odsveaaaaa", "odsvebbbbb", "odsveccccc", "odsvedddd0", "ethcdddd0", "ods0123456789ab"]
+# odshand1 (added by hand to a dovesnap bridge) and ethcx (not a veth end dovesnap names) are
+# the operator's: they stay, whatever their names start with.
+LINKS = dict.fromkeys(
+    ["odsveaaaaa", "odsvebbbbb", "odsveccccc", "odsvedddd0", "ethcdddd0", "ods0123456789ab",
+     "odshand1", "ethcx"], "veth")
 
 
 @pytest.mark.parametrize(
@@ -46,7 +53,41 @@ def test_plan_takes_only_dovesnaps_objects(
     assert plan.stack_dps == stack
 
 
+def test_plan_takes_only_veths_with_dovesnaps_exact_names() -> None:
+    links = {
+        "ethcore0": "",  # a NIC named like a container side: not a veth
+        "ethc12345": "dummy", "odsve12345": "vxlan",  # right names, wrong kind
+        "odsvethernet": "veth", "ethcabcdefg": "veth", "odsve1234": "veth",  # wrong names
+        "odsve0123456789a": "veth", "ods0123456789abc": "veth",  # one character too long
+        "odsveabcdef012": "veth", "ethcabcdef012": "veth",  # longer names dovesnap uses
+        "odsvefffff": "veth",  # dovesnap's, attached to an operator's bridge: stays
+    }
+    bridges = [
+        BridgeFacts("odsbr12345", {"dovesnap-driver": "dovesnap", "dovesnap-network-id": "n1"},
+                    ("odsbr12345", "odsveaaaaa", "odsve_mine", "ods0123456789ab")),
+        BridgeFacts("br-operator", {}, ("odsvefffff",)),
+    ]
+    links |= {"odsveaaaaa": "veth", "odsve_mine": "veth", "ods0123456789ab": "bridge"}
+    plan = plan_cleanup(bridges, links, None)
+    assert plan.links == ["ethcabcdef012", "odsveaaaaa", "odsveabcdef012"]
+
+
 def test_remove_dps_keeps_everything_else() -> None:
     config = {"acls": {"a": []}, "dps": {"mine": {"dp_id": 0x10}, "theirs": {"dp_id": 0x77}}}
     assert remove_dps(config, [0x10]) == {"acls": {"a": []}, "dps": {"theirs": {"dp_id": 0x77}}}
     assert config["dps"] == {"mine": {"dp_id": 0x10}, "theirs": {"dp_id": 0x77}}
+
+
+def test_an_operators_pre_seeded_dp_is_put_back_not_removed() -> None:
+    seeded = OperatorDp("lab", {"dp_id": 0x10, "description": "mine",
+                                "interfaces": {0xFFFFFFFE: {"native_vlan": 100}}})
+    bridge = BridgeFacts("odsbr12345", {"dovesnap-driver": "dovesnap", "dovesnap-network-id": "n1",
+                                        "dovesnap-spec": SPEC, EXT_OPERATOR_DP: seeded.encode()})
+    plan = plan_cleanup([bridge], {}, None)
+    assert plan.operator_dps == [seeded] and plan.dp_ids == [0x10]
+    merged = {"dps": {"lab": {"dp_id": 0x10, "description": "mine", "hardware": "Open vSwitch",
+                              "interfaces": {0xFFFFFFFE: {"native_vlan": 100, "description": "gateway"},
+                                             1: {"description": "web 01234"}}},
+                      "theirs": {"dp_id": 0x77}}}
+    cleaned = remove_dps(merged, plan.dp_ids, plan.operator_dps)
+    assert cleaned == {"dps": {"lab": dict(seeded.dp), "theirs": {"dp_id": 0x77}}}

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from dovesnap.adapters.host_sockets import BoundSocket
 from dovesnap.cli import build_parser
 from dovesnap.tools import doctor as d
+from dovesnap.tools.doctor_applied import FaucetAppliedSeen, check_faucet_applied, status_problems
 
 SETTINGS = d.DoctorSettings(plugin_socket=Path("/run/docker/plugins/dovesnap-t9.sock"),
                             faucet_of_port=7553, gauge_of_port=7554)
@@ -23,7 +25,7 @@ OVS_OK = d.OvsSeen(True, "3.1.0", ("netdev", "system"), True, (HEALTHY_BRIDGE,))
 IPTABLES_OK = d.IptablesSeen("nf_tables", ("nf_tables",))
 DIR_OK = d.DirSeen(True, True)
 FAUCET_OK = d.FaucetConfigSeen(True, True)
-APPLIED_OK = d.FaucetAppliedSeen(True, status_answers=True)
+APPLIED_OK = FaucetAppliedSeen(True, status_answers=True)
 
 
 @dataclasses.dataclass
@@ -38,9 +40,11 @@ class FakeProbes:
     iptables_seen: d.IptablesSeen = IPTABLES_OK
     dir_seen: d.DirSeen = DIR_OK
     faucet_seen: d.FaucetConfigSeen = FAUCET_OK
-    applied_seen: d.FaucetAppliedSeen = APPLIED_OK
+    applied_seen: FaucetAppliedSeen = APPLIED_OK
+    listening_seen: tuple[BoundSocket, ...] = (BoundSocket("tcp", "127.0.0.1", 7553),
+                                               BoundSocket("tcp", "0.0.0.0", 22))
 
-    def docker(self, url: str) -> d.DockerSeen:
+    def docker(self, url: str, driver: str) -> d.DockerSeen:
         return self.docker_seen
 
     def plugin(self, socket_path: Path) -> d.PluginSeen:
@@ -61,8 +65,10 @@ class FakeProbes:
     def faucet_config(self, path: Path) -> d.FaucetConfigSeen:
         return self.faucet_seen
 
-    def faucet_applied(self, metrics_url: str, status_url: str) -> d.FaucetAppliedSeen:
+    def faucet_applied(self, metrics_url: str, status_url: str) -> FaucetAppliedSeen:
         return self.applied_seen
+    def listening(self) -> tuple[BoundSocket, ...]:
+        return self.listening_seen
 
 
 def failing(probes: FakeProbes, settings: d.DoctorSettings = SETTINGS) -> list[d.CheckResult]:
@@ -71,10 +77,10 @@ def failing(probes: FakeProbes, settings: d.DoctorSettings = SETTINGS) -> list[d
 
 def test_healthy_host_passes_everything() -> None:
     results = d.run_checks(SETTINGS, FakeProbes())
-    assert [r.name for r in results] == ["docker", "plugin", "ovs", "faucet", "gauge", "bridges",
-                                         "iptables", "config-dir", "faucet-config",
-                                         "faucet-applied"]
-    assert all(r.ok for r in results)
+    assert [r.name for r in results] == ["docker", "plugin", "ovs", "faucet", "gauge", "exposure",
+                                         "bridges", "iptables", "config-dir", "faucet-config",
+                                         "internal-dns", "faucet-applied"]
+    assert all(r.ok and not r.warning for r in results)
     assert "all checks passed" in d.format_results(results)
 
 
@@ -96,12 +102,12 @@ BROKEN = [
     ("config-dir", {"dir_seen": d.DirSeen(True, False, "Read-only file system")}, "not writable"),
     ("faucet-config", {"faucet_seen": d.FaucetConfigSeen(True, True, "unknown ACL x")},
      "FAUCET refuses"),
-    ("faucet-applied", {"applied_seen": d.FaucetAppliedSeen(False)}, "do not answer"),
-    ("faucet-applied", {"applied_seen": d.FaucetAppliedSeen(True, "DP n1: alow field unknown")},
+    ("faucet-applied", {"applied_seen": FaucetAppliedSeen(False)}, "do not answer"),
+    ("faucet-applied", {"applied_seen": FaucetAppliedSeen(True, "DP n1: alow field unknown")},
      "FAUCET refuses its config: DP n1: alow field unknown"),
-    ("faucet-applied", {"applied_seen": d.FaucetAppliedSeen(True, dps_down=("n1",))},
+    ("faucet-applied", {"applied_seen": FaucetAppliedSeen(True, dps_down=("n1",))},
      "not connected to FAUCET: n1"),
-    ("faucet-applied", {"applied_seen": d.FaucetAppliedSeen(
+    ("faucet-applied", {"applied_seen": FaucetAppliedSeen(
         True, status_answers=True, problems=("network n1 port 3 (web): FAUCET installed no "
                                              "flows for port 3",))}, "port 3 (web): FAUCET"),
 ]
@@ -181,16 +187,79 @@ def test_doctor_command_line_and_exit_status(capsys: pytest.CaptureFixture[str])
 
 
 def test_faucet_applied_without_dovesnap_running_says_ports_unchecked() -> None:
-    result = d.check_faucet_applied(d.FaucetAppliedSeen(True), "http://127.0.0.1:9302/")
+    result = check_faucet_applied(FaucetAppliedSeen(True), "http://127.0.0.1:9302/")
     assert result.ok and "not checked" in result.detail
 
 
 def test_status_problems_name_network_and_port() -> None:
-    from dovesnap.tools.probes import status_problems
-
     status = {"n": {"NetworkName": "net1", "Error": "", "FaucetError": "FAUCET refused x",
                     "DynamicNetworkStates": {"Containers": {"e": {
                         "OFPort": 3, "Name": "web", "State": "not-applied",
                         "StateReason": "no flows"}, "f": {"OFPort": 4, "State": "ok"}}}}}
     assert status_problems(status) == ["network net1: FAUCET refused x",
                                        "network net1 port 3 (web): no flows"]
+NAT_BRIDGE = dataclasses.replace(HEALTHY_BRIDGE, name="odsbr2", mode="nat")
+OPEN_OPENFLOW = BoundSocket("tcp", "0.0.0.0", 7553)
+
+
+def test_controllers_reachable_from_containers_are_warned_about(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    ovs = dataclasses.replace(OVS_OK, bridges=(HEALTHY_BRIDGE, NAT_BRIDGE))
+    probes = FakeProbes(ovs_seen=ovs, listening_seen=(
+        OPEN_OPENFLOW, BoundSocket("tcp", "::", 9303), BoundSocket("tcp", "127.0.0.1", 7554)))
+    result = next(r for r in d.run_checks(SETTINGS, probes) if r.name == "exposure")
+    assert result.ok and result.warning  # a warning: doctor still exits 0
+    assert "FAUCET OpenFlow 0.0.0.0:7553" in result.detail and "Gauge metrics :::9303" in result.detail
+    assert "odsbr2" in result.detail and "7554" not in result.detail
+    assert "CONTROLLER_LISTEN" in result.fix
+    args = build_parser().parse_args(["doctor", "--plugin-socket", str(SETTINGS.plugin_socket),
+                                      "--faucet-of-port", "7553", "--gauge-of-port", "7554"])
+    assert d.run(args, probes) == 0
+    out = capsys.readouterr().out
+    assert "WARN exposure" in out and "fix: unless remote switches" in out
+
+
+@pytest.mark.parametrize(("bridges", "sockets", "warning", "says"), [
+    ((HEALTHY_BRIDGE,), (OPEN_OPENFLOW,), False, "no dovesnap network has a gateway"),
+    ((NAT_BRIDGE,), (BoundSocket("tcp", "::1", 7553),), False, "loopback only"),
+    ((NAT_BRIDGE,), (BoundSocket("udp", "0.0.0.0", 7553),), False, "loopback only"),
+    ((dataclasses.replace(NAT_BRIDGE, driver="dovesnap"),), (OPEN_OPENFLOW,), False, "no dovesnap"),
+    ((dataclasses.replace(NAT_BRIDGE, mode="routed"),), (OPEN_OPENFLOW,), True, "nat/routed"),
+])
+def test_exposure_only_warns_when_a_gateway_network_can_reach_them(
+    bridges: tuple[d.BridgeSeen, ...], sockets: tuple[BoundSocket, ...], warning: bool, says: str
+) -> None:
+    result = d.check_exposure(sockets, d.OvsSeen(True, bridges=bridges), SETTINGS)
+    assert result.ok and result.warning is warning and says in result.detail
+
+
+def test_doctor_reaches_controllers_where_they_listen() -> None:
+    args = build_parser().parse_args(["doctor", "--controller-listen", "10.0.0.5"])
+    assert d.settings_from(args).controller_host == "10.0.0.5"
+    args = build_parser().parse_args(["doctor", "--controller-listen", "0.0.0.0"])
+    assert d.settings_from(args).controller_host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(("version", "internal", "warned", "says"), [
+    ("20.10.24+dfsg1", ("lab",), False, ""),  # before 25: names are forwarded for them too
+    ("25.0.3", ("lab",), True, "forwards no names at all"),
+    ("26.0.1", ("lab",), True, "forwards no names at all"),
+    ("26.1.5+dfsg1", ("lab", "mgmt"), True, "host's loopback resolver"),
+    ("28.5.2", (), False, ""),  # no --internal network of this driver
+    ("29.0.0", ("lab",), True, "host's loopback resolver"),
+    ("nonsense", ("lab",), False, ""),
+])
+def test_internal_networks_on_docker_25_and_later_are_warned_about(
+    version: str, internal: tuple[str, ...], warned: bool, says: str
+) -> None:
+    probes = FakeProbes(docker_seen=d.DockerSeen(version=version, internal_networks=internal))
+    results = d.run_checks(SETTINGS, probes)
+    result = next(r for r in results if r.name == "internal-dns")
+    assert result.ok and result.warning is warned  # a warning, never a failure
+    assert says in result.detail
+    text = d.format_results(results)
+    if warned:
+        assert "WARN internal-dns" in text and "ovs.bridge.mode=nat" in result.fix
+        assert ", ".join(internal) in result.detail and "1 warnings: internal-dns" in text
+    assert "all checks passed" in text

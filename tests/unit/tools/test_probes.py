@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dovesnap.tools import doctor as d
-from dovesnap.tools.probes import SystemProbes, iptables_flavour
+from dovesnap.tools.probes import SystemProbes, iptables_flavour, network_mode
 
 
 @pytest.mark.parametrize(("text", "flavour"), [
@@ -33,3 +33,19 @@ def test_system_probes_on_files_and_ports_nobody_uses(tmp_path: Path) -> None:
     seen = probes.faucet_config(tmp_path / "faucet.yaml")
     assert seen.exists and seen.has_dps and "nope" in seen.error
     assert not seen.error.startswith("FAUCET")  # the check says who refused
+
+
+@pytest.mark.parametrize(("ids", "mode"), [
+    ({"dovesnap-spec": '{"mode": "nat", "dpid": 1}'}, "nat"),
+    ({"dovesnap-spec": "{broken"}, ""), ({"dovesnap-spec": "[1]"}, ""), ({}, ""),
+])
+def test_network_mode_comes_from_the_spec_ovs_keeps(ids: dict[str, str], mode: str) -> None:
+    assert network_mode(ids) == mode
+
+
+def test_listening_sockets_include_a_port_the_test_listens_on() -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        assert any(s.port == port and s.loopback for s in SystemProbes().listening())

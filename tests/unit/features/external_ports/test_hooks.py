@@ -75,6 +75,29 @@ async def test_add_ports_become_faucet_interfaces(
     assert "eth1" in netlink.links  # the operator's interface stays
 
 
+async def test_preallocated_ports_are_ten_after_three_add_ports(
+    ports_driver: Driver, docker: FakeDocker, broken_ovs: BrokenOvs, netlink: FakeNetlink,
+) -> None:
+    netlink.add_link("eth3")
+    await make_net(ports_driver, docker, preallocate_ports="10",
+                   add_ports="eth1/1//20,eth2/2//30,eth3/3//40")
+    interfaces = dps(ports_driver.faucet)["net1"]["interfaces"]
+    preallocated = [p for p, i in interfaces.items() if i["description"] == "preallocated port"]
+    assert sorted(preallocated) == list(range(4, 14))
+    await attach(ports_driver, docker, EP[0], "web")
+    assert ports_driver.networks[NET].endpoints[EP[0]].ofport == 4
+
+
+async def test_add_port_without_a_number_goes_above_the_preallocated_ones(
+    ports_driver: Driver, docker: FakeDocker, broken_ovs: BrokenOvs,
+) -> None:
+    await make_net(ports_driver, docker, preallocate_ports="3", add_ports="eth1/1,eth2")
+    bridge = ports_driver.networks[NET].bridge
+    assert broken_ovs.ofports(bridge) == {"eth1": 1, "eth2": 5}  # 2..4 are preallocated
+    interfaces = dps(ports_driver.faucet)["net1"]["interfaces"]
+    assert [p for p, i in interfaces.items() if i["description"] == "preallocated port"] == [2, 3, 4]
+
+
 async def test_failed_attach_leaves_nothing(
     ports_driver: Driver, docker: FakeDocker, broken_ovs: BrokenOvs, store: FaucetConfigStore,
 ) -> None:

@@ -50,6 +50,11 @@ def test_attach_plan(requests: list[PortRequest], used: list[int], reserved: lis
         (Row("ods0123456789ab", 5), False),  # a dovesnap patch link
         (Row("patch-x", 6, type="patch"), False),
         (Row("eth7", None), False),  # no OpenFlow number yet
+        # Added by hand, whatever the name starts with: only dovesnap's exact names are its own.
+        (Row("odshand1", 7), True),
+        (Row("odsve12", 8), True),
+        (Row("ods0123456789abc", 9), True),
+        (Row("odsvea1b2c", 10), False),  # a container veth's name, even without its ids
     ],
 )
 def test_hand_added(row: Row, is_hand_added: bool) -> None:

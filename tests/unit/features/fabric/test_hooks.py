@@ -14,6 +14,7 @@ from dovesnap.adapters.faucet_check import FaucetCheckProcess
 from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.driver.core import Driver, DriverSettings
 from dovesnap.driver.hooks import Hooks
+from dovesnap.driver.port_policy import PolicyChange, change_policy
 from dovesnap.driver.restore import restore_from_ovs
 from dovesnap.errors import ConflictError, FlagError
 from dovesnap.features.fabric.context import FabricContext
@@ -159,6 +160,23 @@ async def test_mirror_bridge_rules_failing_leaves_nothing(rig: Rig, ovs: FakeOvs
     with pytest.raises(Exception, match="could not set the rules"):
         await hook.daemon_started()
     assert MIRROR_BR not in ovs.bridges_by_name
+
+
+async def test_mirroring_from_an_endpoint_option_and_from_the_operator(
+    rig: Rig, docker: FakeDocker, store: FaucetConfigStore
+) -> None:
+    driver, hook = rig.build(lambda ctx: MirrorBridgeHooks(MirrorFlags("eth1"), ctx))
+    await hook.daemon_started()
+    await make_net(driver, docker)
+    await attach(driver, docker, EP[0], "opted", options={"dovesnap.faucet.mirror": "true"})
+    await attach(driver, docker, EP[1], "labelled", {"dovesnap.faucet.mirror": "true"})
+    assert iface(store, "net1", 99)["mirror"] == [1, 2]  # type: ignore[index]
+    await change_policy(driver, "labelled", None, PolicyChange(mirror=False))
+    await change_policy(driver, "opted", None, PolicyChange(acls=("allowall",)))
+    assert iface(store, "net1", 99)["mirror"] == [1]  # type: ignore[index]
+    [report] = await change_policy(driver, "labelled", None, PolicyChange(clear=("mirror",)))
+    assert report["InForce"]["mirrored"] is True
+    assert iface(store, "net1", 99)["mirror"] == [1, 2]  # type: ignore[index]
 
 
 # --- stacking ------------------------------------------------------------------------------------

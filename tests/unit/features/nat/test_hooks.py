@@ -13,34 +13,29 @@ from typing import Any
 import pytest
 
 from dovesnap.adapters.faucet_config import FaucetConfigStore
+from dovesnap.adapters.host_sockets import BoundSocket
 from dovesnap.api.handlers import join
+from dovesnap.config import host_port
 from dovesnap.driver.core import Driver, DriverSettings
-from dovesnap.errors import BackendError, DovesnapError
+from dovesnap.errors import BackendError, ConflictError, DovesnapError
 from dovesnap.features.nat.hooks import NatHooks
 from dovesnap.features.nat.plan import PortMapping, network_rules, publish_rules
 from dovesnap.model.network import NetworkSpec, parse_network
 from dovesnap.plan.firewall import Rule
 from tests.unit.factories import make_driver
 from tests.unit.fake_xtables import FakeXtables
-from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
-from tests.unit.scenario import EP, NET, dps, make_net
+from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, FakeSysctl, eventually
+from tests.unit.scenario import EP, NET, NET2, dps, make_net
 
 IPV4 = [{"Pool": "10.9.0.0/24", "Gateway": "10.9.0.1/24"}]
 IPV6 = [{"Pool": "fd00:9::/64", "Gateway": "fd00:9::1/64"}]
+IPV4_2 = [{"Pool": "10.8.0.0/24", "Gateway": "10.8.0.1/24"}]
 PORTMAP = {"com.docker.network.portmap": [
     {"Proto": 6, "IP": "", "Port": 80, "HostIP": "", "HostPort": 8080},
     {"Proto": 17, "IP": "", "Port": 53, "HostIP": "192.0.2.1", "HostPort": 5353},
 ]}
 RULE = Rule("filter", "FORWARD", ("-i", "br0", "-m", "comment", "--comment", "dovesnap:abc", "-j", "ACCEPT"))
 OTHER = Rule("filter", "FORWARD", ("-i", "br1", "-m", "comment", "--comment", "dovesnap:abd", "-j", "ACCEPT"))
-
-
-class FakeSysctl:
-    def __init__(self) -> None:
-        self.values: dict[tuple[str, str, str], str] = {}
-
-    def set_interface(self, family: str, ifname: str, key: str, value: str) -> None:
-        self.values[(family, ifname, key)] = value
 
 
 class FakeConntrack:
@@ -146,11 +141,18 @@ def sysctl() -> FakeSysctl:
 
 
 @pytest.fixture
+def host_ports() -> list[BoundSocket]:
+    """The host's bound sockets, as /proc/net would show them; tests add some."""
+    return []
+
+
+@pytest.fixture
 async def nat_driver(
     settings: DriverSettings, ovs: FakeOvs, netlink: FakeNetlink, docker: FakeDocker,
     store: FaucetConfigStore, xtables: FakeXtables, sysctl: FakeSysctl,
+    host_ports: list[BoundSocket],
 ) -> AsyncIterator[Driver]:
-    hooks = [NatHooks(netlink, xtables.iptables(), sysctl)]
+    hooks = [NatHooks(netlink, xtables.iptables(), sysctl, host_sockets=lambda: list(host_ports))]
     drv = make_driver(settings, ovs, netlink, docker, store, hooks)
     yield drv
     await drv.close()
@@ -208,6 +210,70 @@ async def test_published_ports_follow_the_endpoint(
     assert xtables.tagged("nft", "dovesnap:" + NET[:12])  # the network's own rules stay
 
 
+@pytest.mark.parametrize("taken", [
+    BoundSocket("tcp", "0.0.0.0", 8080),  # sshd-like, on every address
+    BoundSocket("tcp", "::", 8080),  # dual-stack
+    BoundSocket("tcp", "192.0.2.9", 8080),  # one of the host's addresses
+    BoundSocket("udp", "0.0.0.0", 5353),
+    BoundSocket("udp", "192.0.2.1", 5353),
+])
+async def test_a_host_port_in_use_is_refused_and_nothing_is_left(
+    nat_driver: Driver, docker: FakeDocker, xtables: FakeXtables, ovs: FakeOvs,
+    host_ports: list[BoundSocket], taken: BoundSocket,
+) -> None:
+    await make_net(nat_driver, docker, ipv4=IPV4, mode="nat")
+    host_ports.append(taken)
+    with pytest.raises(ConflictError, match="port is already allocated") as info:
+        await nat_driver.create_endpoint(NET, EP[0], None, "10.9.0.5/24", PORTMAP)
+    assert f"{host_port(taken.address, taken.port)}/{taken.proto}" in info.value.message
+    assert EP[0] not in nat_driver.networks[NET].endpoints
+    assert not [s for _, _, s in xtables.tagged("nft") if "DNAT" in s]
+    assert list(ovs.ofports(nat_driver.networks[NET].bridge)) == []
+
+
+@pytest.mark.parametrize("elsewhere", [
+    BoundSocket("tcp", "127.0.0.1", 8080),  # loopback is never published over
+    BoundSocket("tcp", "fd00:9::5", 8080),  # IPv6: this network publishes on IPv4 only
+    BoundSocket("udp", "0.0.0.0", 8080),  # the other protocol
+    BoundSocket("udp", "192.0.2.9", 5353),  # -p 192.0.2.1:5353:53 only takes 192.0.2.1
+    BoundSocket("tcp", "0.0.0.0", 8081),
+])
+async def test_a_port_bound_where_the_rule_does_not_reach_is_no_conflict(
+    nat_driver: Driver, docker: FakeDocker, xtables: FakeXtables, host_ports: list[BoundSocket],
+    elsewhere: BoundSocket,
+) -> None:
+    await make_net(nat_driver, docker, ipv4=IPV4, mode="nat")
+    host_ports.append(elsewhere)
+    await nat_driver.create_endpoint(NET, EP[0], None, "10.9.0.5/24", PORTMAP)
+    assert len([s for _, _, s in xtables.tagged("nft") if "DNAT" in s]) == 4
+
+
+async def test_a_port_another_container_publishes_is_refused_until_it_goes(
+    nat_driver: Driver, docker: FakeDocker, xtables: FakeXtables,
+) -> None:
+    await make_net(nat_driver, docker, ipv4=IPV4, mode="nat")
+    await make_net(nat_driver, docker, NET2, "net2", ipv4=IPV4_2, mode="nat", dpid="0x11")
+    await nat_driver.create_endpoint(NET, EP[0], None, "10.9.0.5/24", PORTMAP)
+    one_port = {"com.docker.network.portmap": PORTMAP["com.docker.network.portmap"][:1]}
+    with pytest.raises(ConflictError, match="port is already allocated"):
+        await nat_driver.create_endpoint(NET2, EP[1], None, "10.8.0.5/24", one_port)
+    await nat_driver.delete_endpoint(NET, EP[0])
+    await nat_driver.create_endpoint(NET2, EP[1], None, "10.8.0.5/24", one_port)
+    assert len([s for _, _, s in xtables.tagged("nft") if "DNAT" in s]) == 2
+
+
+async def test_ports_published_before_a_restart_still_count(
+    nat_driver: Driver, docker: FakeDocker, xtables: FakeXtables,
+) -> None:
+    await make_net(nat_driver, docker, ipv4=IPV4, mode="nat")
+    left = publish_rules(parse_network("c" * 64, {"ovs.bridge.dpid": "0x20", "ovs.bridge.mode": "nat"},
+                                       IPV4, [], ("tcp:127.0.0.1:6653",), False),
+                         "d" * 64, "10.9.0.9/24", (PortMapping("tcp", 80, 8080, 8090),))
+    xtables.iptables().ensure(left)  # a rule in iptables that no endpoint in memory has
+    with pytest.raises(ConflictError, match=f"dovesnap:{'c' * 12}:{'d' * 12}"):
+        await nat_driver.create_endpoint(NET, EP[0], None, "10.9.0.5/24", PORTMAP)
+
+
 async def test_routed_network_publishes_nothing(
     nat_driver: Driver, docker: FakeDocker, xtables: FakeXtables,
 ) -> None:
@@ -236,7 +302,7 @@ async def test_restore_puts_gateway_back_and_adds_no_duplicates(
     from dovesnap.driver.restore import restore_from_ovs
 
     first = make_driver(settings, ovs, netlink, docker, store,
-                        [NatHooks(netlink, xtables.iptables(), sysctl)])
+                        [NatHooks(netlink, xtables.iptables(), sysctl, host_sockets=list)])
     await make_net(first, docker, ipv4=IPV4, mode="nat")
     await first.close()
     before = xtables.tagged("nft")
@@ -244,7 +310,7 @@ async def test_restore_puts_gateway_back_and_adds_no_duplicates(
     netlink.links[bridge].addresses.clear()  # a reboot: no address, and the LOCAL port down
     netlink.links[bridge].up = False
     second = make_driver(settings, ovs, netlink, docker, store,
-                         [NatHooks(netlink, xtables.iptables(), sysctl)])
+                         [NatHooks(netlink, xtables.iptables(), sysctl, host_sockets=list)])
     await restore_from_ovs(second)
     await asyncio.sleep(0)
     assert netlink.links[bridge].addresses == {("10.9.0.1", 24)}
@@ -267,7 +333,7 @@ async def test_gateway_comes_back_when_it_disappears(
         def start(self) -> None: ...
         def close(self) -> None: ...
 
-    hook = NatHooks(netlink, xtables.iptables(), sysctl, FakeWatch)
+    hook = NatHooks(netlink, xtables.iptables(), sysctl, FakeWatch, host_sockets=list)
     drv = make_driver(settings, ovs, netlink, docker, store, [hook])
     await make_net(drv, docker, ipv4=IPV4, mode="nat")
     bridge = drv.networks[NET].bridge
@@ -286,7 +352,7 @@ async def test_tracked_connections_go_with_network_and_published_container(
 ) -> None:
     stale = ("10.9.0.2", "198.18.0.9")  # left by an earlier network on the same subnet
     conntrack = FakeConntrack(stale, ("172.17.0.2", "198.18.0.9"))
-    hook = NatHooks(netlink, xtables.iptables(), sysctl, None, conntrack)
+    hook = NatHooks(netlink, xtables.iptables(), sysctl, None, conntrack, host_sockets=list)
     drv = make_driver(settings, ovs, netlink, docker, store, [hook])
     await make_net(drv, docker, ipv4=IPV4, mode="nat")
     assert stale not in conntrack.flows

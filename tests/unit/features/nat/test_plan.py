@@ -9,9 +9,11 @@ import pytest
 from dovesnap.features.nat.plan import (
     PortMapping,
     gateway_addresses,
+    ipv6_unavailable,
     network_rules,
     parse_port_mappings,
     publish_rules,
+    published,
 )
 from dovesnap.model.network import (
     NetworkSpec,
@@ -23,6 +25,7 @@ from dovesnap.plan.firewall import (
     Rule,
     belongs_to,
     choose_flavour,
+    choose_ipv6_flavour,
     comment_of,
     endpoint_tag,
     flavour_of_command,
@@ -171,11 +174,13 @@ def binding(proto: Any = 6, port: Any = 80, host_port: Any = 8080, host_ip: Any 
         ([binding(17, 53, 5353)], (PortMapping("udp", 53, 5353, 5353),)),
         ([binding(132, 9, 9999)], (PortMapping("sctp", 9, 9999, 9999),)),
         ([binding(host_ip="127.0.0.1")], (PortMapping("tcp", 80, 8080, 8080, "127.0.0.1"),)),
-        ([binding(host_ip="0.0.0.0")], (PortMapping("tcp", 80, 8080, 8080),)),
-        ([binding(host_ip="::")], (PortMapping("tcp", 80, 8080, 8080),)),
+        # "" is every address of both families; 0.0.0.0 and :: one family each (as Docker's own).
+        ([binding(host_ip="0.0.0.0")], (PortMapping("tcp", 80, 8080, 8080, "0.0.0.0"),)),
+        ([binding(host_ip="::")], (PortMapping("tcp", 80, 8080, 8080, "::"),)),
+        ([binding(host_ip="fd42:7::1")], (PortMapping("tcp", 80, 8080, 8080, "fd42:7::1"),)),
         ([binding(end=8090)], (PortMapping("tcp", 80, 8080, 8090),)),
         ([binding(host_port="8080")], (PortMapping("tcp", 80, 8080, 8080),)),
-        ([binding(host_ip="::1")], ()),  # IPv6 host address: not served
+        ([binding(host_ip="::1")], ()),  # Linux never routes ::1 off the host: not served
         ([binding(host_ip="not-an-ip")], ()),
         ([binding(host_port=0)], ()),  # Docker would pick a port; a remote driver cannot say which
         ([binding(proto=1)], ()),
@@ -250,3 +255,107 @@ def test_no_publish_rules(mode: str, address: str | None, mappings: list[PortMap
 def test_same_binding_twice_gives_rules_once() -> None:
     twice = [PortMapping("tcp", 80, 8080, 8080)] * 2  # Docker may send 0.0.0.0 and :: bindings
     assert len(publish_rules(spec(), EP_ID, "10.20.0.5/24", twice)) == 4
+
+
+# --- IPv6 ---------------------------------------------------------------------------------------
+
+V6 = "fd00:20::/64"
+
+
+def six(rule: Rule) -> Rule:
+    """The same rule for ip6tables, on the IPv6 subnet."""
+    return Rule(rule.table, rule.chain,
+                tuple(V6 if word == "10.20.0.0/24" else word for word in rule.spec), 6)
+
+
+@pytest.mark.parametrize(
+    ("mode", "ipv4", "expected"),
+    [
+        ("nat", IPV4, (FWD_OUT, FWD_BACK, MASQ, six(FWD_OUT), six(FWD_BACK), six(MASQ))),
+        ("routed", IPV4, (FWD_OUT, FWD_IN, six(FWD_OUT), six(FWD_IN))),
+        ("nat", (), (six(FWD_OUT), six(FWD_BACK), six(MASQ))),  # IPv6 only
+        ("flat", IPV4, ()),
+    ],
+)
+def test_each_family_gets_its_network_rules(mode: str, ipv4: Any, expected: tuple[Rule, ...]) -> None:
+    assert network_rules(spec(mode, ipv4, IPV6, name="br3")) == expected
+    assert six(MASQ).spec[:2] == ("-s", V6)
+
+
+DNAT6 = ("-j", "DNAT", "--to-destination", "[fd00:20::5]:80")
+LOCAL6 = Rule("nat", "PREROUTING", (*LOCAL, *TCP, "--dport", "8080", *C, *DNAT6), 6)
+HOST6 = Rule("nat", "OUTPUT", ("!", "-d", "::1/128", *LOCAL, *TCP, "--dport", "8080", *C, *DNAT6), 6)
+FWD6 = Rule("filter", "FORWARD", ("-d", "fd00:20::5/128", "-o", "br3", *TCP, "--dport", "80", *C,
+                                  "-j", "ACCEPT"), 6)
+HAIRPIN6 = Rule("nat", "POSTROUTING", ("-s", V6, "-d", "fd00:20::5/128", "-o", "br3", *TCP,
+                                       "--dport", "80", *C, "-j", "MASQUERADE"), 6)
+V4_RULES = (
+    Rule("nat", "PREROUTING", (*LOCAL, *TCP, "--dport", "8080", *C, *DNAT)),
+    Rule("nat", "OUTPUT", ("!", "-d", "127.0.0.0/8", *LOCAL, *TCP, "--dport", "8080", *C, *DNAT)),
+    FWD, HAIRPIN,
+)
+
+
+@pytest.mark.parametrize(
+    ("host_ip", "expected"),
+    [
+        (None, (*V4_RULES, LOCAL6, HOST6, FWD6, HAIRPIN6)),  # -p 8080:80: both families
+        ("0.0.0.0", V4_RULES),
+        ("::", (LOCAL6, HOST6, FWD6, HAIRPIN6)),
+        ("fd42:7::1", (
+            Rule("nat", "PREROUTING", ("-d", "fd42:7::1/128", *TCP, "--dport", "8080", *C, *DNAT6), 6),
+            Rule("nat", "OUTPUT", ("-d", "fd42:7::1/128", *TCP, "--dport", "8080", *C, *DNAT6), 6),
+            FWD6, HAIRPIN6,
+        )),
+    ],
+)
+def test_publish_rules_per_family(host_ip: str | None, expected: tuple[Rule, ...]) -> None:
+    dual = spec(ipv6=IPV6, name="br3")
+    mapping = PortMapping("tcp", 80, 8080, 8080, host_ip)
+    assert publish_rules(dual, EP_ID, "10.20.0.5/24", [mapping], "fd00:20::5/64") == expected
+
+
+def test_no_ipv6_rules_without_an_ipv6_address_or_subnet() -> None:
+    mapping = [PortMapping("tcp", 80, 8080, 8080)]
+    # The container has no IPv6 address: IPv4 only.
+    assert publish_rules(spec(ipv6=IPV6, name="br3"), EP_ID, "10.20.0.5/24", mapping) == V4_RULES
+    # The network has no IPv6 subnet: an IPv6 address alone publishes nothing.
+    assert publish_rules(spec(name="br3"), EP_ID, None, mapping, "fd00:20::5/64") == ()
+    assert publish_rules(spec(ipv6=IPV6, name="br3"), EP_ID, "10.20.0.5/24",
+                         [PortMapping("tcp", 80, 8080, 8080, "::")]) == ()
+
+
+def test_published_shows_each_family_served() -> None:
+    dual = spec(ipv6=IPV6)
+    mappings = [PortMapping("tcp", 80, 8080, 8080), PortMapping("udp", 53, 5300, 5310, "::")]
+    assert published(dual, "10.20.0.5/24", mappings, "fd00:20::5/64") == [
+        "0.0.0.0:8080->80/tcp", "[::]:8080->80/tcp", "[::]:5300-5310->53/udp"]
+    assert published(dual, "10.20.0.5/24", mappings) == ["0.0.0.0:8080->80/tcp"]
+    assert published(spec("routed", ipv6=IPV6), "10.20.0.5/24", mappings, "fd00:20::5/64") == []
+
+
+@pytest.mark.parametrize(
+    ("state", "refused"),
+    [(None, "ipv6.disable=1"), ("1", "disable_ipv6"), ("0", None)],
+)
+def test_ipv6_unavailable(state: str | None, refused: str | None) -> None:
+    answer = ipv6_unavailable(state)
+    if refused is None:
+        assert answer is None
+    else:
+        assert answer is not None and refused in answer[0] and "without --ipv6" in answer[1]
+
+
+@pytest.mark.parametrize(
+    ("in_nft", "in_legacy", "ipv4_flavour", "expected"),
+    [
+        (False, False, "legacy", "legacy"),  # Docker 20.10 default: no ip6tables chains
+        (False, False, "nft", "nft"),
+        (False, True, "nft", "legacy"),  # daemon.json "ip6tables": true: Docker's chains decide
+        (True, False, "legacy", "nft"),
+        (True, True, "legacy", "legacy"),
+        (False, False, "", "nft"),
+    ],
+)
+def test_choose_ipv6_flavour(in_nft: bool, in_legacy: bool, ipv4_flavour: str, expected: str) -> None:
+    assert choose_ipv6_flavour(in_nft, in_legacy, ipv4_flavour) == expected
