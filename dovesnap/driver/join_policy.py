@@ -17,30 +17,35 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from dovesnap.adapters.docker_api import ContainerInfo
 from dovesnap.blocking import run_blocking
 from dovesnap.driver.reinstall import reinstall_port
 from dovesnap.driver.settings import DriverParts
 from dovesnap.driver.state import Endpoint, Network
-from dovesnap.errors import LabelError
-from dovesnap.model.labels import ContainerLabels, parse_labels
+from dovesnap.errors import LabelError, OptionError
+from dovesnap.model.labels import ContainerLabels
 from dovesnap.model.names import container_description
+from dovesnap.model.port_policy import PortSettings, effective_labels
 
 log = logging.getLogger(__name__)
 
 FIRST_WAIT = 1.5  # seconds for a new port's flows before it is put back into FAUCET
 
 
-def agreed_policy(candidates: Sequence[ContainerInfo], network_name: str) -> ContainerLabels | None:
-    """The port policy (ACLs, mirroring) every candidate would get on the network, or None when
-    there are none, they differ, or one's labels are malformed (it would fail closed)."""
+def agreed_policy(candidates: Sequence[ContainerInfo], network_name: str,
+                  options: Mapping[str, str] | None = None,
+                  operator: PortSettings | None = None) -> ContainerLabels | None:
+    """The port policy (ACLs, mirroring) every candidate would get on the network (its labels,
+    with the endpoint's options and the operator's settings over them), or None when there are
+    none, they differ, or one's labels are malformed (it would fail closed)."""
     policies = set()
     for container in candidates:
         try:
-            labels = parse_labels(container.labels, network_name)
-        except LabelError:
+            labels = effective_labels(container.labels, options or {},
+                                      operator or PortSettings(), network_name)
+        except (LabelError, OptionError):
             return None
         policies.add(ContainerLabels(labels.acls, labels.mirror))
     return policies.pop() if len(policies) == 1 else None
@@ -61,7 +66,7 @@ async def known_policy(drv: DriverParts, net: Network, ep: Endpoint) -> tuple[Co
     if await run_blocking(drv.netlink.netns_in_use, ep.sandbox_key):
         return None, ""  # a running container being connected: its settings do not show it yet
     candidates = await run_blocking(drv.docker.starting_containers, net.network_id, net.name)
-    policy = agreed_policy(candidates, net.name)
+    policy = agreed_policy(candidates, net.name, ep.kept_options, ep.operator)
     return policy, pending_description(candidates, ep.endpoint_id) if policy else ""
 
 

@@ -140,3 +140,16 @@ async def test_parallel_joins_share_writes(
     await asyncio.gather(*(driver.join(NET, ep, SANDBOX) for ep in EP[:12]))
     assert all(iface(store, "net1", port) for port in range(1, 13))
     assert store.reloads - before < 12  # coalesced: fewer writes than joins
+
+
+def test_the_endpoints_own_options_and_the_operator_decide_over_labels() -> None:
+    from dovesnap.model.port_policy import PortSettings
+
+    disagree = [starting("a"), starting("b", DENY)]
+    assert agreed_policy(disagree, "net1") is None
+    # --driver-opt on this endpoint names the ACL: whichever container it is, that is its policy.
+    options = {"dovesnap.faucet.portacl": "allowall"}
+    assert agreed_policy(disagree, "net1", options) == ContainerLabels(("allowall",))
+    assert agreed_policy(disagree, "net1", {}, PortSettings(acls=("mirror_in",))) == \
+        ContainerLabels(("mirror_in",))
+    assert agreed_policy([starting("a")], "net1", {"dovesnap.faucet.portacl": "bad acl!"}) is None
