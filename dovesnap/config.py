@@ -183,7 +183,7 @@ SERVE_FLAGS = (
 )
 DOCTOR_FLAGS = ("docker-url", "plugin-socket", "ovs-db-sock", "faucet-config-dir",
                 "faucet-of-port", "gauge-of-port", "faucet-prom-port", "gauge-prom-port",
-                "controller-listen", "external-faucet", "default-ofcontrollers",
+                "controller-listen", "external-faucet", "default-ofcontrollers", "status-port",
                 *FAUCETCONFRPC_FLAGS)
 CLEANUP_FLAGS = ("faucet-config-dir", "ovs-db-sock", "docker-url", *FAUCETCONFRPC_FLAGS)
 INIT_CONFIG_FLAGS = ("faucet-config-dir", "gauge-prom-port")

@@ -9,6 +9,7 @@ import logging
 import resource
 import signal
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -17,10 +18,14 @@ from dovesnap.adapters.docker_api import DockerSdkBackend
 from dovesnap.adapters.docker_events import DockerEventWatcher
 from dovesnap.adapters.faucet_check import FaucetCheckProcess
 from dovesnap.adapters.faucet_config import FaucetConfigStore
+from dovesnap.adapters.faucet_logs import FaucetExceptionLog
+from dovesnap.adapters.faucet_metrics import FaucetMetricsPage
 from dovesnap.adapters.faucet_rpc import RemoteFaucetConfig
 from dovesnap.adapters.faucet_store import FaucetStore, Validator
 from dovesnap.adapters.faucetconfrpc_client import FaucetConfRpcClient
+from dovesnap.adapters.file_watch import FileWatch
 from dovesnap.adapters.netlink import PyRoute2Netlink
+from dovesnap.adapters.openflow import OfctlOpenFlow
 from dovesnap.adapters.ovsdb import OvsdbBackend
 from dovesnap.api.handlers import make_app
 from dovesnap.api.sockets import PluginSockets
@@ -34,10 +39,13 @@ from dovesnap.config import (
     default_controllers,
     faucet_metrics_url,
 )
+from dovesnap.driver.config_watch import ConfigWatch
 from dovesnap.driver.context import FeatureContext
 from dovesnap.driver.core import Driver, DriverSettings
+from dovesnap.driver.faucet_health import FaucetHealth
 from dovesnap.driver.ovs_changes import OvsChanges
 from dovesnap.driver.recovery import Recovery
+from dovesnap.driver.reinstall import reinstall_port
 from dovesnap.driver.restore import restore_from_ovs
 from dovesnap.errors import DovesnapError, FaucetConfigUnavailable
 from dovesnap.features.events import recovery_notifier
@@ -83,6 +91,8 @@ class Daemon:
         self.observe = Observability()  # metrics, events, status page
         self.events: DockerEventWatcher | None = None
         self.recovery: Recovery | None = None
+        self.health: FaucetHealth | None = None
+        self.config_watch: ConfigWatch | None = None
         self.rpc: FaucetConfRpcClient | None = None
         self.sockets = PluginSockets(settings.plugin_sockets)
 
@@ -172,6 +182,7 @@ class Daemon:
         self.checker = FaucetCheckProcess()
         validator = self.observe.metrics.timed_validator(self.checker)
         store: FaucetStore
+        local: FaucetConfigStore | None = None
         if settings.faucetconfrpc is not None:
             store = await self._remote_faucet(validator)
         else:
@@ -195,9 +206,14 @@ class Daemon:
         )
         driver.attach_hooks(build_features(self._feature_context(driver)))
         self.driver = driver
+        self._watch_faucet(driver, local, reload)
         for hook in driver.hooks:
             await hook.daemon_started()
         await restore_from_ovs(driver)
+        assert self.health is not None
+        self.health.start()
+        if self.config_watch is not None:
+            self.config_watch.start()
         self.events = DockerEventWatcher(
             settings.docker_url, asyncio.get_running_loop(), driver.note_connect
         )
@@ -208,6 +224,27 @@ class Daemon:
         self.recovery.start()
         await self._serve_plugin(driver)
         await self._serve_status(driver)
+
+    def _watch_faucet(self, driver: Driver, local: FaucetConfigStore | None,
+                      reload: Callable[[], None]) -> None:
+        """Confirm FAUCET applies each change (and say why not); re-sync when faucet.yaml (a
+        local one) changes, so a fixed file heals every port."""
+        settings = self.settings
+        self.health = FaucetHealth(
+            lambda: driver.networks, local.path if local is not None else None,
+            FaucetMetricsPage(faucet_metrics_url(settings)) if self.controllers else None,
+            OfctlOpenFlow(),
+            FaucetExceptionLog(settings.log_dir / "faucet_exception.log")
+            if self.controllers else None,
+            self.observe.bus.publish,
+            reinstall=lambda net, ep: reinstall_port(driver, net, ep, 5.0),
+        )
+        driver.notify = self.observe.bus.publish
+        driver.port_forwarding = self.health.wait_flows
+        driver.faucet_loaded = self.health.wait_loaded
+        driver.dp_sync.on_synced.append(self.health.changed)
+        if local is not None:
+            self.config_watch = ConfigWatch(driver, local.path, FileWatch, reload)
 
     def _feature_context(self, driver: Driver) -> FeatureContext:
         settings = self.settings
@@ -271,6 +308,10 @@ class Daemon:
             self.events.stop()
         if self.recovery is not None:
             await self.recovery.stop()
+        if self.config_watch is not None:
+            await self.config_watch.stop()
+        if self.health is not None:
+            await self.health.stop()
         if self.driver is not None:
             await self.driver.close()
             for hook in reversed(self.driver.hooks):

@@ -203,9 +203,28 @@ class DockerBackend(Protocol):
     def network_name(self, network_id: str) -> str | None: ...
     def container_for_endpoint(self, network_id: str, endpoint_id: str) -> ContainerInfo | None: ...
     def container_by_id(self, container_id: str) -> ContainerInfo | None: ...
+    def starting_containers(self, network_id: str, network_name: str) -> list[ContainerInfo]: ...
     def network_endpoints(self, network_id: str) -> dict[str, str] | None: ...
     def dovesnap_networks(self) -> list[NetworkInfo]: ...
     def engine_id(self) -> str: ...
+
+
+def starting_on_network(
+    summaries: list[Mapping[str, Any]], network_id: str, network_name: str
+) -> list[ContainerInfo]:
+    """The containers that may be starting on a network: every one that is not running and has
+    the network in its settings. During a start, Docker's container list (which never waits for
+    the container's lock, unlike inspect) already shows the container, with its labels, as
+    "created" or "exited" (a restart); a running container joins only by ``network connect``."""
+    found = []
+    for summary in summaries:
+        if summary.get("State") == "running":
+            continue
+        networks = (summary.get("NetworkSettings") or {}).get("Networks") or {}
+        if any(name == network_name or (net or {}).get("NetworkID") == network_id
+               for name, net in networks.items()):
+            found.append(_info(summary))
+    return found
 
 
 def _cidr(address: Any, prefixlen: Any) -> str:
@@ -283,6 +302,11 @@ class DockerSdkBackend:
                 if net.get("EndpointID") == endpoint_id:
                     return _info(summary)
         return None
+
+    def starting_containers(self, network_id: str, network_name: str) -> list[ContainerInfo]:
+        """Containers that may be starting on the network now (see ``starting_on_network``)."""
+        summaries: list[Mapping[str, Any]] = self._client.containers(all=True)
+        return starting_on_network(summaries, network_id, network_name)
 
     def dovesnap_networks(self) -> list[NetworkInfo]:
         result = []

@@ -1,11 +1,13 @@
 """FAUCET's Prometheus page: read over HTTP (blocking; run it in a worker thread), and the
-samples dovesnap wants from its text (stack port states, config reloads), parsed purely."""
+samples dovesnap wants from its text (stack port states, config reloads, which config FAUCET
+loaded and why it refused one, DP and port status), parsed purely."""
 
 from __future__ import annotations
 
 import re
 import urllib.request
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 
 class FaucetMetricsPage:
@@ -20,8 +22,16 @@ class FaucetMetricsPage:
         return body.decode("utf-8", errors="replace")
 
 
-_SAMPLE_RE = re.compile(r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<labels>[^}]*)\}\s+(?P<value>\S+)")
+_SAMPLE_RE = re.compile(  # label values may hold braces (FAUCET's error texts do)
+    r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)\{(?P<labels>(?:[^}"]|"(?:[^"\\]|\\.)*")*)\}\s+(?P<value>\S+)'
+)
 _LABEL_RE = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+_UNESCAPE = {"\\": "\\", '"': '"', "n": "\n"}
+
+
+def _unescape(value: str) -> str:
+    """A Prometheus label value as it was before escaping (backslash, quote, newline)."""
+    return re.sub(r"\\(.)", lambda m: _UNESCAPE.get(m.group(1), m.group(1)), value)
 
 
 def metric_samples(text: str, names: Iterable[str]) -> list[tuple[dict[str, str], float]]:
@@ -36,8 +46,54 @@ def metric_samples(text: str, names: Iterable[str]) -> list[tuple[dict[str, str]
             value = float(match.group("value"))
         except ValueError:
             continue
-        samples.append((dict(_LABEL_RE.findall(match.group("labels"))), value))
+        labels = {k: _unescape(v) for k, v in _LABEL_RE.findall(match.group("labels"))}
+        samples.append((labels, value))
     return samples
+
+
+def _sample_values(text: str, name: str) -> list[float]:
+    """Values of the unlabelled samples of metric ``name``."""
+    values = []
+    for line in text.splitlines():
+        head, _, value = line.partition(" ")
+        if head == name:
+            try:
+                values.append(float(value))
+            except ValueError:
+                continue
+    return values
+
+
+@dataclass(frozen=True)
+class FaucetState:
+    """What FAUCET says about the config it runs and its switches."""
+
+    load_error: bool = False  # its last attempt to load the config failed
+    error: str = ""  # why (FAUCET's own words), when it did
+    hashes: dict[str, str] = field(default_factory=dict)  # config file -> hash of what it runs
+    dps_up: dict[str, bool] = field(default_factory=dict)  # DP name -> switch connected
+    ports_up: dict[tuple[str, int], bool] = field(default_factory=dict)  # (DP, port) -> link up
+
+
+def parse_faucet_state(text: str) -> FaucetState:
+    """The config FAUCET last loaded (file hashes), its load error, DP and port status."""
+    hashes: dict[str, str] = {}
+    error = ""
+    for labels, _ in metric_samples(text, ["faucet_config_hash_info"]):
+        files = [f for f in labels.get("config_files", "").split(",") if f]
+        digests = labels.get("hashes", "").split(",")
+        hashes.update(zip(files, digests, strict=False))
+        error = labels.get("error", "") or error
+    dps = {labels["dp_name"]: value == 1
+           for labels, value in metric_samples(text, ["dp_status"]) if "dp_name" in labels}
+    ports: dict[tuple[str, int], bool] = {}
+    for labels, value in metric_samples(text, ["port_status"]):
+        try:
+            ports[(labels["dp_name"], int(labels["port"]))] = value == 1
+        except (KeyError, ValueError):
+            continue
+    load_error = any(v == 1 for v in _sample_values(text, "faucet_config_load_error"))
+    return FaucetState(load_error, error if load_error else "", hashes, dps, ports)
 
 
 def parse_stack_states(text: str) -> dict[tuple[str, int], int]:

@@ -41,6 +41,9 @@ class NetlinkBackend(Protocol):
     def set_peer_mac_in_netns(self, host_ifname: str, netns_path: str, mac: str) -> None: ...
     def ensure_address(self, name: str, address: str, prefixlen: int) -> None: ...
     def links_with_prefix(self, prefix: str) -> list[str]: ...
+    def netns_in_use(self, netns_path: str) -> bool: ...
+    def disable_ipv6(self, name: str) -> None: ...
+    def bounce(self, name: str) -> None: ...
 
 
 def in_netns(netns_path: str, func: Callable[[], T]) -> T:
@@ -192,6 +195,44 @@ class PyRoute2Netlink:
             names = [link.get_attr("IFLA_IFNAME") for link in ipr.get_links()]
         return [n for n in names if isinstance(n, str) and n.startswith(prefix)]
 
+    def bounce(self, name: str) -> None:
+        """Take the link down and up again (its switch port reports both)."""
+        with IPRoute() as ipr:
+            index = _index(ipr, name)
+            if index is None:
+                raise BackendError(f"interface {name} does not exist")
+            ipr.link("set", index=index, state="down")
+            ipr.link("set", index=index, state="up")
+
+    def disable_ipv6(self, name: str) -> None:
+        """No IPv6 on ``name`` in this namespace (the setting does not follow the link into
+        another namespace: there it takes that namespace's default)."""
+        path = f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6"
+        try:
+            with open(path, "w", encoding="ascii") as handle:
+                handle.write("1")
+        except FileNotFoundError:
+            return  # a kernel without IPv6 (ipv6.disable=1): nothing to turn off
+        except OSError as err:
+            raise BackendError(f"cannot turn IPv6 off on {name}: {err}") from None
+
+    def netns_in_use(self, netns_path: str) -> bool:
+        """True when some process lives in the network namespace at ``netns_path`` (a Docker
+        sandbox that a running container already uses), False for an empty one."""
+        try:
+            target = os.stat(netns_path)
+        except OSError:
+            return False
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                seen = os.stat(f"/proc/{entry.name}/ns/net")
+            except OSError:
+                continue
+            if (seen.st_ino, seen.st_dev) == (target.st_ino, target.st_dev):
+                return True
+        return False
     def link_kinds(self) -> dict[str, str]:
         """Every interface's name and kind (``veth``, ``bridge``...; "" for a physical NIC)."""
         kinds: dict[str, str] = {}

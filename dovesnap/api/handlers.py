@@ -88,7 +88,7 @@ async def endpoint_oper_info(driver: Driver, body: dict[str, Any]) -> dict[str, 
 
 
 async def join(driver: Driver, body: dict[str, Any]) -> dict[str, Any]:
-    ep = driver.join(body["NetworkID"], body["EndpointID"], body["SandboxKey"])
+    ep = await driver.join(body["NetworkID"], body["EndpointID"], body["SandboxKey"])
     reply: dict[str, Any] = {
         "InterfaceName": {"SrcName": ep.container_ifname, "DstPrefix": "eth"},
     }

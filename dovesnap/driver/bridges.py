@@ -50,6 +50,13 @@ class Bridges:
             plan = dataclasses.replace(plan, controllers=())
         await run_blocking(self.ovs.ensure_bridge, plan)
 
+    async def reconnect(self, net: Network) -> None:
+        """Drop the bridge's controller connections and make them again: FAUCET cold-starts
+        the DP (and installs every port it has configured)."""
+        await run_blocking(self.ovs.ensure_bridge,
+                           dataclasses.replace(self.plan(net), controllers=()))
+        await self.connect(net)
+
     async def readd_ports(self, net: Network) -> list[str]:
         """Put container veths OVS lost back at their OpenFlow ports; return their names."""
         present = {p.name for p in await run_blocking(self.ovs.ports, net.bridge)}

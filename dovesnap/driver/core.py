@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from dovesnap.adapters.docker_api import DockerBackend
@@ -20,10 +20,12 @@ from dovesnap.adapters.netlink import NetlinkBackend
 from dovesnap.adapters.ovsdb import OvsBackend
 from dovesnap.blocking import run_blocking
 from dovesnap.driver.admission import check_faucet_config, check_other_networks
-from dovesnap.driver.attach import find_container, learn_addresses, read_labels, set_mac_prefix
+from dovesnap.driver.attach import attach_container
 from dovesnap.driver.bridges import Bridges, endpoint_port_ids
 from dovesnap.driver.dp_sync import DpSync
-from dovesnap.driver.hooks import Hooks
+from dovesnap.driver.hooks import Hooks, Notify
+from dovesnap.driver.join_policy import hold_join
+from dovesnap.driver.settings import DriverSettings as DriverSettings  # also imported from here
 from dovesnap.driver.state import Endpoint, Network, oper_info
 from dovesnap.driver.veths import make_veth
 from dovesnap.errors import ConflictError, DovesnapError, NotFoundError
@@ -35,13 +37,20 @@ from dovesnap.plan.ports import lowest_free_ofport
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DriverSettings:
-    default_controllers: tuple[str, ...]
-    kernel_datapath: bool = True
-    attach_timeout: float = 60.0
-    name_timeout: float = 60.0
-    driver_name: str = "dovesnap"
+def _ignore(kind: str, /, **fields: Any) -> None:
+    """The default ``notify``: report nothing."""
+
+
+async def _loaded(timeout: float) -> bool:
+    """The default ``faucet_loaded``: nothing to ask."""
+    return True
+
+
+async def _forwarding(bridge: str, ofport: int, forwarding: bool, timeout: float) -> bool:
+    """The default ``port_forwarding``: nothing to ask."""
+    return True
+
+
 
 
 class Driver:
@@ -66,6 +75,11 @@ class Driver:
         self._create_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._warned_userspace = False
+        # Set by the daemon: events; "does the switch forward (or drop) this port" and "does
+        # FAUCET run the file as it is" (within a timeout), for Join to wait on.
+        self.notify: Notify = _ignore
+        self.port_forwarding: Callable[[str, int, bool, float], Awaitable[bool]] = _forwarding
+        self.faucet_loaded: Callable[[float], Awaitable[bool]] = _loaded
 
     def attach_hooks(self, hooks: Sequence[Hooks]) -> None:
         """Plug in the features, built after the driver; they run in this order."""
@@ -239,6 +253,11 @@ class Driver:
             try:
                 if net.userspace:
                     await run_blocking(self.netlink.tx_checksum_off, peer)
+                # The link is up when FAUCET loads the port (see plan/faucet_dp.py); until
+                # Docker moves the container's end into the container, the host has no IPv6
+                # address on it that a container could reach.
+                await run_blocking(self.netlink.disable_ipv6, peer)
+                await run_blocking(self.netlink.set_up, peer)
                 actual_mac = mac or await run_blocking(self.netlink.link_mac, peer) or ""
                 ofport = await run_blocking(
                     self.ovs.add_port, net.bridge, host, ofport,
@@ -265,7 +284,10 @@ class Driver:
         return {name for net in self.networks.values() for ep in net.endpoints.values()
                 for name in (ep.host_ifname, ep.container_ifname)}
 
-    def join(self, network_id: str, endpoint_id: str, sandbox_key: str) -> Endpoint:
+    async def join(self, network_id: str, endpoint_id: str, sandbox_key: str) -> Endpoint:
+        """Docker's Join: the port is settled (its policy, or closed) and FAUCET runs it before
+        this returns, where Docker allows it (``join_policy.py``); the container is found and
+        its labels applied in the background."""
         log.debug("join %s", endpoint_id[:12])
         net = self.network(network_id)
         ep = net.endpoints.get(endpoint_id)
@@ -275,36 +297,12 @@ class Driver:
         ep.joined = True
         if ep.attach_task is None or ep.attach_task.done():
             ep.attach_task = self._spawn(self._attach_container(net, ep))
+        await hold_join(self, net, ep)
         return ep
 
     async def _attach_container(self, net: Network, ep: Endpoint) -> None:
         """After Join: find the container, apply its labels, put its FAUCET interface in place."""
-        container = await find_container(
-            self.docker, net.network_id, ep, self.settings.attach_timeout
-        )
-        if container is None:
-            log.error("no container found for endpoint %s", ep.endpoint_id[:12])
-            return
-        log.debug("endpoint %s is container %s", ep.endpoint_id[:12], container.name)
-        if net.name is None:
-            await asyncio.wait_for(net.named.wait(), self.settings.name_timeout)
-        async with net.lock:
-            if ep.endpoint_id not in net.endpoints:
-                return
-            ep.container = container
-            learn_addresses(ep, container)
-            read_labels(ep, container, net.name)
-            if ep.labels and ep.labels.mac_prefix and ep.sandbox_key:
-                await set_mac_prefix(self.netlink, ep)
-            for hook in self.hooks:
-                try:
-                    await hook.endpoint_attached(net, ep)
-                except DovesnapError as err:
-                    ep.fail_closed = f"{hook.name}: {err.what}"
-                    log.error("container %s fails closed: %s", container.name, ep.fail_closed)
-        # Outside the lock: joins arriving together then share one FAUCET write (dp_sync).
-        await self.sync_dp(net)
-        log.info("container %s on %s at port %d", container.name, net.name, ep.ofport)
+        await attach_container(self, net, ep)
 
     async def leave(self, network_id: str, endpoint_id: str) -> None:
         net = self.network(network_id)
@@ -323,6 +321,7 @@ class Driver:
             ep.container = None
             ep.labels = None
             ep.fail_closed = None
+            ep.known_policy = None
         await self.sync_dp(net)
 
     async def delete_endpoint(self, network_id: str, endpoint_id: str) -> None:
@@ -368,6 +367,11 @@ class Driver:
         """Take on a network restored from OVS after a restart: register it, let the features
         re-apply their host state, then find its name and its containers' labels again."""
         self.networks[net.network_id] = net
+        # After a reboot (or an OVS restart) OVS makes the bridge's LOCAL interface again, down.
+        try:
+            await run_blocking(self.netlink.set_up, net.bridge, net.spec.mtu)
+        except DovesnapError as err:
+            log.error("cannot bring bridge %s up: %s", net.bridge, err.message)
         await self.rerun_restored(net, "restoring")
         self.after_restore(net)
 

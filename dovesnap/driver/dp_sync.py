@@ -1,15 +1,19 @@
 """Write a network's FAUCET DP: the plan plus the features' changes, validated by FAUCET.
 
-When FAUCET refuses the result, the containers whose labels caused it are found one by one and
-failed closed, so the rest of the network keeps its ports. Removing a network's DP keeps its
-VLAN while another network on the same VLAN still needs it.
+When FAUCET refuses the result, dovesnap tells two cases apart. If the DP is refused even with
+every labelled container left out, the trouble is the config around the containers (an
+operator's typo elsewhere in faucet.yaml, a file that does not parse, an ACL a network option
+names gone, FAUCET's checker hung): that is reported on the network and retried when the file
+changes and every few seconds (``driver/config_watch.py``), and no container's labels are
+blamed; ports FAUCET has not been given stay shown as not applied. Otherwise the containers
+whose labels caused it are found one by one and failed closed, so the rest of the network keeps
+its ports. Removing a network's DP keeps its VLAN while another network on the same VLAN still
+needs it. ``request`` shares one write among callers asking together (``dp_requests.py``).
 
 When the config cannot be reached at all (a faucetconfrpc server down, our certificate refused),
-or cannot be changed now for a reason no container caused (the operator's faucet.yaml does not
-parse, FAUCET's checker hung), nothing changes in FAUCET: every container port not yet written
-there is shown failed closed with the reason (FAUCET drops its packets: it does not know the
-port), and the sync is tried again with backoff until it works; then those ports get their
-policy and open. No container's labels are blamed for it.
+nothing changes in FAUCET: every container port not yet written there is shown failed closed
+with the reason (FAUCET drops its packets: it does not know the port), and the sync is tried
+again with backoff until the config answers; then those ports get their policy and open.
 
 Each write is a snapshot of the network taken when it is asked for, handed to the config store,
 which coalesces writes asked for together (parallel joins and leaves, a restart's reconciliation)
@@ -21,20 +25,25 @@ be written is retried with the next change.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import hashlib
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from dovesnap.adapters.faucet_store import FaucetStore
+from dovesnap.blocking import run_blocking
+from dovesnap.driver.dp_requests import WriteRequests
 from dovesnap.driver.hooks import Hooks
-from dovesnap.driver.state import Network
+from dovesnap.driver.state import Endpoint, Network
 from dovesnap.errors import (
-    BackendError,
     ConflictError,
     DovesnapError,
     FaucetConfigError,
     FaucetConfigUnavailable,
-    FaucetFileError,
 )
 from dovesnap.plan.faucet_dp import (
     DpInputs,
@@ -52,8 +61,22 @@ UNREACHABLE = "FAUCET's config is out of reach, so this port stays closed: "
 RETRY_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 REMOVED = "dp_sync.removed"  # in Network.extras: the DP is gone for good
 Edit = Callable[[Mapping[str, Any]], Mapping[str, Any]]
-# Not this network's or its containers' fault: hold the ports closed and try again.
-NOT_NOW = (FaucetConfigUnavailable, FaucetFileError, BackendError)
+CONFIG_REFUSED = "FAUCET refuses faucet.yaml, and not because of this network's containers: "
+CONFIG_FIX = ("fix faucet.yaml (dovesnap doctor shows FAUCET's reason); dovesnap applies it as "
+              "soon as it is valid, with no restart")
+
+
+def own_acls(ep: Endpoint) -> tuple[str, ...]:
+    """The ACLs a container's own policy names (read, or known at Join)."""
+    if ep.container is not None:
+        return ep.labels.acls if ep.labels else ()
+    return ep.known_policy.acls if ep.known_policy else ()
+
+
+def without_labelled(net: Network) -> Network:
+    """``net`` with every container whose own policy names ACLs left out (as if closed)."""
+    kept = {i: ep for i, ep in net.endpoints.items() if not own_acls(ep)}
+    return dataclasses.replace(net, endpoints=kept)
 
 
 def vlans_to_remove(net: Network, networks: Iterable[Network]) -> list[str]:
@@ -73,6 +96,12 @@ class DpSync:
         # write carried.
         self._written: dict[str, dict[str, int]] = {}
         self._retries: dict[str, asyncio.Task[None]] = {}
+        # Why FAUCET refuses the file as a whole (the operator's config), or None.
+        self.config_refused: str | None = None
+        self.written: deque[str] = deque(maxlen=16)  # sha256 of the files dovesnap wrote
+        self.on_synced: list[Callable[[Network], None]] = []  # e.g. re-check the ports
+        self._requests = WriteRequests(self.sync)
+        self._hashing: set[asyncio.Task[None]] = set()
         self._removals: dict[str, Edit] = {}  # by network id: DP removals not written yet
 
     def edit(self, net: Network, inputs: DpInputs) -> Edit:
@@ -129,6 +158,7 @@ class DpSync:
         if retry is not None and retry is not asyncio.current_task():
             retry.cancel()
         self._written.pop(net.network_id, None)
+        self._requests.forget(net)
         name, vlan_names = net.name, vlans_to_remove(net, networks)
         operator, dpid = net.operator_dp, net.spec.dpid
 
@@ -146,17 +176,37 @@ class DpSync:
     async def _write_removals(self) -> None:
         for network_id, removal in list(self._removals.items()):
             try:
-                await self.faucet.update(removal)
+                if await self.faucet.update(removal):
+                    self._note_written()
             except DovesnapError as err:
                 log.error("cannot remove a deleted network's DP from FAUCET's config yet "
                           "(retried with the next change): %s", err.message)
                 return
             self._removals.pop(network_id, None)
 
+    def _note_written(self) -> None:
+        """Remember the hash of the file just written (in the background: nothing waits)."""
+        path = getattr(self.faucet, "path", None)  # a local file (not a remote store)
+        if isinstance(path, Path):
+            task = asyncio.get_running_loop().create_task(self._hash(path))
+            self._hashing.add(task)
+            task.add_done_callback(self._hashing.discard)
+
+    async def _hash(self, path: Path) -> None:
+        with contextlib.suppress(OSError):
+            content = await run_blocking(path.read_bytes)
+            self.written.append(hashlib.sha256(content).hexdigest())
+
+    async def request(self, net: Network) -> None:
+        """Have the network's DP written as its state is now, sharing the write with whoever
+        else asks meanwhile. Takes ``net.lock``."""
+        await self._requests.request(net)
+
     async def sync(self, net: Network) -> bool:
-        """Write the network's DP as its state says now; fail containers closed if FAUCET refuses.
-        False when another DP has the network's name or dp_id (no DP is written then).
-        Need not hold ``net.lock``: the network's state is read when this is called."""
+        """Write the network's DP as its state says; fail containers closed if FAUCET refuses
+        them (and only them). False when another DP has the network's name or dp_id (no DP is
+        written then). Need not hold ``net.lock``: the network's state is read when this is
+        called, and the config store coalesces writes asked for together."""
         if net.name is None or net.extras.get(REMOVED):
             return True
         for ep in net.endpoints.values():  # held back only while the config was out of reach
@@ -166,9 +216,12 @@ class DpSync:
             await self._write_removals()
         try:
             return await self._sync(net)
-        except NOT_NOW as err:
+        except FaucetConfigUnavailable as err:
             self._hold(net, err)
             return True
+        finally:
+            for callback in self.on_synced:
+                callback(net)
 
     async def _sync(self, net: Network) -> bool:
         try:
@@ -179,26 +232,37 @@ class DpSync:
             net.error, net.dp_refused = err.message, True
             log.error("network %s: %s", net.name, net.error)
             return False
-        except FaucetFileError:
-            raise  # the operator's file, not this network's labels
         except FaucetConfigError as err:
             refused = err
+        except FaucetConfigUnavailable:
+            raise
+        except Exception as err:  # the file cannot even be read (a YAML syntax error ...)
+            self.refused_as_a_whole(net, str(err) or type(err).__name__)
+            return True
+        # Would FAUCET take the DP without the labelled containers? If not, they are not why.
+        try:
+            await self.faucet.check(self.edit(net, without_labelled(net).dp_inputs()))
+        except FaucetConfigUnavailable:
+            raise
+        except DovesnapError as err:
+            reason = err.refusal if isinstance(err, FaucetConfigError) else err.what
+            self.refused_as_a_whole(net, reason)
+            return True
         # Find which containers' labels FAUCET refuses; cut those off and keep the others.
         for ep in list(net.endpoints.values()):
-            if ep.container is None or ep.fail_closed or not (ep.labels and ep.labels.acls):
+            if ep.fail_closed or not own_acls(ep):
                 continue
             ep_only = Network(net.spec, net.userspace, net.name, {ep.endpoint_id: ep},
                               operator_dp=net.operator_dp)
             try:
                 await self.faucet.check(self.edit(ep_only, ep_only.dp_inputs()))
-            except FaucetFileError:
-                raise  # the file broke meanwhile: nobody's labels are to blame
             except FaucetConfigError as err:
-                if ep.container is None or ep.endpoint_id not in net.endpoints:
+                if ep.endpoint_id not in net.endpoints:
                     continue  # it left while FAUCET was asked
-                detail = err.refusal
-                ep.fail_closed = ep.policy_refusal = f"FAUCET refused this port: {detail}"
-                log.error("container %s fails closed: %s", ep.container.name, ep.fail_closed)
+                ep.fail_closed = ep.policy_refusal = f"FAUCET refused this port: {err.refusal}"
+                log.error("container %s fails closed: %s",
+                          ep.container.name if ep.container else ep.endpoint_id[:12],
+                          ep.fail_closed)
         try:
             await self._write(net)
         except FaucetConfigError as err:
@@ -206,11 +270,21 @@ class DpSync:
             log.error("network %s: %s (first error: %s)", net.name, err.what, refused.what)
         return True
 
+    def refused_as_a_whole(self, net: Network, reason: str) -> None:
+        """The config around the containers is what FAUCET refuses: report it, fail nothing
+        closed; the config watch tries again when the file changes."""
+        if self.config_refused != reason:
+            log.error("%s%s; %s", CONFIG_REFUSED, reason, CONFIG_FIX)
+        self.config_refused = reason
+        net.error = f"{CONFIG_REFUSED}{reason}; {CONFIG_FIX}"
+
     async def _write(self, net: Network) -> None:
         carried = {ep.endpoint_id: ep.ofport for ep in net.endpoints.values()
                    if ep.container is not None and not ep.fail_closed}  # as the edit sees them
-        await self.faucet.update(self.edit(net, net.dp_inputs()))
+        if await self.faucet.update(self.edit(net, net.dp_inputs())):
+            self._note_written()
         net.error = None
+        self.config_refused = None
         self._written[net.network_id] = carried
 
     def unremoved_ports(self, net: Network) -> set[int]:
@@ -219,8 +293,8 @@ class DpSync:
         written = self._written.get(net.network_id, {})
         return {port for ep_id, port in written.items() if ep_id not in net.endpoints}
 
-    def _hold(self, net: Network, err: DovesnapError) -> None:
-        """The config cannot be changed now: say so, show unwritten ports closed, try later."""
+    def _hold(self, net: Network, err: FaucetConfigUnavailable) -> None:
+        """The config is out of reach: say so, show unwritten ports closed, try again later."""
         net.error = err.what
         written = self._written.get(net.network_id, {})
         for ep in net.endpoints.values():

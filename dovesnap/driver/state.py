@@ -18,6 +18,12 @@ from dovesnap.model.port_policy import PortSettings, kept_options, policy_extern
 from dovesnap.plan.faucet_dp import ContainerPort, DpInputs, ExternalPort
 from dovesnap.plan.operator_dp import OperatorDp
 
+# A container port's state, as the status JSON, page, ``dovesnap status`` and metrics show it.
+PORT_OK = "ok"  # FAUCET has installed the port's flows
+PORT_PENDING = "pending"  # on its way: the container or FAUCET has not got there yet
+PORT_FAIL_CLOSED = "fail-closed"  # cut off on purpose: its own policy is bad or unknown
+PORT_NOT_APPLIED = "not-applied"  # FAUCET has not installed it, and says (or we say) why
+
 
 @dataclass
 class Endpoint:
@@ -41,6 +47,24 @@ class Endpoint:
     # Set from Docker's "network connect" event: which container this endpoint belongs to.
     container_hint: str | None = None
     hinted: asyncio.Event = field(default_factory=asyncio.Event)
+    # The policy known at Join, before Docker names the container: every container that could
+    # be joining has these labels (driver/join_policy.py). None: unknown, so the port is closed.
+    known_policy: ContainerLabels | None = None
+    pending_description: str = ""
+    # What FAUCET made of the port (PORT_* above), and why when it is not ok.
+    state: str = PORT_PENDING
+    state_reason: str = "waiting for the container"
+    # Taken out of FAUCET's config for a moment, to be put back (driver/reinstall.py).
+    withheld: bool = False
+
+    def port_state(self) -> tuple[str, str]:
+        """``(state, reason)`` now: failing closed shows at once; the rest is what the last
+        check of FAUCET found (``driver/faucet_health.py``)."""
+        if self.fail_closed:
+            return PORT_FAIL_CLOSED, self.fail_closed
+        if self.state == PORT_FAIL_CLOSED:
+            return PORT_PENDING, "waiting for FAUCET"
+        return self.state, self.state_reason
     # What the operator set on this port while it runs (dovesnap acl set / mirror).
     operator: PortSettings = field(default_factory=PortSettings)
     # When the port is closed because of its policy (a malformed label or option, an ACL FAUCET
@@ -57,8 +81,15 @@ class Endpoint:
         return policy_external_ids(self.kept_options, self.operator)
 
     def as_port(self) -> ContainerPort:
-        if self.container is None:
+        if self.withheld:
             return ContainerPort(self.ofport, "", labels_known=False)
+        if self.container is None:
+            policy = self.known_policy
+            if policy is None or self.fail_closed:
+                return ContainerPort(self.ofport, "", fail_closed=self.fail_closed,
+                                     labels_known=False)
+            return ContainerPort(self.ofport, self.pending_description, acls=policy.acls,
+                                 mirror=policy.mirror)
         labels = self.labels or ContainerLabels()
         return ContainerPort(
             ofport=self.ofport,
@@ -79,7 +110,8 @@ class Network:
     externals: dict[str, ExternalPort] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     named: asyncio.Event = field(default_factory=asyncio.Event)
-    error: str | None = None
+    error: str | None = None  # why dovesnap could not write the network's DP
+    faucet_error: str | None = None  # why FAUCET does not run the DP that is written
     # Room for features' own state (NAT rules applied, DHCP clients ...), keyed by feature.
     extras: dict[str, Any] = field(default_factory=dict)
     # The operator's DP with this network's dp_id, found when the network was created: merged

@@ -40,6 +40,8 @@ class PortFacts:
     container_id: str = ""
     endpoint_id: str = ""
     ifname: str = ""
+    state: str = ""  # a container port's: ok, pending, fail-closed or not-applied
+    state_reason: str = ""
     # Who decided the port's ACL and mirroring: "operator" (dovesnap acl set / mirror),
     # "option" (Docker endpoint option, --driver-opt), "label", or "" (the network's default).
     acl_source: str = ""
@@ -210,6 +212,8 @@ def _container(
         container_id=_text(raw.get("Id")),
         endpoint_id=ep_id,
         ifname=_text(raw.get("IfName")),
+        state=_text(raw.get("State")) or ("fail-closed" if raw.get("FailClosed") else "ok"),
+        state_reason=_text(raw.get("StateReason")),
         acl_source=acl_source,
         mirror_source=mirror_source,
     )
@@ -330,7 +334,7 @@ def network_facts(
         gateway_acls=gateway_acls,
         default_acls=default_acls,
         preallocated=_int(net.get("PreAllocatePorts")),
-        error=_text(net.get("Error")),
+        error="; ".join(e for e in (_text(net.get("Error")), _text(net.get("FaucetError"))) if e),
         dp_name=dp_name,
         ports=tuple(sorted(ports, key=lambda p: (p.ofport, p.name))),
         links=tuple(_links(dyn)),

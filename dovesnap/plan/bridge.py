@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass
 
@@ -31,6 +32,18 @@ def spec_to_json(spec: NetworkSpec) -> str:
     return json.dumps(asdict(spec), sort_keys=True, separators=(",", ":"))
 
 
+def stable_local_mac(network_id: str) -> str:
+    """The MAC of a network's LOCAL port when the operator sets none: fixed by the network id.
+
+    OVS would otherwise pick a random one each time it makes the bridge, so a bridge rebuilt after
+    ``ovs-vsctl del-br`` (or OVS losing it) would answer for the gateway from a new MAC, and every
+    container would keep sending to the old one until its ARP entry goes stale (~40 s). Locally
+    administered, unicast (first byte 0x0a).
+    """
+    digest = hashlib.sha256(b"dovesnap-local-mac:" + network_id.encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x0A, *digest[:5]))
+
+
 def plan_bridge(
     spec: NetworkSpec, userspace: bool, network_name: str | None, driver_name: str = "dovesnap",
     operator_dp: str | None = None,
@@ -52,6 +65,6 @@ def plan_bridge(
         datapath_id=f"{spec.dpid:016x}",
         controllers=spec.controllers,
         mtu=spec.mtu,
-        hwaddr=spec.ovs_local_mac,
+        hwaddr=spec.ovs_local_mac or stable_local_mac(spec.network_id),
         external_ids=tuple(ext),
     )

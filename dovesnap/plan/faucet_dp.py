@@ -15,6 +15,8 @@ from dovesnap.errors import OptionError
 from dovesnap.model.names import LOCAL_OFPORT
 from dovesnap.model.network import NetworkSpec
 from dovesnap.model.options import OPTION_PREFIX
+from dovesnap.plan.config_copy import shallow_copy
+from dovesnap.plan.egress import egress_acl_name, sync_egress_copies
 from dovesnap.plan.ports import preallocated_ports
 
 HARDWARE = "Open vSwitch"
@@ -95,13 +97,18 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
     vlan = spec.vlan  # FAUCET finds a VLAN entry by its vid too
     default_acls = spec.default_acl.for_network(name)
     result: dict[int, dict[str, Any]] = {}
-    # A container whose labels are not read yet keeps a preallocated port's settings meanwhile
-    # (that is the point of preallocation); a failed-closed one does not.
-    occupied = {c.ofport for c in inputs.containers if c.labels_known or c.fail_closed}
+    # A container's port never keeps a preallocated port's settings: until its policy is known
+    # (``labels_known``) it has no interface at all, so FAUCET drops its traffic. Preallocation
+    # still saves the reload when the policy is known at Join and equals the placeholder's
+    # (only the description changes, which FAUCET applies without touching the port's flows).
+    occupied = {c.ofport for c in inputs.containers}
     occupied |= {e.ofport for e in inputs.externals}
     for port in preallocated_range(inputs):
         if port in occupied:
             continue
+        # FAUCET's default opstatus_reconf here (unlike a container's port): no flows while
+        # no link is up, and taking the port over is a change FAUCET applies to the port, so
+        # it installs the container's flows even when the policy is the same.
         iface: dict[str, Any] = {
             "description": PREALLOCATED_DESCRIPTION,
             "native_vlan": vlan,
@@ -114,7 +121,13 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
             continue
         if not container.labels_known:
             continue
-        iface = {"description": container.description, "native_vlan": vlan}
+        # FAUCET installs the port's flows when it loads the port (its link is up then: the
+        # driver brings the container's end up at CreateEndpoint) and keeps them while Docker
+        # moves that end into the container and brings it up again: the container's first
+        # packet finds them. With FAUCET's default it would wait for that last link-up, which
+        # comes a moment before the container's process starts, and lose the race.
+        iface = {"description": container.description, "native_vlan": vlan,
+                 "opstatus_reconf": False}
         acls = _guarded(inputs, container.acls or default_acls)
         if acls:
             iface["acls_in"] = _acl_list(acls)
@@ -178,14 +191,15 @@ def egress_vlan_name(spec: NetworkSpec) -> str:
 
 
 def build_vlans(inputs: DpInputs) -> dict[str, dict[str, Any]]:
-    """Top-level ``vlans`` entries the network needs (only for an output ACL)."""
-    out_acls = inputs.spec.vlan_out_acl.for_network(inputs.name)
+    """Top-level ``vlans`` entries the network needs (only for an output ACL, which names
+    dovesnap's copy of the operator's ACL: see ``plan/egress.py``)."""
+    out_acls = [egress_acl_name(acl) for acl in inputs.spec.vlan_out_acl.for_network(inputs.name)]
     if not out_acls:
         return {}
     return {
         egress_vlan_name(inputs.spec): {
             "vid": inputs.spec.vlan,
-            "acl_out": out_acls[0] if len(out_acls) == 1 else list(out_acls),
+            "acl_out": out_acls[0] if len(out_acls) == 1 else out_acls,
         }
     }
 
@@ -205,12 +219,6 @@ def section(parent: MutableMapping[Any, Any], key: str) -> MutableMapping[Any, A
         value = {}
         parent[key] = value
     return value
-
-
-def shallow_copy(mapping: Mapping[str, Any]) -> Config:
-    """A one-level copy; a round-trip (ruamel) mapping keeps its comments and key order."""
-    copier = getattr(mapping, "copy", None)
-    return cast(Config, copier()) if callable(copier) else dict(mapping)
 
 
 def _edited_section(new: Config, key: str) -> MutableMapping[Any, Any]:
@@ -236,7 +244,7 @@ def put_dp(config: Mapping[str, Any], name: str, dp: Mapping[str, Any],
         vlan_section = _edited_section(new, "vlans")
         for key, value in vlans.items():
             vlan_section[key] = dict(value)
-    return new
+    return sync_egress_copies(new)
 
 
 def remove_dp(config: Mapping[str, Any], name: str, vlan_names: Iterable[str] = ()) -> Config:
@@ -250,7 +258,7 @@ def remove_dp(config: Mapping[str, Any], name: str, vlan_names: Iterable[str] = 
         vlan_section = _edited_section(new, "vlans")
         for vlan in vlan_names:
             vlan_section.pop(vlan, None)
-    return new
+    return sync_egress_copies(new)
 
 
 def dp_names_with_id(config: Mapping[str, Any], dpid: int) -> list[str]:

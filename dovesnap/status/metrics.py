@@ -15,8 +15,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from dovesnap.adapters.faucet_config import Validator
-from dovesnap.driver.state import Network
+from dovesnap.driver.state import (
+    PORT_FAIL_CLOSED,
+    PORT_NOT_APPLIED,
+    PORT_OK,
+    PORT_PENDING,
+    Network,
+)
 
+PORT_STATES = (PORT_OK, PORT_PENDING, PORT_FAIL_CLOSED, PORT_NOT_APPLIED)
 API_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 CHECK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Known plugin calls; anything else is counted as "other" so labels stay few.
@@ -60,6 +67,16 @@ class StateCollector:
             "dovesnap_fail_closed_ports", "Container ports cut off (failed closed), per network",
             labels=["network", "bridge"],
         )
+        states = GaugeMetricFamily(
+            "dovesnap_port_states", "Container ports by state (ok only when FAUCET installed "
+            "their flows; not-applied when FAUCET refused or failed them)",
+            labels=["network", "bridge", "state"],
+        )
+        faucet_errors = GaugeMetricFamily(
+            "dovesnap_faucet_errors", "1 when FAUCET does not run the network's DP as written, "
+            "or faucet.yaml is refused (the reason is in the status JSON and events)",
+            labels=["network", "bridge"],
+        )
         networks = GaugeMetricFamily("dovesnap_networks", "dovesnap networks served")
         nets = list(self._networks().values())
         networks.add_metric([], len(nets))
@@ -70,9 +87,15 @@ class StateCollector:
             ports.add_metric([name, net.bridge, "external"], len(net.externals))
             cut = sum(1 for ep in net.endpoints.values() if ep.fail_closed)
             fail_closed.add_metric([name, net.bridge], cut)
+            for state in PORT_STATES:
+                count = sum(1 for ep in net.endpoints.values() if ep.port_state()[0] == state)
+                states.add_metric([name, net.bridge, state], count)
+            faucet_errors.add_metric([name, net.bridge], 1 if net.error or net.faucet_error else 0)
         yield networks
         yield ports
         yield fail_closed
+        yield states
+        yield faucet_errors
         store = self._faucet()
         if store is not None:
             reloads = CounterMetricFamily(

@@ -68,6 +68,10 @@ def _acl_cell(acls: Sequence[str]) -> str:
 def _state_cell(port: PortFacts) -> str:
     if port.fail_closed:
         return f'<span class="bad">FAIL-CLOSED</span>: {_e(port.fail_closed)}'
+    if port.state == "not-applied":
+        return f'<span class="bad">NOT APPLIED by FAUCET</span>: {_e(port.state_reason)}'
+    if port.state == "pending":
+        return f'<span class="muted">pending</span>: {_e(port.state_reason)}'
     return '<span class="ok">forwarding</span>'
 
 
@@ -79,7 +83,7 @@ def _port_row(port: PortFacts) -> str:
         "<br>".join(_e(a) for a in addresses_of(port)), _acl_cell(port.acls), "yes" if port.mirrored else "",
         _state_cell(port) if port.kind == CONTAINER else '<span class="ok">attached</span>',
     ]
-    css = ' class="failed"' if port.fail_closed else ""
+    css = ' class="failed"' if port.fail_closed or port.state == "not-applied" else ""
     return f"<tr{css}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
@@ -113,8 +117,11 @@ def _network_section(net: NetworkFacts) -> str:
 def render_body(facts: Sequence[NetworkFacts], svg: str | None, svg_note: str = "") -> str:
     """The part of the page that refreshes: picture and one table per network."""
     cut = sum(1 for net in facts for p in net.ports if p.fail_closed)
+    unapplied = sum(1 for net in facts for p in net.ports if p.state == "not-applied")
     summary = (f"{len(facts)} networks, "
                f"{sum(len(net.containers) for net in facts)} containers, {cut} failed closed")
+    if unapplied:
+        summary += f", {unapplied} not applied by FAUCET"
     parts = [f'<p class="meta" id="summary">{_e(summary)}</p>']
     if svg:
         parts.append(f'<div class="picture">{svg}</div>')

@@ -35,6 +35,8 @@ def network_status(net: Network, engine_id: str) -> dict[str, Any]:
             "Labels": dict(ep.container.labels) if ep.container else {},
             "IfName": ep.host_ifname,
             "FailClosed": ep.fail_closed or "",
+            "State": ep.port_state()[0],  # ok only when FAUCET installed the port's flows
+            "StateReason": ep.port_state()[1],
             "EndpointOptions": ep.kept_options,  # --driver-opt / compose driver_opts
             "OperatorPolicy": ep.operator.as_dict(),  # dovesnap acl set / mirror
         }
@@ -72,6 +74,7 @@ def network_status(net: Network, engine_id: str) -> dict[str, Any]:
         "OvsLocalMac": spec.ovs_local_mac or "",
         "Controller": ",".join(spec.controllers),
         "Error": net.error or "",
+        "FaucetError": net.faucet_error or "",
         "DynamicNetworkStates": {
             "ShortEngineId": engine_id,
             "Containers": containers,

@@ -14,9 +14,18 @@ KIND_NAMES = {"external": "host interface", "copro": "coprocessor"}
 SOURCE_MARKS = {"operator": " (set)", "option": " (driver-opt)"}
 
 
+def port_state_text(port: PortFacts) -> str:
+    """``ok``, or the state in capitals and its reason (``NOT-APPLIED: FAUCET refused ...``)."""
+    if port.fail_closed:
+        return f"FAIL-CLOSED: {port.fail_closed}"
+    if port.state in ("", "ok"):
+        return "ok"
+    return f"{port.state.upper()}: {port.state_reason}" if port.state_reason else port.state.upper()
+
+
 def _row(port: PortFacts) -> tuple[str, ...]:
     if port.kind == CONTAINER:
-        state = f"FAIL-CLOSED: {port.fail_closed}" if port.fail_closed else "ok"
+        state = port_state_text(port)
         name = port.name or f"? ({port.endpoint_id[:12]})"
     else:
         state = KIND_NAMES.get(port.kind, port.kind)

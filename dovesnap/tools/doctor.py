@@ -17,6 +17,7 @@ from typing import Any
 from dovesnap import config
 from dovesnap.adapters.host_sockets import BoundSocket
 from dovesnap.tools import doctor_remote as remote
+from dovesnap.tools.doctor_applied import check_faucet_applied
 from dovesnap.tools.observed import (
     BridgeSeen as BridgeSeen,
 )
@@ -71,6 +72,7 @@ class DoctorSettings:
     embedded_faucet: bool = True
     default_ofcontrollers: tuple[str, ...] = ()
     faucetconfrpc: config.FaucetConfRpcSettings | None = None
+    status_port: int = config.STATUS_PORT
 
     @property
     def driver_name(self) -> str:
@@ -281,6 +283,11 @@ def run_checks(settings: DoctorSettings, probes: Probes) -> list[CheckResult]:
         faucet_yaml = settings.faucet_config_dir / "faucet.yaml"
         results.append(check_faucet_config(probes.faucet_config(faucet_yaml), faucet_yaml))
     results.append(check_internal_dns(docker))
+    if settings.embedded_faucet:
+        metrics = f"http://{settings.controller_host}:{settings.faucet_prom_port}/"
+        status = f"http://127.0.0.1:{settings.status_port}/networks"
+        applied = check_faucet_applied(probes.faucet_applied(metrics, status), metrics)
+        results.append(CheckResult(applied.name, applied.ok, applied.detail, applied.fix))
     return results
 
 
@@ -345,6 +352,7 @@ def settings_from(args: argparse.Namespace) -> DoctorSettings:
         embedded_faucet=not (args.external_faucet or args.faucetconfrpc_addr),
         default_ofcontrollers=tuple(c for c in args.default_ofcontrollers.split(",") if c),
         faucetconfrpc=config.faucetconfrpc_settings(args),
+        status_port=args.status_port,
     )
 
 

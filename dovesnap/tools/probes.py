@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from dovesnap.adapters.faucet_metrics import FaucetMetricsPage, parse_faucet_state
 from dovesnap.adapters.host_sockets import BoundSocket, bound_sockets
 from dovesnap.config import FaucetConfRpcSettings
 from dovesnap.errors import DovesnapError, FaucetConfigError
@@ -33,6 +34,7 @@ from dovesnap.tools.doctor import (
     OvsSeen,
     PluginSeen,
 )
+from dovesnap.tools.doctor_applied import FaucetAppliedSeen, status_problems
 from dovesnap.tools.doctor_remote import FaucetMetricsSeen, RemoteConfigSeen
 from dovesnap.tools.service_ready import activate_error
 
@@ -244,3 +246,32 @@ class SystemProbes:
         names = frozenset(labels["dp_name"] for labels, _ in metric_samples(text, ["dp_status"])
                           if "dp_name" in labels)
         return FaucetMetricsSeen(answers=True, dp_names=names)
+    def faucet_applied(self, metrics_url: str, status_url: str) -> FaucetAppliedSeen:
+        try:
+            state = parse_faucet_state(FaucetMetricsPage(metrics_url, TIMEOUT)())
+        except OSError:
+            state = None
+        problems = _status_problems(status_url)
+        if state is None:
+            return FaucetAppliedSeen(metrics_answer=False, status_answers=problems is not None,
+                                     problems=tuple(problems or ()))
+        return FaucetAppliedSeen(
+            metrics_answer=True,
+            load_error=state.error or ("the last load failed" if state.load_error else ""),
+            dps_down=tuple(sorted(name for name, up in state.dps_up.items() if not up)),
+            status_answers=problems is not None,
+            problems=tuple(problems or ()),
+        )
+
+
+def _status_problems(status_url: str) -> list[str] | None:
+    """What dovesnap's status JSON says FAUCET does not run (None: it does not answer)."""
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(status_url, timeout=TIMEOUT) as response:
+            networks = json.load(response)
+    except (OSError, ValueError):
+        return None
+    return status_problems(networks)

@@ -148,7 +148,11 @@ def test_vlan_coprocessor_and_egress_settings_reach_faucet(dovesnap: Daemon, hos
     assert dp["interfaces"][10]["native_vlan"] == 311
     assert dp["interfaces"][11]["coprocessor"] == {"strategy": "vlan_vid"}
     assert "native_vlan" not in dp["interfaces"][11]
-    assert dovesnap.faucet_config()["vlans"]["dovesnap-vlan310"] == {"vid": 310, "acl_out": "allowall"}
+    config = dovesnap.faucet_config()
+    # The VLAN names dovesnap's copy of the operator's ACL (plan/egress.py says why).
+    assert config["vlans"]["dovesnap-vlan310"] == {"vid": 310,
+                                                   "acl_out": "dovesnap-egress-allowall"}
+    assert config["acls"]["dovesnap-egress-allowall"] == config["acls"]["allowall"]
     # FAUCET took it: its pipeline for this DP has the egress and coprocessor tables.
     assert wait_until(lambda: {"egress", "copro"} <= _faucet_tables(dovesnap, net), 20, 0.2,
                       "FAUCET egress and copro tables")
@@ -168,6 +172,7 @@ def test_denyall_vlan_output_acl_stops_traffic(dovesnap: Daemon, docker: Docker)
         docker.remove_container(name)
     docker.remove_network(net)
     assert "dovesnap-vlan312" not in (dovesnap.faucet_config().get("vlans") or {})
+    assert "dovesnap-egress-denyall" not in dovesnap.faucet_config()["acls"]
 
 
 def test_hand_added_ports_come_and_go(dovesnap: Daemon, hosts: list[NetnsHost],

@@ -73,6 +73,7 @@ class FakeLink:
     up: bool = False
     peer: str | None = None
     tx_checksum: bool = True
+    ipv6: bool = True
     addresses: set[tuple[str, int]] = field(default_factory=set)
 
 
@@ -83,6 +84,8 @@ class FakeNetlink:
         self.links: dict[str, FakeLink] = {}
         self.fail_create: set[str] = set()  # host names whose veth creation fails
         self.netns_macs: dict[str, str] = {}  # host veth -> MAC set on its peer inside a netns
+        self.busy_netns: set[str] = set()  # namespaces a process lives in (running containers)
+        self.bounced: list[str] = []  # links taken down and up again
         self._next_mac = 1
         for name in existing:
             self.add_link(name)
@@ -152,6 +155,19 @@ class FakeNetlink:
     def links_with_prefix(self, prefix: str) -> list[str]:
         return sorted(n for n in self.links if n.startswith(prefix))
 
+    def netns_in_use(self, netns_path: str) -> bool:
+        return netns_path in self.busy_netns
+
+    def bounce(self, name: str) -> None:
+        if name not in self.links:
+            raise BackendError(f"interface {name} does not exist")
+        self.bounced.append(name)
+
+    def disable_ipv6(self, name: str) -> None:
+        if name not in self.links:
+            raise BackendError(f"cannot turn IPv6 off on {name}: no such device")
+        self.links[name].ipv6 = False
+
 
 # --- OVS ---------------------------------------------------------------------------------------
 
@@ -171,10 +187,13 @@ class FakeOvs:
 
     def __init__(self, netlink: FakeNetlink | None = None) -> None:
         self.bridges_by_name: dict[str, FakeBridge] = {}
+        self.connects: dict[str, int] = {}  # bridge -> times it connected to its controllers
         self.netlink = netlink
 
     def ensure_bridge(self, plan: BridgePlan) -> None:
         existing = self.bridges_by_name.get(plan.name)
+        if plan.controllers and (existing is None or not existing.plan.controllers):
+            self.connects[plan.name] = self.connects.get(plan.name, 0) + 1  # a new connection
         ids = dict(existing.external_ids) if existing else {}
         ids.update(dict(plan.external_ids))
         ports = existing.ports if existing else {}
@@ -249,6 +268,8 @@ class FakeDocker:
         self.joining: dict[tuple[str, str], ContainerInfo] = {}
         self.networks: list[NetworkInfo] = []
         self.engine = engine
+        # network id -> containers not running yet with the network in their settings
+        self.starting: dict[str, list[ContainerInfo]] = {}
 
     def add_network(self, network_id: str, name: str) -> None:
         self.names[network_id] = name
@@ -294,6 +315,9 @@ class FakeDocker:
                 return info
         return None
 
+    def starting_containers(self, network_id: str, network_name: str) -> list[ContainerInfo]:
+        """What Docker's list shows while containers start: those set with ``starting``."""
+        return list(self.starting.get(network_id, ()))
     def network_endpoints(self, network_id: str) -> dict[str, str] | None:
         return {ep: info.id for (net, ep), info in [*self.containers.items(), *self.joining.items()]
                 if net == network_id}

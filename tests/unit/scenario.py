@@ -42,6 +42,6 @@ async def attach(
     """A container joins: ``labels`` its labels, ``options`` Docker's endpoint options."""
     docker.add_container(net_id, ep, "c" + ep, cname, labels)
     await driver.create_endpoint(net_id, ep, None, None, options)
-    driver.join(net_id, ep, "/var/run/docker/netns/x")
+    await driver.join(net_id, ep, "/var/run/docker/netns/x")
     endpoint = driver.networks[net_id].endpoints[ep]
     await eventually(lambda: endpoint.attach_task is not None and endpoint.attach_task.done())

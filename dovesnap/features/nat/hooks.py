@@ -256,6 +256,12 @@ class NatHooks(Hooks):
             async with net.lock:
                 if self._gateways.get(net.bridge) is not net:
                     continue
+                if not await run_blocking(self.netlink.link_exists, net.bridge):
+                    continue  # deleted: the repair that rebuilds the bridge puts it all back
+                try:  # OVS makes the LOCAL interface again (down) when it restarts
+                    await run_blocking(self.netlink.set_up, net.bridge, net.spec.mtu)
+                except (BackendError, OSError) as err:
+                    log.debug("bridge %s not up yet: %s", net.bridge, err)
                 for address, prefix in gateway_addresses(net.spec):
                     try:
                         await run_blocking(

@@ -209,8 +209,13 @@ async def test_egress_acl_of_one_network_survives_another_on_the_same_vlan(
     # ...the same one is shared, and deleting one network keeps it for the other.
     await make_net(driver, docker, NET2, "net2", dpid="0x11", vlan_out_acl="allowall")
     await driver.delete_network(NET2)
-    vlans = yaml.safe_load(store.path.read_text()).get("vlans") or {}
-    assert [v.get("acl_out") for v in vlans.values() if v.get("vid") == 100] == ["allowall"]
+    config = yaml.safe_load(store.path.read_text())
+    vlans = config.get("vlans") or {}
+    assert [v.get("acl_out") for v in vlans.values() if v.get("vid") == 100] == [
+        "dovesnap-egress-allowall"]
+    assert config["acls"]["dovesnap-egress-allowall"] == config["acls"]["allowall"]
+    await driver.delete_network(NET)  # the copy goes with the last network that names it
+    assert "dovesnap-egress-allowall" not in yaml.safe_load(store.path.read_text())["acls"]
 
 
 # --- restore ------------------------------------------------------------------------------------

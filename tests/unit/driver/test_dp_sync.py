@@ -51,7 +51,7 @@ async def remote_driver(
 async def join(driver: Driver, docker: FakeDocker, ep: str, name: str) -> None:
     docker.add_container(NET, ep, "c" + ep, name, {"dovesnap.faucet.portacl": "allowall"})
     await driver.create_endpoint(NET, ep, None, None)
-    driver.join(NET, ep, "/var/run/docker/netns/x")
+    await driver.join(NET, ep, "/var/run/docker/netns/x")
     endpoint = driver.networks[NET].endpoints[ep]
     await eventually(lambda: endpoint.attach_task is not None and endpoint.attach_task.done())
 

@@ -48,6 +48,17 @@ async def test_tx_checksum_off_on_userspace_bridges(
     assert netlink.links["ethce0000"].tx_checksum is checksum
 
 
+async def test_container_end_is_up_before_the_port_joins_ovs(
+    driver: Driver, docker: FakeDocker, netlink: FakeNetlink
+) -> None:
+    """So FAUCET sees the port up when it loads it, and installs its flows then (not at the
+    link-up Docker causes a moment before the container's process starts)."""
+    await make_net(driver, docker)
+    await driver.create_endpoint(NET, EP[0], None, None)
+    assert netlink.links["ethce0000"].up and netlink.links["odsvee0000"].up
+    assert not netlink.links["ethce0000"].ipv6  # not the host's while it waits for Docker
+
+
 async def test_create_endpoint_returns_the_mac(
     driver: Driver, docker: FakeDocker, netlink: FakeNetlink
 ) -> None:
@@ -79,7 +90,7 @@ async def test_unknown_network_or_endpoint(driver: Driver, docker: FakeDocker) -
         await driver.create_endpoint(NET, EP[0], None, None)
     await make_net(driver, docker)
     with pytest.raises(NotFoundError):
-        driver.join(NET, EP[0], "/x")
+        await driver.join(NET, EP[0], "/x")
     with pytest.raises(NotFoundError):
         driver.endpoint_info(NET, EP[0])
     await driver.delete_endpoint(NET, EP[0])  # Docker retries deletes: harmless
@@ -94,9 +105,11 @@ async def test_join_writes_the_container_interface(
     await attach(driver, docker, EP[1], "db")
     assert iface(store, "net1", 1) == {
         "description": f"web c{EP[0][:4]}", "native_vlan": 100, "acls_in": ["allowall"],
+        "opstatus_reconf": False,
     }
     assert iface(store, "net1", 2) == {
         "description": f"db c{EP[1][:4]}", "native_vlan": 100, "acls_in": ["denyall"],
+        "opstatus_reconf": False,
     }
 
 
@@ -105,7 +118,7 @@ async def test_container_found_after_join(
 ) -> None:
     await make_net(driver, docker)
     await driver.create_endpoint(NET, EP[0], None, None)
-    driver.join(NET, EP[0], "/x")
+    await driver.join(NET, EP[0], "/x")
     await asyncio.sleep(0.05)
     assert iface(store, "net1", 1) is None
     docker.add_container(NET, EP[0], "c123456", "late")
@@ -243,7 +256,7 @@ async def test_a_connect_event_naming_another_container_is_not_believed(
     await make_net(driver, docker)
     docker.add_container(NET2, EP[5], "c-other", "other", {"dovesnap.faucet.portacl": "allowall"})
     await driver.create_endpoint(NET, EP[0], None, None)
-    ep = driver.join(NET, EP[0], "/var/run/docker/netns/x")
+    ep = await driver.join(NET, EP[0], "/var/run/docker/netns/x")
     driver.note_connect(NET, "c-other")  # stale, or about another endpoint: not EP[0]'s owner
     await asyncio.sleep(0.2)
     assert ep.container is None and iface(store, "net1", 1) is None
@@ -259,7 +272,7 @@ async def test_a_connect_event_for_the_endpoints_owner_attaches_before_listings_
 ) -> None:
     await make_net(driver, docker)
     await driver.create_endpoint(NET, EP[0], None, None)
-    ep = driver.join(NET, EP[0], "/var/run/docker/netns/x")
+    ep = await driver.join(NET, EP[0], "/var/run/docker/netns/x")
     # Docker's network knows the endpoint's container; container listings do not show it yet.
     docker.connecting(NET, EP[0], "c-mine", "mine", {"dovesnap.faucet.portacl": "allowall"})
     await asyncio.sleep(0.2)

@@ -154,7 +154,7 @@ async def _join(driver: Driver, docker: FakeDocker, net_id: str, ep: str, cid: s
                 name: str) -> None:
     docker.add_container(net_id, ep, cid, name)
     await driver.create_endpoint(net_id, ep, None, None)
-    driver.join(net_id, ep, "/var/run/docker/netns/x")
+    await driver.join(net_id, ep, "/var/run/docker/netns/x")
     endpoint = driver.networks[net_id].endpoints[ep]
     await eventually(lambda: endpoint.container is not None)
 

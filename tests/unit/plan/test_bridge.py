@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from dovesnap.model.codec import spec_from_json
@@ -44,3 +46,12 @@ def test_plan_bridge_without_name_has_no_name_id() -> None:
 def test_spec_json_round_trip(options: dict[str, str]) -> None:
     original = spec(IPV4, **options)
     assert spec_from_json(spec_to_json(original)) == original
+
+
+def test_local_mac_is_pinned_when_the_operator_sets_none() -> None:
+    """A bridge rebuilt after del-br keeps its gateway MAC, so containers' ARP entries stay valid."""
+    first = plan_bridge(spec(), True, "net").hwaddr
+    assert first == plan_bridge(spec(), False, None).hwaddr  # same network: same MAC, always
+    assert first is not None and first.startswith("0a:") and len(first.split(":")) == 6
+    other = dataclasses.replace(spec(), network_id="f" * 64)
+    assert plan_bridge(other, True, "net").hwaddr != first

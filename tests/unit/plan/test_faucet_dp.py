@@ -64,8 +64,11 @@ def test_container_acl_overrides_default_and_default_applies_otherwise() -> None
         ContainerPort(3, "web 01234", acls=("own", "two")),
         ContainerPort(4, "db abcde"),
     )))
-    assert ifaces[3] == {"description": "web 01234", "native_vlan": 7, "acls_in": ["own", "two"]}
-    assert ifaces[4] == {"description": "db abcde", "native_vlan": 7, "acls_in": ["dflt"]}
+    # Flows installed at load, kept across the link going down and up as Docker moves it.
+    assert ifaces[3] == {"description": "web 01234", "native_vlan": 7, "acls_in": ["own", "two"],
+                         "opstatus_reconf": False}
+    assert ifaces[4] == {"description": "db abcde", "native_vlan": 7, "acls_in": ["dflt"],
+                         "opstatus_reconf": False}
     # default_acl given for n1 only: another network's container gets none
     other = interfaces(DpInputs(s, "n2", containers=(ContainerPort(4, "db abcde"),)))
     assert "acls_in" not in other[4]
@@ -81,13 +84,18 @@ def test_fail_closed_container_has_no_interface_even_on_a_preallocated_port() ->
     assert ifaces[2]["description"] == "ok 11111"
 
 
-def test_container_with_labels_unknown_keeps_the_preallocated_interface() -> None:
-    s = spec(preallocate_ports="2", default_acl="dflt")
+def test_container_with_labels_unknown_closes_the_preallocated_interface() -> None:
+    """Issue 14.3: a port whose occupant's policy is unknown is closed, not left with the
+    placeholder's settings (default_acl, or no ACL at all) until its labels are read."""
+    s = spec(preallocate_ports="3", default_acl="dflt")
     ifaces = interfaces(DpInputs(s, "n1", containers=(
         ContainerPort(1, "", labels_known=False), ContainerPort(5, "", labels_known=False),
+        ContainerPort(2, "pending 2"),  # policy known at Join: no labels, so the default ACL
     )))
-    assert ifaces[1]["description"] == PREALLOCATED_DESCRIPTION
-    assert 5 not in ifaces
+    assert 1 not in ifaces and 5 not in ifaces
+    assert ifaces[2] == {"description": "pending 2", "native_vlan": 100, "acls_in": ["dflt"],
+                         "opstatus_reconf": False}
+    assert ifaces[3]["description"] == PREALLOCATED_DESCRIPTION
 
 
 def test_external_and_coprocessor_ports() -> None:
@@ -154,8 +162,10 @@ def test_build_dp_and_vlans_with_vlan_out_acl() -> None:
     assert dp["egress_pipeline"] is True
     assert dp["stack"] == {"priority": 1}
     assert dp["interfaces"][1]["native_vlan"] == 30
-    assert build_vlans(inputs) == {"dovesnap-vlan30": {"vid": 30, "acl_out": "out1"}}
-    assert build_vlans(DpInputs(s, "n2"))["dovesnap-vlan30"]["acl_out"] == ["o1", "o2"]
+    # The VLAN names dovesnap's copies of the operator's ACLs (plan/egress.py says why).
+    assert build_vlans(inputs) == {"dovesnap-vlan30": {"vid": 30, "acl_out": "dovesnap-egress-out1"}}
+    assert build_vlans(DpInputs(s, "n2"))["dovesnap-vlan30"]["acl_out"] == [
+        "dovesnap-egress-o1", "dovesnap-egress-o2"]
     assert build_vlans(DpInputs(s, "n3")) == {}
     assert "egress_pipeline" not in build_dp(DpInputs(s, "n3"))
 

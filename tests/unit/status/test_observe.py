@@ -113,6 +113,11 @@ async def test_metrics_follow_the_driver(
     assert changes >= sample(registry, "dovesnap_faucet_reloads_total")
     assert sample(registry, "dovesnap_faucet_last_write_seconds") > 0
     assert "dovesnap_faucet_concurrent_edits_total 0.0" in text
+    assert sample(registry, "dovesnap_port_states", network="net1", bridge="odsbra1b2c",
+                  state="fail-closed") == 1
+    assert sample(registry, "dovesnap_faucet_errors", network="net1", bridge="odsbra1b2c") == 0
+    driver.networks[NET].faucet_error = "FAUCET refused the config: x"
+    assert sample(registry, "dovesnap_faucet_errors", network="net1", bridge="odsbra1b2c") == 1
 
 
 async def test_page_lists_containers_and_fail_closed_reason(
@@ -128,6 +133,11 @@ async def test_page_lists_containers_and_fail_closed_reason(
     page = await resp.text()
     assert "web&lt;script&gt;" in page and "web<script>" not in page
     assert "FAIL-CLOSED</span>: FAUCET refused" in page
+    web = driver.networks[NET].endpoints[EP[0]]
+    web.state, web.state_reason = "not-applied", "FAUCET installed no flows for port 1"
+    page = await (await client.get("/")).text()
+    assert "NOT APPLIED by FAUCET</span>: FAUCET installed no flows for port 1" in page
+    assert "1 not applied by FAUCET" in page
     assert '<script src="ui/page.js"></script>' in page
     body = await (await client.get("/ui/body")).text()
     assert "<html" not in body and "allowall" in body

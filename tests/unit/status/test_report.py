@@ -69,6 +69,7 @@ def test_status_values() -> None:
         "Name": "web", "Id": "c0ffee123456", "OFPort": 3, "MacAddress": "0e:00:00:00:00:03",
         "HostIP": "10.3.0.5", "HostIPv6": "", "Labels": {"dovesnap.faucet.portacl": "allowall"},
         "IfName": "odsveep012", "FailClosed": "",
+        "State": "pending", "StateReason": "waiting for the container",  # FAUCET not asked yet
         # Docker's endpoint options dovesnap keeps, and what the operator set while it runs.
         "EndpointOptions": {"dovesnap.faucet.mirror": "true"},
         "OperatorPolicy": {"acls": ["denyall"]},

@@ -103,3 +103,17 @@ def test_graph_command_writes_png_and_svg(status_server: str, tmp_path: Path) ->
     assert main(["graph", "-o", str(svg), "--status-addrs", f"{status_server},127.0.0.1:1",
                  "--faucet-config", str(config)]) == 0  # one host down: the others are drawn
     assert "<svg" in svg.read_text()
+
+
+def test_ports_faucet_did_not_apply_say_why() -> None:
+    status = lab_status()
+    net = next(iter(status.values()))
+    db = net["DynamicNetworkStates"]["Containers"]["ep2"]
+    db["State"], db["StateReason"] = "not-applied", "FAUCET installed no flows for port 2"
+    web = net["DynamicNetworkStates"]["Containers"]["ep1"]
+    web["State"], web["StateReason"] = "pending", "link down"
+    net["FaucetError"] = "FAUCET refused the config: DP labnet: bad"
+    text = format_status(status, lab_faucet())
+    assert "NOT-APPLIED: FAUCET installed no flows for port 2" in text
+    assert "PENDING: link down" in text
+    assert "  ERROR: FAUCET refused the config: DP labnet: bad" in text

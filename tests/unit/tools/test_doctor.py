@@ -11,6 +11,7 @@ import pytest
 from dovesnap.adapters.host_sockets import BoundSocket
 from dovesnap.cli import build_parser
 from dovesnap.tools import doctor as d
+from dovesnap.tools.doctor_applied import FaucetAppliedSeen, check_faucet_applied, status_problems
 
 SETTINGS = d.DoctorSettings(plugin_socket=Path("/run/docker/plugins/dovesnap-t9.sock"),
                             faucet_of_port=7553, gauge_of_port=7554)
@@ -24,6 +25,7 @@ OVS_OK = d.OvsSeen(True, "3.1.0", ("netdev", "system"), True, (HEALTHY_BRIDGE,))
 IPTABLES_OK = d.IptablesSeen("nf_tables", ("nf_tables",))
 DIR_OK = d.DirSeen(True, True)
 FAUCET_OK = d.FaucetConfigSeen(True, True)
+APPLIED_OK = FaucetAppliedSeen(True, status_answers=True)
 
 
 @dataclasses.dataclass
@@ -38,6 +40,7 @@ class FakeProbes:
     iptables_seen: d.IptablesSeen = IPTABLES_OK
     dir_seen: d.DirSeen = DIR_OK
     faucet_seen: d.FaucetConfigSeen = FAUCET_OK
+    applied_seen: FaucetAppliedSeen = APPLIED_OK
     listening_seen: tuple[BoundSocket, ...] = (BoundSocket("tcp", "127.0.0.1", 7553),
                                                BoundSocket("tcp", "0.0.0.0", 22))
 
@@ -62,6 +65,8 @@ class FakeProbes:
     def faucet_config(self, path: Path) -> d.FaucetConfigSeen:
         return self.faucet_seen
 
+    def faucet_applied(self, metrics_url: str, status_url: str) -> FaucetAppliedSeen:
+        return self.applied_seen
     def listening(self) -> tuple[BoundSocket, ...]:
         return self.listening_seen
 
@@ -74,7 +79,7 @@ def test_healthy_host_passes_everything() -> None:
     results = d.run_checks(SETTINGS, FakeProbes())
     assert [r.name for r in results] == ["docker", "plugin", "ovs", "faucet", "gauge", "exposure",
                                          "bridges", "iptables", "config-dir", "faucet-config",
-                                         "internal-dns"]
+                                         "internal-dns", "faucet-applied"]
     assert all(r.ok and not r.warning for r in results)
     assert "all checks passed" in d.format_results(results)
 
@@ -97,6 +102,14 @@ BROKEN = [
     ("config-dir", {"dir_seen": d.DirSeen(True, False, "Read-only file system")}, "not writable"),
     ("faucet-config", {"faucet_seen": d.FaucetConfigSeen(True, True, "unknown ACL x")},
      "FAUCET refuses"),
+    ("faucet-applied", {"applied_seen": FaucetAppliedSeen(False)}, "do not answer"),
+    ("faucet-applied", {"applied_seen": FaucetAppliedSeen(True, "DP n1: alow field unknown")},
+     "FAUCET refuses its config: DP n1: alow field unknown"),
+    ("faucet-applied", {"applied_seen": FaucetAppliedSeen(True, dps_down=("n1",))},
+     "not connected to FAUCET: n1"),
+    ("faucet-applied", {"applied_seen": FaucetAppliedSeen(
+        True, status_answers=True, problems=("network n1 port 3 (web): FAUCET installed no "
+                                             "flows for port 3",))}, "port 3 (web): FAUCET"),
 ]
 
 
@@ -173,6 +186,18 @@ def test_doctor_command_line_and_exit_status(capsys: pytest.CaptureFixture[str])
     assert "FAIL config-dir" in capsys.readouterr().out
 
 
+def test_faucet_applied_without_dovesnap_running_says_ports_unchecked() -> None:
+    result = check_faucet_applied(FaucetAppliedSeen(True), "http://127.0.0.1:9302/")
+    assert result.ok and "not checked" in result.detail
+
+
+def test_status_problems_name_network_and_port() -> None:
+    status = {"n": {"NetworkName": "net1", "Error": "", "FaucetError": "FAUCET refused x",
+                    "DynamicNetworkStates": {"Containers": {"e": {
+                        "OFPort": 3, "Name": "web", "State": "not-applied",
+                        "StateReason": "no flows"}, "f": {"OFPort": 4, "State": "ok"}}}}}
+    assert status_problems(status) == ["network net1: FAUCET refused x",
+                                       "network net1 port 3 (web): no flows"]
 NAT_BRIDGE = dataclasses.replace(HEALTHY_BRIDGE, name="odsbr2", mode="nat")
 OPEN_OPENFLOW = BoundSocket("tcp", "0.0.0.0", 7553)
 

@@ -60,7 +60,8 @@ async def test_unguarded_networks_are_unchanged(
 ) -> None:
     await make_net(guarded, docker, preallocate_ports="1")
     await attach(guarded, docker, EP[1], "web")
-    assert iface(store, "net1", 1) == {"description": f"web c{EP[1][:4]}", "native_vlan": 100}
+    assert iface(store, "net1", 1) == {"description": f"web c{EP[1][:4]}", "native_vlan": 100,
+                                       "opstatus_reconf": False}
     assert GUARD_ACL not in acls(store) and GUARD_OPEN_ACL not in acls(store)
 
 

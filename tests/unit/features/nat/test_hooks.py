@@ -307,12 +307,14 @@ async def test_restore_puts_gateway_back_and_adds_no_duplicates(
     await first.close()
     before = xtables.tagged("nft")
     bridge = first.networks[NET].bridge
-    netlink.links[bridge].addresses.clear()  # someone removed the address while we were away
+    netlink.links[bridge].addresses.clear()  # a reboot: no address, and the LOCAL port down
+    netlink.links[bridge].up = False
     second = make_driver(settings, ovs, netlink, docker, store,
                          [NatHooks(netlink, xtables.iptables(), sysctl, host_sockets=list)])
     await restore_from_ovs(second)
     await asyncio.sleep(0)
     assert netlink.links[bridge].addresses == {("10.9.0.1", 24)}
+    assert netlink.links[bridge].up, "the gateway is unreachable while the LOCAL port is down"
     assert xtables.tagged("nft") == before
     await second.close()
 
@@ -336,8 +338,10 @@ async def test_gateway_comes_back_when_it_disappears(
     await make_net(drv, docker, ipv4=IPV4, mode="nat")
     bridge = drv.networks[NET].bridge
     netlink.links[bridge].addresses.clear()
+    netlink.links[bridge].up = False  # OVS restarted: it made the LOCAL interface again, down
     await asyncio.to_thread(watches[0].on_change, bridge)  # the netlink thread reports it
     await eventually(lambda: netlink.links[bridge].addresses == {("10.9.0.1", 24)})
+    assert netlink.links[bridge].up
     hook.close()
     await drv.close()
 
