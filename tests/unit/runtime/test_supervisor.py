@@ -120,8 +120,12 @@ async def test_stop_kills_a_child_that_ignores_sigterm(supervise: Make, tmp_path
 
 async def test_signal_reaches_the_running_child(supervise: Make, tmp_path: Path) -> None:
     log = tmp_path / "child.log"
-    child = supervise([SH, "-c", 'trap "echo got HUP" HUP; echo ready; while :; do sleep 0.05; done'],
-                      log_path=log)
+    # A Python child: its handler runs whenever the signal comes (a shell may defer its trap).
+    program = ("import signal, time\n"
+               "signal.signal(signal.SIGHUP, lambda *_: print('got HUP', flush=True))\n"
+               "print('ready', flush=True)\n"
+               "time.sleep(60)\n")
+    child = supervise([sys.executable, "-c", program], log_path=log)
     await started(child)
     await eventually(lambda: "ready" in text(log))
     assert child.signal()  # SIGHUP by default
