@@ -46,3 +46,15 @@ def test_copy_of_a_missing_acl_is_not_invented() -> None:
     }
     assert sync_egress_copies(config)["acls"] == {}
     assert sync_egress_copies({}) == {}
+
+
+def test_the_config_a_dp_was_put_into_is_left_as_it_was() -> None:
+    """put_dp and remove_dp copy on write: the egress copy never lands in the caller's config."""
+    original = _config()
+    inputs = DpInputs(spec(vlan_out_acl="allowall"), "net1")
+    added = put_dp(original, "net1", build_dp(inputs), build_vlans(inputs))
+    assert "dovesnap-egress-allowall" in added["acls"]
+    assert original == _config()
+    removed = remove_dp(added, "net1", ["dovesnap-vlan100"])
+    assert "dovesnap-egress-allowall" not in removed["acls"]
+    assert "dovesnap-egress-allowall" in added["acls"]  # the earlier version is still whole
