@@ -6,8 +6,8 @@ without this each dovesnap would start its own OVS and stop it when it stops, an
 stops a dovesnap would take the OVS of every other test with it.
 
 ``host_ovs()`` starts OVS with the package's own ``ovs-ctl`` when nothing answers, and on the way
-out removes the bridges that appeared meanwhile, stops OVS and removes the system-id file it wrote,
-so the machine is as it was. An OVS that was already running is left alone.
+out removes the bridges that appeared meanwhile, stops OVS and removes the system-id file and the
+userspace datapath's tap it left, so the machine is as it was. An OVS that was already running is left alone.
 """
 
 from __future__ import annotations
@@ -20,10 +20,15 @@ from tests.integration.rig import run, wait_until
 
 OVS_CTL = Path("/usr/share/openvswitch/scripts/ovs-ctl")
 SYSTEM_ID = Path("/etc/openvswitch/system-id.conf")
+NETDEV_TAP = "ovs-netdev"  # the userspace datapath's own tap; it outlives ovs-vswitchd
 
 
 def ovs_answers() -> bool:
     return run(["ovs-vsctl", "--timeout=2", "show"], check=False, timeout=10).returncode == 0
+
+
+def _link_exists(name: str) -> bool:
+    return run(["ip", "link", "show", "dev", name], check=False).returncode == 0
 
 
 def _bridges() -> set[str]:
@@ -36,6 +41,7 @@ def host_ovs() -> Iterator[None]:
         yield
         return
     had_system_id = SYSTEM_ID.exists()
+    had_tap = _link_exists(NETDEV_TAP)
     run([str(OVS_CTL), "--system-id=random", "--no-monitor", "start"], timeout=120)
     wait_until(ovs_answers, 30, 0.2, what="the host's Open vSwitch answering")
     before = _bridges()
@@ -48,3 +54,5 @@ def host_ovs() -> Iterator[None]:
         run([str(OVS_CTL), "stop"], check=False, timeout=120)
         if not had_system_id:
             SYSTEM_ID.unlink(missing_ok=True)
+        if not had_tap and _link_exists(NETDEV_TAP):
+            run(["ip", "link", "del", NETDEV_TAP], check=False)
