@@ -2,8 +2,9 @@
 
 The engine's binaries come from a Debian root made once with debootstrap (not a chroot: they run
 on this host, which `docker exec` needs); runc is the host's. It gets its own containerd, data
-root, exec root, socket and cgroup parent, and leaves the host's iptables, bridges and ip_forward
-alone, so it runs beside the host's dockerd without touching it::
+root, exec root, socket, cgroup parent and default bridge (``dse-<name>``), and leaves the host's
+iptables, bridges (docker0 too) and ip_forward alone, so it runs beside the host's dockerd without
+touching it::
 
     with newer_engine("sid", min_api="1.44") as docker_url:   # Docker 28 refusing API < 1.44
         ...
@@ -29,6 +30,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,6 +262,22 @@ def _clean_up(name: str, bins: Path | None) -> None:
     socket_path(name).unlink(missing_ok=True)
 
 
+def engine_bridge(name: str) -> str:
+    """The engine's default bridge, made for it. Not ``--bridge=none``: a dockerd started with
+    that deletes the host's docker0 (what the host's dockerd then builds with is gone)."""
+    return f"dse-{name}"[:15]
+
+
+def _bridge(name: str, make: bool) -> None:
+    bridge = engine_bridge(name)
+    subprocess.run(["ip", "link", "del", bridge], check=False, capture_output=True)
+    if make:  # a /24 of the shared address space (RFC 6598), one per engine name
+        address = f"100.127.{zlib.crc32(name.encode()) % 250 + 1}.1/24"
+        for argv in (["ip", "link", "add", bridge, "type", "bridge"],
+                     ["ip", "addr", "add", address, "dev", bridge], ["ip", "link", "set", bridge, "up"]):
+            subprocess.run(argv, check=True, capture_output=True)
+
+
 def _open_log(path: Path) -> IO[bytes]:
     return open(path, "wb")  # closed in newer_engine's finally
 
@@ -304,6 +322,7 @@ def newer_engine(name: str = "sid", min_api: str | None = None, *, shutdown_time
     bins: Path | None = None
     try:
         _clean_up(name, None)  # a previous run that was killed before it could clean up
+        _bridge(name, make=True)
         bins = _bin_dir(name, root)
         (run / "containerd").mkdir()
         (run / "containerd.toml").write_text(  # not the host's /etc/containerd; no Kubernetes CRI
@@ -331,7 +350,8 @@ def newer_engine(name: str = "sid", min_api: str | None = None, *, shutdown_time
             ["dockerd", "--config-file", str(run / "daemon.json"), "--data-root", str(data / "docker"),
              "--exec-root", str(run / "exec"), "--pidfile", str(run / "dockerd.pid"),
              "-H", f"unix://{sock}", "--containerd", str(containerd_sock),
-             "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--bridge=none",
+             "--iptables=false", "--ip6tables=false", "--ip-forward=false",
+             f"--bridge={engine_bridge(name)}",
              f"--cgroup-parent=dovesnap-engine-{name}", f"--shutdown-timeout={shutdown_timeout}"],
             env=env, stdin=subprocess.DEVNULL, stdout=logs[-1], stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -349,6 +369,7 @@ def newer_engine(name: str = "sid", min_api: str | None = None, *, shutdown_time
         for proc, _ in reversed(procs):  # dockerd first: it stops its containers
             _terminate(proc, shutdown_timeout + 20.0)
         _clean_up(name, bins)
+        _bridge(name, make=False)
         for out in logs:
             out.close()
         lock.close()

@@ -2,7 +2,7 @@
 of its own serving it, plus the small servers the smoke set talks to.
 
 Newer engines come from tests/engines (Debian trixie's Docker 26, sid's Docker 28) and run with
-``--iptables=false --ip-forward=false --bridge=none``: two dockerds would each rebuild the
+``--iptables=false --ip-forward=false`` and a bridge of their own: two dockerds would each rebuild the
 DOCKER chains at start and overwrite the other's rules. dovesnap's NAT and ``-p`` rules do not
 live in Docker's chains (its own, in FORWARD/POSTROUTING/PREROUTING/OUTPUT, tagged by comment),
 so they are fully exercised; their iptables flavour is still decided by where the host's dockerd
