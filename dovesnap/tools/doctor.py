@@ -277,16 +277,20 @@ def run_checks(settings: DoctorSettings, probes: Probes) -> list[CheckResult]:
         results += _remote_checks(settings, probes)
     results.append(check_bridges(ovs, settings))
     results.append(check_iptables(probes.iptables()))
+    configured: frozenset[str] | None = None  # the DPs faucet.yaml names
     if settings.faucetconfrpc is None:
         results.append(check_config_dir(probes.config_dir(settings.faucet_config_dir),
                                         settings.faucet_config_dir))
         faucet_yaml = settings.faucet_config_dir / "faucet.yaml"
-        results.append(check_faucet_config(probes.faucet_config(faucet_yaml), faucet_yaml))
+        config_seen = probes.faucet_config(faucet_yaml)
+        configured = config_seen.dp_names
+        results.append(check_faucet_config(config_seen, faucet_yaml))
     results.append(check_internal_dns(docker))
     if settings.embedded_faucet:
         metrics = f"http://{settings.controller_host}:{settings.faucet_prom_port}/"
         status = f"http://127.0.0.1:{settings.status_port}/networks"
-        applied = check_faucet_applied(probes.faucet_applied(metrics, status), metrics)
+        applied = check_faucet_applied(probes.faucet_applied(metrics, status), metrics,
+                                       configured)
         results.append(CheckResult(applied.name, applied.ok, applied.detail, applied.fix))
     return results
 

@@ -24,16 +24,21 @@ class FaucetAppliedSeen:
     problems: tuple[str, ...] = ()  # "network X: why", "network X port N (name): why"
 
 
-def check_faucet_applied(seen: FaucetAppliedSeen, metrics_url: str) -> Result:
-    """FAUCET's load error, unconnected switches and ports not applied, with the reasons."""
+def check_faucet_applied(seen: FaucetAppliedSeen, metrics_url: str,
+                         configured: frozenset[str] | None = None) -> Result:
+    """FAUCET's load error, unconnected switches and ports not applied, with the reasons.
+
+    ``configured``: the DPs faucet.yaml names (None: unknown). FAUCET keeps reporting a DP it
+    ran before, as down, after the DP left its config; only configured DPs count."""
     problems = []
+    down = [dp for dp in seen.dps_down if configured is None or dp in configured]
     if not seen.metrics_answer:
         problems.append(f"FAUCET's metrics at {metrics_url} do not answer (FAUCET is down, "
                         "restarting in a loop, or elsewhere)")
     if seen.load_error:
         problems.append(f"FAUCET refuses its config: {seen.load_error}")
-    if seen.dps_down:
-        problems.append("switches not connected to FAUCET: " + ", ".join(seen.dps_down))
+    if down:
+        problems.append("switches not connected to FAUCET: " + ", ".join(down))
     problems.extend(seen.problems)
     if problems:
         return Result("faucet-applied", False, "; ".join(problems),

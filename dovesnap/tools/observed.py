@@ -71,6 +71,7 @@ class FaucetConfigSeen:
     exists: bool
     has_dps: bool = False
     error: str = ""  # what FAUCET's parser (or YAML) said; "" when valid
+    dp_names: frozenset[str] | None = None  # the DPs the file names; None: not readable
 
 
 class Probes(Protocol):

@@ -196,20 +196,20 @@ class SystemProbes:
         dps = loaded.get("dps") if isinstance(loaded, dict) else None
         if not dps:
             # FAUCET's parser refuses a file without DPs, which is normal before any network.
-            return FaucetConfigSeen(exists=True, has_dps=False)
+            return FaucetConfigSeen(exists=True, has_dps=False, dp_names=frozenset())
+        names = frozenset(str(name) for name in dps) if isinstance(dps, dict) else None
         from dovesnap.adapters.faucet_check import FaucetCheckProcess
 
         checker = FaucetCheckProcess()
         try:
             checker(str(path))
         except FaucetConfigError as err:
-            return FaucetConfigSeen(exists=True, has_dps=True,
-                                    error=err.refusal)
+            return FaucetConfigSeen(exists=True, has_dps=True, error=err.refusal, dp_names=names)
         except DovesnapError as err:  # the checker hung or failed: say so, never crash doctor
-            return FaucetConfigSeen(exists=True, has_dps=True, error=err.what)
+            return FaucetConfigSeen(exists=True, has_dps=True, error=err.what, dp_names=names)
         finally:
             checker.close()
-        return FaucetConfigSeen(exists=True, has_dps=True)
+        return FaucetConfigSeen(exists=True, has_dps=True, dp_names=names)
 
     def faucetconfrpc(self, rpc: FaucetConfRpcSettings) -> RemoteConfigSeen:
         """Read the config through faucetconfrpc (as dovesnap does) and run FAUCET's parser on it."""

@@ -222,6 +222,21 @@ def doctor(*extra: str, config_dir: Path) -> subprocess.CompletedProcess[str]:
                 "--gauge-of-port", str(GAUGE_OF_PORT), *extra], check=False, timeout=120)
 
 
+def doctor_passes(config_dir: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """doctor's answer once it passes; on a timeout, the failure says what doctor said last."""
+    last: list[subprocess.CompletedProcess[str]] = []
+
+    def passes() -> bool:
+        last[:] = [doctor(config_dir=config_dir)]
+        return last[0].returncode == 0
+
+    try:
+        wait_until(passes, timeout, 1, "doctor to pass")
+    except AssertionError as err:
+        raise AssertionError(f"{err}; doctor said:\n{last[0].stdout}{last[0].stderr}") from None
+    return last[0]
+
+
 def failed_checks(result: subprocess.CompletedProcess[str]) -> list[str]:
     return [line.split()[1] for line in result.stdout.splitlines() if line.startswith("FAIL ")]
 
@@ -242,8 +257,7 @@ def test_doctor_names_one_broken_thing_at_a_time(
 ) -> None:
     net = docker.network("ovs.bridge.dpid=0x7e7005").args
     joined(dovesnap, net, docker.run_container(net))
-    healthy = wait_until(lambda: (r := doctor(config_dir=dovesnap.config_dir)).returncode == 0
-                         and r, 60, 1, "doctor to pass")
+    healthy = doctor_passes(dovesnap.config_dir)
     assert "all checks passed" in healthy.stdout
     assert "bridges" in healthy.stdout and "every controller connected" in healthy.stdout
 
@@ -270,5 +284,4 @@ def test_doctor_names_one_broken_thing_at_a_time(
     assert stopped.returncode == 1 and "faucet" in failed_checks(stopped), stopped.stdout
     assert "FAUCET on 127.0.0.1" in stopped.stdout and "does not speak OpenFlow" in stopped.stdout
     # Back to health once FAUCET runs again (OVS reconnects by itself).
-    wait_until(lambda: doctor(config_dir=dovesnap.config_dir).returncode == 0, 60, 1,
-               "doctor to pass again")
+    doctor_passes(dovesnap.config_dir)

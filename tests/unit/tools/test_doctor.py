@@ -191,6 +191,16 @@ def test_faucet_applied_without_dovesnap_running_says_ports_unchecked() -> None:
     assert result.ok and "not checked" in result.detail
 
 
+def test_faucet_applied_counts_only_switches_faucet_yaml_still_names() -> None:
+    # FAUCET keeps reporting a DP it ran (as down) after the DP left its config.
+    seen = FaucetAppliedSeen(True, dps_down=("gone", "net1"), status_answers=True)
+    url = "http://127.0.0.1:9302/"
+    assert check_faucet_applied(seen, url, frozenset({"net2"})).ok
+    still = check_faucet_applied(seen, url, frozenset({"net1"}))
+    assert not still.ok and "net1" in still.detail and "gone" not in still.detail
+    assert "gone" in check_faucet_applied(seen, url).detail  # faucet.yaml unknown: all count
+
+
 def test_status_problems_name_network_and_port() -> None:
     status = {"n": {"NetworkName": "net1", "Error": "", "FaucetError": "FAUCET refused x",
                     "DynamicNetworkStates": {"Containers": {"e": {

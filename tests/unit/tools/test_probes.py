@@ -27,11 +27,13 @@ def test_system_probes_on_files_and_ports_nobody_uses(tmp_path: Path) -> None:
     assert not probes.openflow("127.0.0.1", 1).listening
     assert probes.faucet_config(tmp_path / "faucet.yaml") == d.FaucetConfigSeen(exists=False)
     (tmp_path / "faucet.yaml").write_text("acls: {}\n")
-    assert probes.faucet_config(tmp_path / "faucet.yaml") == d.FaucetConfigSeen(True, False)
+    assert probes.faucet_config(tmp_path / "faucet.yaml") == d.FaucetConfigSeen(
+        True, False, dp_names=frozenset())
     (tmp_path / "faucet.yaml").write_text(
         "dps: {x: {dp_id: 1, interfaces: {1: {native_vlan: 100, acls_in: [nope]}}}}\n")
     seen = probes.faucet_config(tmp_path / "faucet.yaml")
     assert seen.exists and seen.has_dps and "nope" in seen.error
+    assert seen.dp_names == frozenset({"x"})
     assert not seen.error.startswith("FAUCET")  # the check says who refused
 
 
