@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 
 
 FIRST = "test_first_contact.py"
+NO_HOST_OVS = "NEEDS_NO_HOST_OVS"  # a module setting it runs before the host's OVS starts
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -34,8 +35,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
     # The from-nothing test runs first: in run 0 it takes the default plugin name and ports,
-    # which the session's dovesnap holds from the first test that needs it until the end.
-    items.sort(key=lambda item: 0 if item.fspath.basename == FIRST else 1)
+    # which the session's dovesnap holds from the first test that needs it until the end. Then
+    # the modules that need a host without OVS, before the host's OVS starts.
+    items.sort(key=lambda item: 0 if item.fspath.basename == FIRST
+               else 1 if getattr(item.module, NO_HOST_OVS, False) else 2)
 
 
 @pytest.fixture(scope="session")
@@ -46,8 +49,16 @@ def host_openvswitch() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _host_ovs_for_module(request: pytest.FixtureRequest) -> None:
+    """Every module but those that need a host without OVS runs with the host's OVS up (started
+    before the module's own fixtures: autouse ones come first within a scope)."""
+    if not getattr(request.module, NO_HOST_OVS, False):
+        request.getfixturevalue("host_openvswitch")
+
+
 @pytest.fixture(scope="session")
-def docker_daemon(host_openvswitch: None) -> Iterator[None]:
+def docker_daemon() -> Iterator[None]:
     if os.geteuid() != 0:
         pytest.fail("integration tests need root: run make test")
     started = False
@@ -73,7 +84,8 @@ def _sweep() -> None:
 
 
 @pytest.fixture(scope="session")
-def dovesnap(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+def dovesnap(docker_daemon: None, host_openvswitch: None,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     if plugin_answers(PLUGIN_SOCKET):
         pytest.fail(
             f"a dovesnap is already serving {PLUGIN_SOCKET}; "

@@ -55,6 +55,8 @@ from tests.integration.rig import (
 
 pytestmark = pytest.mark.integration
 
+NEEDS_NO_HOST_OVS = True  # a fresh machine: no Open vSwitch running yet (conftest)
+
 # Run 0: the session's own names, the real defaults (this module runs before the session's
 # dovesnap starts); any other run: this module's own instance.
 FIRST = instance_for(__name__) if INSTANCE else SUITE
