@@ -230,14 +230,16 @@ class Daemon:
         """Confirm FAUCET applies each change (and say why not); re-sync when faucet.yaml (a
         local one) changes, so a fixed file heals every port."""
         settings = self.settings
+        openflow = OfctlOpenFlow()
         self.health = FaucetHealth(
             lambda: driver.networks, local.path if local is not None else None,
             FaucetMetricsPage(faucet_metrics_url(settings)) if self.controllers else None,
-            OfctlOpenFlow(),
+            openflow,
             FaucetExceptionLog(settings.log_dir / "faucet_exception.log")
             if self.controllers else None,
             self.observe.bus.publish,
             reinstall=lambda net, ep: reinstall_port(driver, net, ep, 5.0),
+            announce=openflow.announce_port,
         )
         driver.notify = self.observe.bus.publish
         driver.port_forwarding = self.health.wait_flows

@@ -69,6 +69,13 @@ class OfctlOpenFlow:
         text = "".join(flow.render() + "\n" for flow in flows)
         self._ofctl_run(f"set the rules of bridge {bridge}", ["replace-flows", bridge, "-"], text)
 
+    def announce_port(self, bridge: str, ofport: int) -> None:
+        """Make the switch send FAUCET a port-status message for ``ofport``: its no-packet-in
+        flag set and cleared again (two MODIFY messages, the port left as it was)."""
+        for flag in ("no-packet-in", "packet-in"):
+            self._ofctl_run(f"announce port {ofport} of bridge {bridge}",
+                            ["mod-port", bridge, str(ofport), flag], attempts=1)
+
     def flow_in_ports(self, bridge: str) -> set[int]:
         """The ports of ``bridge`` that FAUCET has flows for (BackendError if unreadable)."""
         dump = self._ofctl_run(f"read the flows of bridge {bridge}",

@@ -58,6 +58,7 @@ class FaucetHealth:
         clock: Callable[[], float] = time.monotonic,
         startup_grace: float = 30.0,
         reinstall: Callable[[Network, Endpoint], Coroutine[Any, Any, bool]] | None = None,
+        announce: Callable[[str, int], None] | None = None,
     ) -> None:
         self._networks = networks
         self.config_path = config_path
@@ -74,6 +75,11 @@ class FaucetHealth:
         self._told: dict[str, str] = {}  # endpoint id -> the not-applied reason last published
         self._reinstall = reinstall
         self._reinstalled: dict[str, float] = {}  # endpoint id -> when it was last put back
+        # FAUCET sets a port's status (its port_status metric, which monitoring counts) only
+        # from a port-status message; a port whose link came up before FAUCET loaded it never
+        # gets one. ``announce`` has the switch send one (at most every ``interval``).
+        self._announce = announce
+        self._announced: dict[str, float] = {}  # endpoint id -> when it was last announced
         self._tasks: set[asyncio.Task[bool]] = set()
         self._crash_size: int | None = None
         self._crash = ""
@@ -177,11 +183,24 @@ class FaucetHealth:
                 if (state == PORT_NOT_APPLIED and flows is not None and problem is None
                         and not net.error and ep.container is not None):
                     self._put_back(net, ep)  # FAUCET has the port, but missed its link-up
+                elif (link_up is None and view.state is not None and flows is not None
+                        and ep.ofport in flows and ep.container is not None):
+                    await self._announce_port(net, ep)  # running, but FAUCET shows no status
                 healthy &= state == PORT_OK
             healthy &= problem is None and net.error is None
         if healthy and view.loaded:
             self._crash = ""  # FAUCET runs everything: an old error is history
         return all_settled
+
+    async def _announce_port(self, net: Network, ep: Endpoint) -> None:
+        now = self._clock()
+        if self._announce is None or now - self._announced.get(ep.endpoint_id, -1e9) < self.interval:
+            return
+        self._announced[ep.endpoint_id] = now
+        try:
+            await run_blocking(self._announce, net.bridge, ep.ofport)
+        except (DovesnapError, OSError) as err:
+            log.debug("cannot announce port %d of %s: %s", ep.ofport, net.bridge, err)
 
     def _put_back(self, net: Network, ep: Endpoint) -> None:
         """Have the port put back into FAUCET, at most once a minute."""

@@ -27,6 +27,12 @@ class FakeFaucet:
         self.dp_up = True
         self.flows: dict[str, set[int]] = {}
         self.log = (0, "")
+        self.port_statuses = {1}  # ports FAUCET has seen a port-status message for
+        self.announced: list[tuple[str, int]] = []
+
+    def announce(self, bridge: str, ofport: int) -> None:  # the switch sends a port-status
+        self.announced.append((bridge, ofport))
+        self.port_statuses.add(ofport)
 
     def load(self) -> None:  # what SIGHUP does
         self.loaded = hashlib.sha256(self.path.read_bytes()).hexdigest()
@@ -39,7 +45,8 @@ class FakeFaucet:
                 f'faucet_config_hash_info{{config_files="{self.path}",error="{self.error}",'
                 f'hashes="{self.loaded}"}} 1.0\n'
                 f'dp_status{{dp_id="0x10",dp_name="net1"}} {1 if self.dp_up else 0}.0\n'
-                f'port_status{{dp_id="0x10",dp_name="net1",port="1",port_description="x"}} 1.0\n')
+                + "".join(f'port_status{{dp_id="0x10",dp_name="net1",port="{port}",'
+                          f'port_description="x"}} 1.0\n' for port in sorted(self.port_statuses)))
 
     def flow_in_ports(self, bridge: str) -> set[int]:
         return set(self.flows.get(bridge, set()))
@@ -59,7 +66,7 @@ async def _health(driver: Driver, store: FaucetConfigStore
     events: list[tuple[str, dict[str, Any]]] = []
     health = FaucetHealth(lambda: driver.networks, store.path, fake.metrics, fake,
                           lambda: fake.log, lambda kind, /, **f: events.append((kind, f)),
-                          grace=5.0, clock=clock, startup_grace=0.0)
+                          grace=5.0, clock=clock, startup_grace=0.0, announce=fake.announce)
     driver.dp_sync.on_synced.append(health.changed)
     return health, fake, clock, events
 
@@ -169,3 +176,25 @@ async def test_a_port_without_flows_whose_link_is_up_is_put_back(
     await asyncio.sleep(0)
     assert put_back == [EP[0]]  # not again within a minute
     await health.stop()
+
+
+async def test_a_running_port_faucet_shows_no_status_for_is_announced_once(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+) -> None:
+    """FAUCET exports a port's status only after a port-status message for it; a port whose
+    link came up before FAUCET loaded it gets one sent, once, when its flows are in."""
+    health, fake, clock, _events = await _health(driver, store)
+    await make_net(driver, docker)
+    await attach(driver, docker, EP[0], "web")
+    await attach(driver, docker, EP[1], "db")
+    fake.load()
+    fake.flows["odsbra1b2c"] = {1}
+    await health.check()
+    assert fake.announced == []  # port 2 has no flows yet: FAUCET may not have it
+    fake.flows["odsbra1b2c"] = {1, 2}
+    await health.check()
+    await health.check()
+    assert fake.announced == [("odsbra1b2c", 2)]  # port 1 had its status already
+    clock.now += 60
+    await health.check()
+    assert fake.announced == [("odsbra1b2c", 2)]  # FAUCET has its status now
