@@ -263,8 +263,7 @@ def _clean_up(name: str, bins: Path | None) -> None:
 
 
 def engine_bridge(name: str) -> str:
-    """The engine's default bridge, made for it. Not ``--bridge=none``: a dockerd started with
-    that deletes the host's docker0 (what the host's dockerd then builds with is gone)."""
+    """The engine's default bridge, made for it (``--bridge=none`` deletes the host's docker0)."""
     return f"dse-{name}"[:15]
 
 

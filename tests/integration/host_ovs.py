@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.integration.fabric_helpers import link_exists
 from tests.integration.rig import run, wait_until
 
 OVS_CTL = Path("/usr/share/openvswitch/scripts/ovs-ctl")
@@ -25,10 +26,6 @@ NETDEV_TAP = "ovs-netdev"  # the userspace datapath's own tap; it outlives ovs-v
 
 def ovs_answers() -> bool:
     return run(["ovs-vsctl", "--timeout=2", "show"], check=False, timeout=10).returncode == 0
-
-
-def _link_exists(name: str) -> bool:
-    return run(["ip", "link", "show", "dev", name], check=False).returncode == 0
 
 
 def _bridges() -> set[str]:
@@ -41,7 +38,7 @@ def host_ovs() -> Iterator[None]:
         yield
         return
     had_system_id = SYSTEM_ID.exists()
-    had_tap = _link_exists(NETDEV_TAP)
+    had_tap = link_exists(NETDEV_TAP)
     run([str(OVS_CTL), "--system-id=random", "--no-monitor", "start"], timeout=120)
     wait_until(ovs_answers, 30, 0.2, what="the host's Open vSwitch answering")
     before = _bridges()
@@ -54,5 +51,5 @@ def host_ovs() -> Iterator[None]:
         run([str(OVS_CTL), "stop"], check=False, timeout=120)
         if not had_system_id:
             SYSTEM_ID.unlink(missing_ok=True)
-        if not had_tap and _link_exists(NETDEV_TAP):
+        if not had_tap and link_exists(NETDEV_TAP):
             run(["ip", "link", "del", NETDEV_TAP], check=False)
