@@ -47,6 +47,7 @@ GAUGE_PROM_PORT = 9303
 STATUS_PORT = 9401
 FAUCET_CHECK_TIMEOUT = 30.0  # seconds FAUCET's parser may take on a candidate config
 FAUCET_BATCH_WINDOW = 0.01  # seconds a FAUCET config change waits for others to join its write
+FAUCET_DESCRIPTION_DELAY = 2.0  # seconds a change of port descriptions alone waits for company
 STATUS_AUTH_IPS = "127.0.0.0/8,::1/128"
 CONTROL_AUTH_IPS = "127.0.0.0/8,::1/128"  # who may change a port's policy (POST /policy)
 STATUS_ADDR = f"127.0.0.1:{STATUS_PORT}"

@@ -14,7 +14,10 @@ operator-authored version is kept in ``faucet.yaml.dovesnap-bak``.
 Cost follows the change: the parsed config stays in memory (the file is re-parsed only when
 someone else changed it), edits copy on write, and a change to some DPs is validated with those
 DPs alone when FAUCET's parser allows it (``plan.faucet_diff``). Reading, rendering and
-validating run in worker threads; only the (cheap) edits run on the event loop.
+validating run in worker threads; only the (cheap) edits run on the event loop. A batch that
+changes nothing but ports' descriptions (a container started in a crowd gets its name once
+Docker tells it) is held back for ``description_delay`` seconds and goes out with the next
+change, or alone when none comes: FAUCET reloads for what changes forwarding.
 """
 
 from __future__ import annotations
@@ -35,9 +38,9 @@ from dovesnap.adapters.batching import Coalescer
 from dovesnap.adapters.faucet_file import ConfigFile, Fingerprint, Snapshot, Staged
 from dovesnap.adapters.faucet_yaml import YamlCodec, plain
 from dovesnap.blocking import run_blocking
-from dovesnap.config import FAUCET_BATCH_WINDOW
+from dovesnap.config import FAUCET_BATCH_WINDOW, FAUCET_DESCRIPTION_DELAY
 from dovesnap.errors import FaucetConfigError, FaucetFileError
-from dovesnap.plan.faucet_diff import CrossDpMemo, diff, partial_candidate
+from dovesnap.plan.faucet_diff import CrossDpMemo, diff, only_port_descriptions, partial_candidate
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +100,8 @@ class FaucetConfigStore:
     across restarts, so a restarted dovesnap does not take its own file for the operator's."""
 
     def __init__(self, path: Path, validator: Validator, reloader: Reloader,
-                 window: float = FAUCET_BATCH_WINDOW, marker: Path | None = None) -> None:
+                 window: float = FAUCET_BATCH_WINDOW, marker: Path | None = None,
+                 description_delay: float = FAUCET_DESCRIPTION_DELAY) -> None:
         self.path = path
         self.file = ConfigFile(path)
         self._codec = YamlCodec()
@@ -110,6 +114,11 @@ class FaucetConfigStore:
         self._write_lock = asyncio.Lock()
         self._memo = CrossDpMemo()
         self.queue: Coalescer[Edit, bool] = Coalescer(self._flush, window)
+        self.description_delay = description_delay
+        self._held: list[Edit] = []  # description-only edits, written before the next batch
+        self._held_due = False  # their delay is over: write them even if that is all
+        self._held_timer: asyncio.Task[None] | None = None
+        self.held_batches = 0
         self.reloads = 0
         self.last_reload_seconds = 0.0
         self.writes = 0
@@ -248,44 +257,67 @@ class FaucetConfigStore:
             current = Loaded(None, None, candidate, ours=False, valid=True)
         return current.config
 
-    async def _flush(self, edits: Sequence[Edit]) -> list[Outcome]:
+    async def _flush(self, batch: Sequence[Edit]) -> list[Outcome]:
         async with self._write_lock:
-            started = time.monotonic()
-            for _ in range(ATTEMPTS):
-                base = await run_blocking(self.load)
-                outcomes, new = _apply(base.config, edits)
-                if base.fingerprint is not None and True not in outcomes:
-                    return outcomes  # nothing to write
-                validated = False
-                try:
-                    try:
-                        await run_blocking(self._write, base, new, False)
-                    except FaucetConfigError as err:
-                        if isinstance(err, FaucetFileError) or outcomes.count(True) < 2:
-                            raise
-                        new = await self._one_by_one(base, edits, outcomes)
-                        validated = True
-                        if True not in outcomes:
-                            return outcomes
-                        await run_blocking(self._write, base, new, validated)
-                except _Changed:
-                    self.concurrent_edits += 1
-                    log.warning("%s changed while dovesnap was writing it: applying dovesnap's "
-                                "change again on top of the new content", self.path)
-                    continue
-                except FaucetConfigError as err:
-                    if isinstance(err, FaucetFileError):
-                        raise
-                    return [err if o is True else o for o in outcomes]
-                self.writes += 1
-                self.last_write_seconds = time.monotonic() - started
-                await run_blocking(self._reload)  # may wait for FAUCET to finish reloading
+            held, self._held = self._held, []
+            may_hold, self._held_due = not self._held_due, False
+            outcomes = await self._flush_locked([*held, *batch], may_hold)
+            for outcome in outcomes[:len(held)]:
+                if isinstance(outcome, BaseException):
+                    log.warning("a held-back description change was not written: %s", outcome)
+            return outcomes[len(held):]
+
+    def _hold(self, edits: Sequence[Edit]) -> None:
+        self._held = list(edits)
+        self.held_batches += 1
+        if self._held_timer is None or self._held_timer.done():
+            self._held_timer = asyncio.get_running_loop().create_task(self._release_held())
+
+    async def _release_held(self) -> None:
+        await asyncio.sleep(self.description_delay)
+        self._held_due = True
+        await self.queue.submit(lambda config: config)
+
+    async def _flush_locked(self, edits: Sequence[Edit], may_hold: bool) -> list[Outcome]:
+        started = time.monotonic()
+        for _ in range(ATTEMPTS):
+            base = await run_blocking(self.load)
+            outcomes, new = _apply(base.config, edits)
+            if base.fingerprint is not None and True not in outcomes:
+                return outcomes  # nothing to write
+            if may_hold and base.valid and only_port_descriptions(base.config, new):
+                self._hold(edits)
                 return outcomes
-            raise FaucetFileError(
-                f"{self.path} changed under each of dovesnap's last {ATTEMPTS} writes; "
-                "the change was not written",
-                "stop whatever rewrites the file in a loop",
-            )
+            validated = False
+            try:
+                try:
+                    await run_blocking(self._write, base, new, False)
+                except FaucetConfigError as err:
+                    if isinstance(err, FaucetFileError) or outcomes.count(True) < 2:
+                        raise
+                    new = await self._one_by_one(base, edits, outcomes)
+                    validated = True
+                    if True not in outcomes:
+                        return outcomes
+                    await run_blocking(self._write, base, new, validated)
+            except _Changed:
+                self.concurrent_edits += 1
+                log.warning("%s changed while dovesnap was writing it: applying dovesnap's "
+                            "change again on top of the new content", self.path)
+                continue
+            except FaucetConfigError as err:
+                if isinstance(err, FaucetFileError):
+                    raise
+                return [err if o is True else o for o in outcomes]
+            self.writes += 1
+            self.last_write_seconds = time.monotonic() - started
+            await run_blocking(self._reload)  # may wait for FAUCET to finish reloading
+            return outcomes
+        raise FaucetFileError(
+            f"{self.path} changed under each of dovesnap's last {ATTEMPTS} writes; "
+            "the change was not written",
+            "stop whatever rewrites the file in a loop",
+        )
 
     def _reload(self) -> None:
         started = time.monotonic()
@@ -308,4 +340,8 @@ class FaucetConfigStore:
             return True
 
     async def close(self) -> None:
+        """Stop; held-back descriptions are dropped (a restarted dovesnap writes them again)."""
+        if self._held_timer is not None:
+            self._held_timer.cancel()
+            await asyncio.gather(self._held_timer, return_exceptions=True)
         await self.queue.close()

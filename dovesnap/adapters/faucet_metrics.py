@@ -107,6 +107,17 @@ def parse_stack_states(text: str) -> dict[tuple[str, int], int]:
     return states
 
 
+def port_acl_tables(text: str) -> dict[str, bool]:
+    """DP name -> whether the pipeline FAUCET runs for it has a port ACL table in front.
+
+    From ``faucet_config_table_names`` (each table's id as the value). FAUCET keeps exporting a
+    table it once had, so the port ACL table's own sample proves nothing; the VLAN table's id
+    does: 0 when it is the first table, 1 behind a port ACL table."""
+    return {labels["dp_name"]: value > 0
+            for labels, value in metric_samples(text, ["faucet_config_table_names"])
+            if labels.get("table_name") == "vlan" and "dp_name" in labels}
+
+
 def reload_count(text: str, dp_name: str) -> int:
     """How many times FAUCET has applied a changed config to DP ``dp_name`` (warm or cold)."""
     names = [f"faucet_config_reload_{kind}{suffix}" for kind in ("warm", "cold")

@@ -69,6 +69,26 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> Change:
     return Change(changed, removed, sections)
 
 
+def _without_port_descriptions(dp: Any) -> Any:
+    interfaces = dp.get("interfaces") if isinstance(dp, Mapping) else None
+    if not isinstance(interfaces, Mapping):
+        return dp
+    bare = {port: {k: v for k, v in iface.items() if k != "description"}
+            if isinstance(iface, Mapping) else iface for port, iface in interfaces.items()}
+    return {**dp, "interfaces": bare}
+
+
+def only_port_descriptions(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """True when ``new`` differs from ``old`` in ports' descriptions and nothing else (which
+    changes no flow in FAUCET). Compares only the DPs that changed."""
+    change = diff(old, new)
+    if not change or change.sections or change.removed:
+        return False
+    old_dps, new_dps = _mapping(old.get(DPS)), _mapping(new.get(DPS))
+    return all(name in old_dps and _without_port_descriptions(old_dps[name])
+               == _without_port_descriptions(new_dps[name]) for name in change.dps)
+
+
 def mentions(value: Any, keys: frozenset[str]) -> bool:
     """Does any mapping inside ``value`` have one of ``keys``?"""
     stack = [value]

@@ -6,7 +6,8 @@ text, so they keep passing however the rules are written as long as the behaviou
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from dovesnap.plan.mirror import Flow
 
@@ -45,13 +46,19 @@ class FakeOpenFlow:
 
 
 class FakeMetrics:
-    """FAUCET's Prometheus page with whatever stack states a test sets; every DP counts as
-    reloaded as often as ``reloads()`` says FAUCET was."""
+    """FAUCET's Prometheus page: the stack states a test sets; every DP counts as reloaded as
+    often as ``reloads()`` says FAUCET was; and for each DP of the config FAUCET runs
+    (``loaded()``, None: it runs none yet), whether its switch is connected (unless named in
+    ``disconnected``) and whether its pipeline has a port ACL table (some port has ``acls_in``,
+    as FAUCET decides it)."""
 
-    def __init__(self, reloads: Callable[[], int] = lambda: 0) -> None:
+    def __init__(self, reloads: Callable[[], int] = lambda: 0,
+                 loaded: Callable[[], Mapping[str, Any] | None] = lambda: None) -> None:
         self.states: dict[tuple[str, int], int] = {}
         self.reads = 0
         self.reloads = reloads
+        self.loaded = loaded
+        self.disconnected: set[str] = set()
 
     def __call__(self) -> str:
         self.reads += 1
@@ -67,4 +74,15 @@ class FakeMetrics:
         for dp in sorted({dp for dp, _ in self.states}):
             lines.append(f'faucet_config_reload_warm_total{{dp_id="0x1",dp_name="{dp}"}} '
                          f"{float(self.reloads())}")
+        lines.append(f"faucet_config_reload_requests_total {float(self.reloads())}")
+        for dp, body in ((self.loaded() or {}).get("dps") or {}).items():
+            interfaces = (body or {}).get("interfaces") or {}
+            port_acl = any("acls_in" in (iface or {}) for iface in interfaces.values())
+            labels = f'dp_id="0x1",dp_name="{dp}"'
+            lines.append(f"dp_status{{{labels}}} {0.0 if dp in self.disconnected else 1.0}")
+            if port_acl:
+                lines.append(f'faucet_config_table_names{{{labels},table_name="port_acl",'
+                             f'next_tables="vlan"}} 0.0')
+            lines.append(f'faucet_config_table_names{{{labels},table_name="vlan",'
+                         f'next_tables="eth_src"}} {1.0 if port_acl else 0.0}')
         return "\n".join(lines) + "\n"

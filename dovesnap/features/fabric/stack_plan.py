@@ -18,7 +18,7 @@ from dovesnap.plan.faucet_dp import HARDWARE, MIRROR_DESCRIPTION, Config, copy_c
 TUNNEL_ACL_PREFIX = "dovesnap-mirror-tunnel-"
 # An allow-all ACL on both ends of the stacking bridge's uplinks. It changes no forwarding; it
 # gives those DPs FAUCET's port ACL table from the start, so that a mirror tunnel added later is
-# a warm change for them (a cold start would lose the tunnel's rules: see stack_tunnel.py).
+# a warm change for them (a cold start would lose the tunnel's rules: see features/fabric/tunnel.py).
 STACK_LINK_ACL = "dovesnap-stack-link"
 TUNNEL_DESCRIPTION = "dovesnap mirror tunnel"
 STACK_STATE_UP = 3
@@ -258,3 +258,19 @@ def tunnel_path_up(
     uplinks = list(uplinks)
     toward = [u for u in uplinks if u.remote_dp == dest_dp] or uplinks
     return any(up((stack_dp, u.ofport)) and up((u.remote_dp, u.remote_port)) for u in toward)
+
+
+def stack_applied(
+    dps: Iterable[str],
+    dps_up: Mapping[str, bool],
+    port_acl: Mapping[str, bool],
+    requests: float | None,
+    requests_before: float | None,
+) -> bool:
+    """True when FAUCET runs the stacking DP as dovesnap last wrote it: it has reloaded since
+    (``requests`` past ``requests_before``, when that write changed anything), each of ``dps``
+    (the stacking DP and its uplinks' far ends) has its port ACL table, and its switch is
+    connected. Only then is a new tunnel a warm change whose rules reach every one of them."""
+    if requests_before is not None and (requests is None or requests <= requests_before):
+        return False
+    return all(dps_up.get(dp) and port_acl.get(dp) for dp in dps)

@@ -17,7 +17,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from dovesnap.adapters.faucet_metrics import parse_stack_states
+from dovesnap.adapters.faucet_metrics import (
+    parse_faucet_state,
+    parse_stack_states,
+    port_acl_tables,
+    reload_requests,
+)
 from dovesnap.blocking import run_blocking
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Network
@@ -29,6 +34,7 @@ from dovesnap.features.fabric.stack_plan import (
     link_network,
     put_stack_dp,
     put_tunnel,
+    stack_applied,
     strip_stack,
     tunnel_path_up,
     unlink_network,
@@ -66,6 +72,9 @@ class StackHooks(Hooks):
         self.loops: dict[str, PatchLink] = {}  # network id -> loopback patch
         self.tunnel_ready: dict[str, float] = {}  # network id -> seconds waited for the stack
         self.waiters: dict[str, asyncio.Task[None]] = {}
+        # FAUCET's reload count before the stacking DP was last written (None: that write
+        # changed nothing, or FAUCET's page could not be read then).
+        self.requests_before: float | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -96,8 +105,10 @@ class StackHooks(Hooks):
         tunnel_to = (mirror.dp, mirror.port) if mirror is not None else None
 
         async def publish() -> None:
-            await drv.faucet.update(lambda cfg: put_stack_dp(
-                cfg, name, dp_id, description, uplinks, priority1, tunnel_to))
+            before = reload_requests(await self.watch.page())
+            if await drv.faucet.update(lambda cfg: put_stack_dp(
+                    cfg, name, dp_id, description, uplinks, priority1, tunnel_to)):
+                self.requests_before = before
 
         try:
             try:
@@ -216,6 +227,8 @@ class StackHooks(Hooks):
             link = self.links.get(network_id)
             if link is None or net.name is None:
                 return None  # the network is going away
+            if not self._stack_applied(text):
+                return False
             ends = ((net.name, link.local_port), (self.stack_dp, link.remote_port))
             return tunnel_path_up(parse_stack_states(text), ends, self.uplinks, self.stack_dp,
                                   target.dp)
@@ -237,6 +250,18 @@ class StackHooks(Hooks):
             await self.watch.bring_in_tunnel(net.name, path_up, write_tunnel)
         except Exception:  # a background task: say what went wrong, nobody else will
             log.exception("network %s: setting up the mirror tunnel failed", net.name)
+
+    def _stack_applied(self, text: str) -> bool:
+        """FAUCET runs the stacking DP as written, and its DPs are connected. A tunnel asked
+        for sooner comes in the same reload as the uplinks' port ACL tables, which cold-starts
+        those DPs: the tunnel's rules for them are lost with the reconnection, and FAUCET
+        computes them again only when a stack link changes state."""
+        dps = {self.stack_dp, *(u.remote_dp for u in self.uplinks)}
+        if not stack_applied(dps, parse_faucet_state(text).dps_up, port_acl_tables(text),
+                             reload_requests(text), self.requests_before):
+            return False
+        self.requests_before = None  # seen applied; FAUCET's count restarts if FAUCET does
+        return True
 
     # -- FAUCET config ----------------------------------------------------------------------
 

@@ -9,9 +9,13 @@ again. Hence:
 
 - the stacking DP and the DPs its uplinks reach get a port ACL table from the start (see
   ``plan/stack.py``: ``STACK_LINK_ACL``), so adding a tunnel later is a warm change for them;
-- for each network, dovesnap waits until its stack link and an uplink toward the tunnel's
-  target are UP (FAUCET's ``port_stack_state`` on its Prometheus page), then writes the tunnel,
-  then waits until FAUCET has applied it to the network's DP and the path is UP again.
+- for each network, dovesnap waits until FAUCET runs the stacking DP as last written (it has
+  reloaded since, the stacking DP and its uplinks' far ends have their port ACL tables and are
+  connected), and until the network's stack link and an uplink toward the tunnel's target are
+  UP (FAUCET's ``port_stack_state``), then writes the tunnel, then waits until FAUCET has
+  applied it to the network's DP. Restarting dovesnap with ``--stack-mirror-interface`` newly
+  set is the case the first wait is for: the stack links are UP at once (FAUCET keeps their
+  state), but the ACLs that make the tunnel a warm change are not loaded yet.
 """
 
 from __future__ import annotations

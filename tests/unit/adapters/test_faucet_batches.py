@@ -166,3 +166,62 @@ async def test_rendering_and_validating_leave_the_event_loop_free(tmp_path: Path
         gc.unfreeze()
     assert took > 1.0  # two renders and checks of a ~300 KiB file took this long ...
     assert worst < 0.25, f"the event loop was blocked for {worst:.3f}s"  # ... off the loop
+
+
+def described(dp_id: int, description: str) -> dict[str, Any]:
+    body = dp(dp_id)
+    body["interfaces"][1]["description"] = description
+    return body
+
+
+async def test_a_description_alone_waits_and_goes_out_with_the_next_change(
+    faucet_yaml: Path, reloader: CountingReloader, recording: RecordingValidator
+) -> None:
+    store = FaucetConfigStore(faucet_yaml, recording, reloader, description_delay=30.0)
+    try:
+        assert await store.update(putter("net1", described(1, "starting container e1")))
+        assert await store.update(putter("net1", described(1, "web 4c1f2")))  # held back
+        assert (store.writes, reloader.calls, store.held_batches) == (1, 1, 1)
+        assert "starting container e1" in faucet_yaml.read_text()
+        assert await store.update(putter("net2", dp(2)))  # forwarding changes: both go out
+        assert (store.writes, reloader.calls) == (2, 2)
+        dps = yaml.safe_load(faucet_yaml.read_text())["dps"]
+        assert dps["net1"]["interfaces"][1]["description"] == "web 4c1f2"
+        assert "net2" in dps
+    finally:
+        await store.close()
+
+
+async def test_a_held_description_is_written_alone_after_its_delay(
+    faucet_yaml: Path, reloader: CountingReloader, recording: RecordingValidator
+) -> None:
+    store = FaucetConfigStore(faucet_yaml, recording, reloader, description_delay=0.05)
+    try:
+        await store.update(putter("net1", described(1, "starting container e1")))
+        await asyncio.gather(store.update(putter("net1", described(1, "web 4c1f2"))))
+        assert reloader.calls == 1
+        deadline = time.monotonic() + 10
+        while reloader.calls < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert reloader.calls == 2 and store.writes == 2
+        assert "web 4c1f2" in faucet_yaml.read_text()
+        await asyncio.sleep(0.2)
+        assert reloader.calls == 2  # nothing more: the timer is not a polling loop
+    finally:
+        await store.close()
+
+
+async def test_a_later_edit_of_the_same_dp_wins_over_a_held_one(
+    faucet_yaml: Path, reloader: CountingReloader, recording: RecordingValidator
+) -> None:
+    store = FaucetConfigStore(faucet_yaml, recording, reloader, description_delay=30.0)
+    try:
+        await store.update(putter("net1", described(1, "starting container e1")))
+        await store.update(putter("net1", described(1, "web 4c1f2")))  # held
+        newer = described(1, "web 4c1f2")
+        newer["interfaces"][2] = {"description": "db 77a0e", "native_vlan": 100}
+        await store.update(putter("net1", newer))
+        ports = yaml.safe_load(faucet_yaml.read_text())["dps"]["net1"]["interfaces"]
+        assert ports[1]["description"] == "web 4c1f2" and ports[2]["description"] == "db 77a0e"
+    finally:
+        await store.close()

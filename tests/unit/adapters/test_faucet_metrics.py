@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dovesnap.adapters.faucet_metrics import metric_samples, parse_faucet_state
+from dovesnap.adapters.faucet_metrics import metric_samples, parse_faucet_state, port_acl_tables
 
 GOOD = """\
 # HELP faucet_config_load_error 1 if last attempt to re/load config failed
@@ -45,3 +45,20 @@ def test_label_values_are_unescaped() -> None:
 def test_nothing_known_from_an_empty_page() -> None:
     state = parse_faucet_state("")
     assert not state.load_error and not state.hashes and not state.dps_up
+
+
+def test_a_port_acl_table_shows_in_the_vlan_tables_id_not_in_a_stale_sample() -> None:
+    page = "\n".join([
+        # sw1 had a port ACL table once; FAUCET still exports that sample, but its VLAN
+        # table is first again.
+        'faucet_config_table_names{dp_id="0x1",dp_name="sw1",next_tables="vlan",'
+        'table_name="port_acl"} 0.0',
+        'faucet_config_table_names{dp_id="0x1",dp_name="sw1",next_tables="eth_src",'
+        'table_name="vlan"} 0.0',
+        'faucet_config_table_names{dp_id="0x2",dp_name="sw2",next_tables="vlan",'
+        'table_name="port_acl"} 0.0',
+        'faucet_config_table_names{dp_id="0x2",dp_name="sw2",next_tables="eth_src",'
+        'table_name="vlan"} 1.0',
+    ])
+    assert port_acl_tables(page) == {"sw1": False, "sw2": True}
+    assert port_acl_tables("") == {}

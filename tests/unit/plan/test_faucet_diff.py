@@ -12,6 +12,7 @@ from dovesnap.plan.faucet_diff import (
     changed_ports,
     diff,
     mentions,
+    only_port_descriptions,
     partial_candidate,
 )
 from dovesnap.plan.faucet_dp import put_dp, remove_dp
@@ -116,3 +117,22 @@ def test_a_port_added_to_a_big_dp_is_validated_alone() -> None:
     new = put_dp(old, "a", {**big, "interfaces": {**big["interfaces"], 1025: {"native_vlan": 100}}})
     assert partial_candidate(old, new) == {
         "acls": ACLS, "dps": {"a": {"dp_id": 1, "interfaces": {1025: {"native_vlan": 100}}}}}
+
+
+def test_only_port_descriptions_tells_a_renamed_port_from_a_real_change() -> None:
+    def config(description: str, **port: Any) -> dict[str, Any]:
+        iface = {"description": description, "native_vlan": 100, **port}
+        return {"acls": {"a": []}, "dps": {"n1": {"dp_id": 1, "interfaces": {1: iface}},
+                                           "n2": {"dp_id": 2}}}
+
+    old = config("starting container e1")
+    assert only_port_descriptions(old, config("web 4c1f2"))
+    assert not only_port_descriptions(old, old)  # no change at all
+    assert not only_port_descriptions(old, config("web 4c1f2", acls_in=["a"]))
+    assert not only_port_descriptions(old, {**config("web 4c1f2"), "acls": {}})
+    renamed_dp = config("starting container e1")
+    renamed_dp["dps"]["n1"]["description"] = "another"
+    assert not only_port_descriptions(old, renamed_dp)  # a DP's own description: not a port's
+    gone = config("web 4c1f2")
+    del gone["dps"]["n2"]
+    assert not only_port_descriptions(old, gone)

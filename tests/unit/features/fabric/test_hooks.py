@@ -67,7 +67,7 @@ class Rig:
                  store: FaucetConfigStore) -> None:
         self.ovs, self.netlink, self.docker, self.store = ovs, netlink, docker, store
         self.openflow = FakeOpenFlow()
-        self.metrics = FakeMetrics(lambda: store.reloads)
+        self.metrics = FakeMetrics(lambda: store.reloads, self.config)
         self.driver: Driver | None = None
 
     def context(self, driver: Driver) -> FabricContext:
@@ -273,6 +273,48 @@ async def test_stacking_links_networks_and_tunnels_mirrors_once_the_stack_is_up(
         assert {STACK_BR, LOOP_BR}.isdisjoint(ovs.bridges_by_name)
         assert netlink.links_with_prefix("ods") == []
     finally:
+        await driver.close()
+
+
+async def test_the_tunnel_waits_until_faucet_runs_the_stacking_dp_as_written(
+    ovs: FakeOvs, netlink: FakeNetlink, docker: FakeDocker, stack_store: FaucetConfigStore
+) -> None:
+    """Restarted with stack mirroring newly on: FAUCET still shows the stack links UP from
+    before, but has not loaded the uplinks' port ACL tables, then cold-starts to load them. A
+    tunnel asked for in that window would lose its rules on the transit DPs."""
+    rig = Rig(ovs, netlink, docker, stack_store)
+    before = rig.config()  # what FAUCET runs: no stacking DP yet
+    requests = {"seen": 0}
+    rig.metrics.reloads = lambda: requests["seen"]
+    rig.metrics.loaded = lambda: before
+    rig.metrics.states = {("odsrootsw", 1): 3}
+    driver, hook = rig.build(stack_hooks)
+
+    async def no_tunnel_for_a_while() -> None:
+        reads = rig.metrics.reads
+        await eventually(lambda: rig.metrics.reads > reads + 5)
+        assert "acls_in" not in (iface(stack_store, "net1", 99) or {})
+
+    try:
+        await hook.daemon_started()
+        await make_net(driver, docker, dpid="0x7e5001")
+        await attach(driver, docker, EP[0], "watched", {"dovesnap.faucet.mirror": "true"})
+        rig.metrics.states = all_stack_ports_up(rig.config())
+        await no_tunnel_for_a_while()  # FAUCET has not reloaded since the stacking DP was written
+
+        requests["seen"] = 1  # it has reloaded, but not yet with the ACLs: nothing else changed
+        await no_tunnel_for_a_while()
+
+        rig.metrics.loaded = rig.config  # now with them; the cold start is still reconnecting
+        rig.metrics.disconnected = {"odsrootsw"}
+        await no_tunnel_for_a_while()
+
+        rig.metrics.reloads = lambda: stack_store.reloads
+        rig.metrics.disconnected = set()
+        acl = tunnel_acl_name(356, "odsrootsw", 88)
+        await eventually(lambda: (iface(stack_store, "net1", 99) or {}).get("acls_in") == [acl])
+    finally:
+        await hook.daemon_stopping()
         await driver.close()
 
 

@@ -22,6 +22,7 @@ from dovesnap.features.fabric.stack_plan import (
     link_network,
     put_stack_dp,
     put_tunnel,
+    stack_applied,
     strip_stack,
     tunnel_acl_name,
     tunnel_path_up,
@@ -251,3 +252,16 @@ def test_tunnel_waits_for_both_ends_of_the_network_link_and_an_uplink() -> None:
     states[(STACK, 3)] = states[("spine", 1)] = 3
     assert tunnel_path_up(states, ends, [UPLINK, other], STACK, "faraway")
     assert not tunnel_path_up({}, ends, [UPLINK], STACK, "odsrootsw")
+
+
+def test_the_stack_counts_as_applied_only_after_a_reload_with_tables_and_switches_up() -> None:
+    dps = [STACK, "odsrootsw"]
+    up = {STACK: True, "odsrootsw": True}
+    tables = {STACK: True, "odsrootsw": True}
+    assert stack_applied(dps, up, tables, requests=8, requests_before=7)
+    assert not stack_applied(dps, up, tables, requests=7, requests_before=7)  # no reload yet
+    assert not stack_applied(dps, up, tables, requests=None, requests_before=7)
+    assert stack_applied(dps, up, tables, requests=None, requests_before=None)  # nothing changed
+    assert not stack_applied(dps, {STACK: True, "odsrootsw": False}, tables, 8, 7)  # reconnecting
+    assert not stack_applied(dps, up, {STACK: True}, 8, 7)  # the root's ACL table not loaded
+    assert not stack_applied(dps, {STACK: True}, tables, 8, 7)  # FAUCET does not know the root
