@@ -46,6 +46,7 @@ from scale_probe import (
 )
 from scale_sizes import SIZES, measure_size, print_sizes
 
+from dovesnap.config import FAUCET_DESCRIPTION_DELAY
 from tests.integration.rig import (
     DOCKER,
     IMAGE,
@@ -59,6 +60,7 @@ from tests.integration.rig import (
 )
 
 EDGE = 20  # containers in the "first" and "last" groups
+PREALLOCATED = "dovesnap+pre"  # dovesnap networks with --preallocate ports
 
 
 @dataclass
@@ -92,10 +94,12 @@ class Bench:
 
     def network(self, driver: str, index: int) -> str:
         name = unique("scale")
-        octet = INSTANCE * 10 + (8 if driver == "dovesnap" else 9)
+        octet = INSTANCE * 10 + (9 if driver == "bridge" else 8)
         argv = [DOCKER, "network", "create", "--internal", "--subnet", f"10.{octet}.{4 * index}.0/22"]
-        if driver == "dovesnap":
+        if driver != "bridge":
             argv += ["-d", SUITE.driver, "-o", f"ovs.bridge.dpid={0x7E5900 + index:#x}"]
+        if driver == PREALLOCATED:
+            argv += ["-o", f"ovs.bridge.preallocate_ports={self.args.preallocate}"]
         run([*argv, name])
         self.networks.append(name)
         return name
@@ -161,7 +165,8 @@ class Bench:
             peers.append(run([DOCKER, "inspect", "-f",
                               "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
                               peer]).stdout.strip())
-        poller = ActivatePoller(SUITE.socket) if driver == "dovesnap" else None
+        ours = driver != "bridge"
+        poller = ActivatePoller(SUITE.socket) if ours else None
         before, restarts = self.faucet_reloads(), self.faucet_restarts()
         if poller is not None:
             poller.start()
@@ -182,7 +187,8 @@ class Bench:
             if poller is not None:
                 poller.stop()
                 result.activate = poller.samples
-        if driver == "dovesnap":
+        if ours:
+            time.sleep(FAUCET_DESCRIPTION_DELAY + 1)  # renames held back go out meanwhile
             result.reloads = (self.faucet_reloads() - before) / self.args.containers
             result.faucet_restarts = self.faucet_restarts() - restarts
             assert self.daemon.proc is not None
@@ -210,7 +216,7 @@ def report(results: list[ModeResult], idle: dict[str, float]) -> None:
     for r in results:
         first, last = r.edge(False), r.edge(True)
         extra = ""
-        if r.driver == "dovesnap":
+        if r.driver != "bridge":
             extra = (f" {r.reloads:9.2f} {percentile(r.activate, 0.99) * 1000:10.1f}ms"
                      f" {max(r.activate, default=float('nan')) * 1000:5.0f}ms {r.rss:6.0f}MiB"
                      + (f"  FAUCET restarted {r.faucet_restarts}x" if r.faucet_restarts else ""))
@@ -219,8 +225,8 @@ def report(results: list[ModeResult], idle: dict[str, float]) -> None:
     bridge = {(r.layout, r.mode): r for r in results if r.driver == "bridge"}
     for r in results:
         base = bridge.get((r.layout, r.mode))
-        if r.driver == "dovesnap" and base is not None:
-            print(f"  {r.layout} {r.mode}: dovesnap/bridge first x{r.edge(False) / base.edge(False):.2f}"
+        if r.driver != "bridge" and base is not None:
+            print(f"  {r.layout} {r.mode}: {r.driver}/bridge first x{r.edge(False) / base.edge(False):.2f}"
                   f", last x{r.edge(True) / base.edge(True):.2f}")
     if idle:
         print("Idle CPU with everything up (% of one core): "
@@ -236,6 +242,9 @@ def main() -> int:
                         help="skip the layout with every container on one network")
     parser.add_argument("--burst", type=int, default=20, help="started at a time (20)")
     parser.add_argument("--modes", default="one by one,burst", help="one by one,burst")
+    parser.add_argument("--preallocate", type=int, default=0,
+                        help="also run dovesnap networks with this many preallocated ports "
+                             f"(shown as driver {PREALLOCATED})")
     parser.add_argument("--no-bridge", action="store_true", help="skip Docker's bridge driver")
     parser.add_argument("--sizes", default="28k,1024,1m", help=f"of {','.join(SIZES)} ('' none)")
     parser.add_argument("--size-rounds", type=int, default=3)
@@ -256,14 +265,15 @@ def main() -> int:
         return 1
     ensure_image()
     daemon = Daemon(work / "dovesnap")
-    daemon.start()
+    daemon.start(["--debug"] if os.environ.get("DOVESNAP_BENCH_DEBUG") else [])
     bench = Bench(args, daemon)
     results: list[ModeResult] = []
     idle: dict[str, float] = {}
     layouts = [(f"{args.networks}x{args.containers // args.networks}", args.networks)]
     if not args.no_one_network and args.networks != 1:
         layouts.append((f"1x{args.containers}", 1))
-    drivers = ["dovesnap"] + ([] if args.no_bridge else ["bridge"])
+    drivers = (["dovesnap"] + ([PREALLOCATED] if args.preallocate > 0 else [])
+               + ([] if args.no_bridge else ["bridge"]))
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     try:
         for layout, networks in layouts:
@@ -272,7 +282,7 @@ def main() -> int:
                     print(f"{layout} {driver} {mode} ...", flush=True)
                     try:
                         results.append(bench.run_mode(driver, layout, networks, mode))
-                        if driver == "dovesnap" and not idle and args.idle_seconds > 0:
+                        if driver != "bridge" and not idle and args.idle_seconds > 0:
                             idle = bench.idle()
                     except Exception as err:  # report what was measured; say what was not
                         print(f"  {layout} {driver} {mode} not measured: {err}", flush=True)

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 Edit = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 Outcome = bool | BaseException
 ATTEMPTS = 5  # writes given up when the file changed under every one of them
+HOLD_LIMIT = 5  # description delays a held-back rename waits at most
 
 
 class Validator(Protocol):
@@ -109,6 +111,9 @@ class FaucetConfigStore:
         self._reloader = reloader
         self._marker = marker
         self._written: str | None = None
+        # sha256 of the files this store wrote, newest last: the config watch tells its own
+        # writes from someone else's by them (recorded with the write, so none is missed).
+        self.written_digests: deque[str] = deque(maxlen=64)
         self._cache: Loaded | None = None
         self._cache_lock = threading.Lock()  # workers (writes, status page reads) share the cache
         self._write_lock = asyncio.Lock()
@@ -118,6 +123,7 @@ class FaucetConfigStore:
         self._held: list[Edit] = []  # description-only edits, written before the next batch
         self._held_due = False  # their delay is over: write them even if that is all
         self._held_timer: asyncio.Task[None] | None = None
+        self._held_since = self._held_until = 0.0  # event-loop times
         self.held_batches = 0
         self.reloads = 0
         self.last_reload_seconds = 0.0
@@ -234,6 +240,7 @@ class FaucetConfigStore:
                     raise _Changed
                 self._written = staged.digest
                 fingerprint = self.file.replace(staged)
+                self.written_digests.append(fingerprint.digest)
                 self._cache = Loaded(fingerprint, text, new, ours=True, valid=True)
         except BaseException:
             self.file.discard(staged)
@@ -268,13 +275,22 @@ class FaucetConfigStore:
             return outcomes[len(held):]
 
     def _hold(self, edits: Sequence[Edit]) -> None:
+        """Keep ``edits`` for later: written ``description_delay`` after the last such batch
+        (a burst of starts renames its ports in one write), at most ``HOLD_LIMIT`` delays
+        after the first, or sooner with any change that alters forwarding."""
         self._held = list(edits)
         self.held_batches += 1
+        now = asyncio.get_running_loop().time()
         if self._held_timer is None or self._held_timer.done():
+            self._held_since = now
             self._held_timer = asyncio.get_running_loop().create_task(self._release_held())
+        self._held_until = min(now + self.description_delay,
+                               self._held_since + HOLD_LIMIT * self.description_delay)
 
     async def _release_held(self) -> None:
-        await asyncio.sleep(self.description_delay)
+        loop = asyncio.get_running_loop()
+        while (wait := self._held_until - loop.time()) > 0:
+            await asyncio.sleep(wait)
         self._held_due = True
         await self.queue.submit(lambda config: config)
 

@@ -268,7 +268,7 @@ class Driver:
                 await run_blocking(self.netlink.delete_link, host)
                 raise
             ep = Endpoint(endpoint_id, network_id, host, peer, ofport, actual_mac, address,
-                          address_ipv6)
+                          address_ipv6, awaiting_join=True)
             ep.options = dict(options or {})
             net.endpoints[endpoint_id] = ep
             try:
@@ -295,6 +295,7 @@ class Driver:
             raise NotFoundError(f"endpoint {endpoint_id[:12]} is unknown", "restart the container")
         ep.sandbox_key = sandbox_key
         ep.joined = True
+        ep.awaiting_join = False
         if ep.attach_task is None or ep.attach_task.done():
             ep.attach_task = self._spawn(self._attach_container(net, ep))
         await hold_join(self, net, ep)

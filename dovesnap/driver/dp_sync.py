@@ -25,17 +25,13 @@ be written is retried with the next change.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import hashlib
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from dovesnap.adapters.faucet_store import FaucetStore
-from dovesnap.blocking import run_blocking
 from dovesnap.driver.dp_requests import WriteRequests
 from dovesnap.driver.hooks import Hooks
 from dovesnap.driver.state import Endpoint, Network
@@ -98,10 +94,12 @@ class DpSync:
         self._retries: dict[str, asyncio.Task[None]] = {}
         # Why FAUCET refuses the file as a whole (the operator's config), or None.
         self.config_refused: str | None = None
-        self.written: deque[str] = deque(maxlen=16)  # sha256 of the files dovesnap wrote
+        # sha256 of the files dovesnap wrote: the store's own record when it keeps one (a
+        # local file), which has every write, whoever asked for it.
+        recorded = getattr(faucet, "written_digests", None)
+        self.written: deque[str] = recorded if isinstance(recorded, deque) else deque(maxlen=16)
         self.on_synced: list[Callable[[Network], None]] = []  # e.g. re-check the ports
         self._requests = WriteRequests(self.sync)
-        self._hashing: set[asyncio.Task[None]] = set()
         self._removals: dict[str, Edit] = {}  # by network id: DP removals not written yet
 
     def edit(self, net: Network, inputs: DpInputs) -> Edit:
@@ -176,26 +174,12 @@ class DpSync:
     async def _write_removals(self) -> None:
         for network_id, removal in list(self._removals.items()):
             try:
-                if await self.faucet.update(removal):
-                    self._note_written()
+                await self.faucet.update(removal)
             except DovesnapError as err:
                 log.error("cannot remove a deleted network's DP from FAUCET's config yet "
                           "(retried with the next change): %s", err.message)
                 return
             self._removals.pop(network_id, None)
-
-    def _note_written(self) -> None:
-        """Remember the hash of the file just written (in the background: nothing waits)."""
-        path = getattr(self.faucet, "path", None)  # a local file (not a remote store)
-        if isinstance(path, Path):
-            task = asyncio.get_running_loop().create_task(self._hash(path))
-            self._hashing.add(task)
-            task.add_done_callback(self._hashing.discard)
-
-    async def _hash(self, path: Path) -> None:
-        with contextlib.suppress(OSError):
-            content = await run_blocking(path.read_bytes)
-            self.written.append(hashlib.sha256(content).hexdigest())
 
     async def request(self, net: Network) -> None:
         """Have the network's DP written as its state is now, sharing the write with whoever
@@ -281,8 +265,7 @@ class DpSync:
     async def _write(self, net: Network) -> None:
         carried = {ep.endpoint_id: ep.ofport for ep in net.endpoints.values()
                    if ep.container is not None and not ep.fail_closed}  # as the edit sees them
-        if await self.faucet.update(self.edit(net, net.dp_inputs())):
-            self._note_written()
+        await self.faucet.update(self.edit(net, net.dp_inputs()))
         net.error = None
         self.config_refused = None
         self._written[net.network_id] = carried

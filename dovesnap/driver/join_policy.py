@@ -64,9 +64,15 @@ async def known_policy(drv: DriverParts, net: Network, ep: Endpoint) -> tuple[Co
     if net.name is None or not ep.sandbox_key:
         return None, ""
     if await run_blocking(drv.netlink.netns_in_use, ep.sandbox_key):
-        return None, ""  # a running container being connected: its settings do not show it yet
+        # A running container being connected: its settings do not show it yet.
+        log.debug("policy of endpoint %s unknown at Join: its sandbox is in use",
+                  ep.endpoint_id[:12])
+        return None, ""
     candidates = await run_blocking(drv.docker.starting_containers, net.network_id, net.name)
     policy = agreed_policy(candidates, net.name, ep.kept_options, ep.operator)
+    if policy is None:
+        log.debug("policy of endpoint %s unknown at Join: %d starting (%s)", ep.endpoint_id[:12],
+                  len(candidates), ", ".join(c.name for c in candidates))
     return policy, pending_description(candidates, ep.endpoint_id) if policy else ""
 
 

@@ -37,6 +37,7 @@ class Endpoint:
     address_ipv6: str | None = None  # "x::y/len": Docker's IPAM, or SLAAC on a DHCP network
     sandbox_key: str | None = None
     joined: bool = False
+    awaiting_join: bool = False  # made by CreateEndpoint here, Join not come yet
     container: ContainerInfo | None = None
     labels: ContainerLabels | None = None
     fail_closed: str | None = None
@@ -87,7 +88,8 @@ class Endpoint:
             policy = self.known_policy
             if policy is None or self.fail_closed:
                 return ContainerPort(self.ofport, "", fail_closed=self.fail_closed,
-                                     labels_known=False)
+                                     labels_known=False,
+                                     awaiting_join=self.awaiting_join and not self.fail_closed)
             return ContainerPort(self.ofport, self.pending_description, acls=policy.acls,
                                  mirror=policy.mirror)
         labels = self.labels or ContainerLabels()

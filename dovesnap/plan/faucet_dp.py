@@ -36,6 +36,9 @@ class ContainerPort:
     fail_closed: str | None = None
     # False while the container's labels are not known yet.
     labels_known: bool = True
+    # Created by Docker but not joined yet: its link cannot carry a container's traffic, so a
+    # preallocated port there keeps its placeholder until Join decides (driver/join_policy.py).
+    awaiting_join: bool = False
 
 
 @dataclass(frozen=True)
@@ -98,20 +101,21 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
     default_acls = spec.default_acl.for_network(name)
     result: dict[int, dict[str, Any]] = {}
     # A container's port never keeps a preallocated port's settings: until its policy is known
-    # (``labels_known``) it has no interface at all, so FAUCET drops its traffic. Preallocation
-    # still saves the reload when the policy is known at Join and equals the placeholder's
-    # (only the description changes, which FAUCET applies without touching the port's flows).
-    occupied = {c.ofport for c in inputs.containers}
+    # (``labels_known``) it has no interface at all, so FAUCET drops its traffic. When the
+    # policy is known at Join and equals the placeholder's, only the description changes: the
+    # placeholder is written like a container's port (``opstatus_reconf: false``, so FAUCET
+    # has its flows in place before any link is up), the container forwards at once on them,
+    # and the new description waits to go out with the next change (adapters/faucet_config.py):
+    # taking a preallocated port over costs no FAUCET reload.
+    occupied = {c.ofport for c in inputs.containers if not c.awaiting_join}
     occupied |= {e.ofport for e in inputs.externals}
     for port in preallocated_range(inputs):
         if port in occupied:
             continue
-        # FAUCET's default opstatus_reconf here (unlike a container's port): no flows while
-        # no link is up, and taking the port over is a change FAUCET applies to the port, so
-        # it installs the container's flows even when the policy is the same.
         iface: dict[str, Any] = {
             "description": PREALLOCATED_DESCRIPTION,
             "native_vlan": vlan,
+            "opstatus_reconf": False,
         }
         if _guarded(inputs, default_acls):
             iface["acls_in"] = _acl_list(_guarded(inputs, default_acls))

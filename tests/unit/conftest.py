@@ -47,7 +47,8 @@ def faucet_yaml(tmp_path: Path) -> Path:
 def store(
     faucet_yaml: Path, reloader: CountingReloader, faucet_check: FaucetCheckProcess
 ) -> FaucetConfigStore:
-    return FaucetConfigStore(faucet_yaml, faucet_check, reloader)
+    # A description-only change waits a short moment here (2 s in the daemon).
+    return FaucetConfigStore(faucet_yaml, faucet_check, reloader, description_delay=0.05)
 
 
 @pytest.fixture

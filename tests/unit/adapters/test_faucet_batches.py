@@ -225,3 +225,29 @@ async def test_a_later_edit_of_the_same_dp_wins_over_a_held_one(
         assert ports[1]["description"] == "web 4c1f2" and ports[2]["description"] == "db 77a0e"
     finally:
         await store.close()
+
+
+async def test_renames_in_a_row_wait_for_the_last_one_but_not_forever(
+    faucet_yaml: Path, reloader: CountingReloader, recording: RecordingValidator
+) -> None:
+    store = FaucetConfigStore(faucet_yaml, recording, reloader, description_delay=0.3)
+    try:
+        await store.update(putter("net1", described(1, "starting container e0")))
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        renamed_at: list[float] = []
+        for n in range(20):  # a rename every 0.1 s for 2 s: longer than 5 delays
+            await store.update(putter("net1", described(1, f"web {n}")))
+            if reloader.calls > 1 and not renamed_at:
+                renamed_at.append(loop.time() - began)
+            await asyncio.sleep(0.1)
+        # Held while they kept coming, written once the limit (5 x 0.3 s) was reached.
+        assert renamed_at and renamed_at[0] >= 1.4  # (and before the 2 s loop ended)
+        assert reloader.calls == 2
+        deadline = loop.time() + 5
+        while reloader.calls < 3 and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        assert reloader.calls == 3  # the rest: one more write, 0.3 s after the last
+        assert "web 19" in faucet_yaml.read_text()
+    finally:
+        await store.close()

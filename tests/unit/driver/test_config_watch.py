@@ -74,3 +74,29 @@ async def test_fixed_file_heals_every_port_without_restart(
     finally:
         await watch.stop()
     assert WATCHES[-1].closed
+
+
+async def test_every_write_of_dovesnaps_own_is_known_whoever_asked_for_it(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+) -> None:
+    """Writes in quick succession, some not through a network's sync (the stacking DP is
+    written that way): none of them makes the watch write every DP again or reload FAUCET."""
+    reloads: list[int] = []
+    watch = ConfigWatch(driver, store.path, FakeWatch, lambda: reloads.append(1), delay=0.01)
+    watch.start()
+    try:
+        fake = WATCHES[-1]
+        await make_net(driver, docker)
+        for n in range(3):
+            await store.update(lambda config, n=n: {**config, "vlans": {f"v{n}": {"vid": 200 + n}}})
+            fake.on_change()
+        await attach(driver, docker, EP[0], "web", {})
+        fake.on_change()
+        await eventually(lambda: watch._debounced is not None and watch._debounced._task
+                         is not None and watch._debounced._task.done())
+        assert (watch.resyncs, reloads) == (0, [])
+        store.path.write_text(store.path.read_text() + "\n# the operator's note\n")
+        fake.on_change()
+        await eventually(lambda: watch.resyncs == 1)
+    finally:
+        await watch.stop()

@@ -11,7 +11,7 @@ from dovesnap.driver.core import Driver, DriverSettings
 from dovesnap.driver.restore import restore_from_ovs
 from dovesnap.errors import BackendError, NotFoundError
 from tests.unit.factories import make_driver
-from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
+from tests.unit.fakes import CountingReloader, FakeDocker, FakeNetlink, FakeOvs, eventually
 from tests.unit.scenario import EP, NET, NET2, attach, iface, make_net
 
 
@@ -144,11 +144,16 @@ async def test_bad_label_fails_that_container_closed(
 
 
 async def test_preallocated_port_is_taken_over_by_a_container(
-    driver: Driver, docker: FakeDocker, store: FaucetConfigStore
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore, reloader: CountingReloader
 ) -> None:
     await make_net(driver, docker, preallocate_ports="2", default_acl="allowall")
     assert iface(store, "net1", 1)["description"] == "preallocated port"  # type: ignore[index]
+    reloads = reloader.calls
     await attach(driver, docker, EP[0], "web")
+    # Same policy as the placeholder: FAUCET's flows for it serve the container as they are,
+    # and the name goes out a moment later, in one write.
+    assert reloader.calls == reloads
+    await eventually(lambda: reloader.calls == reloads + 1)  # the name, a moment later
     assert iface(store, "net1", 1)["description"] == f"web c{EP[0][:4]}"  # type: ignore[index]
     assert iface(store, "net1", 2)["description"] == "preallocated port"  # type: ignore[index]
 

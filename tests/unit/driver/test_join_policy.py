@@ -11,7 +11,7 @@ from dovesnap.adapters.faucet_config import FaucetConfigStore
 from dovesnap.driver.core import Driver
 from dovesnap.driver.join_policy import agreed_policy, pending_description
 from dovesnap.model.labels import ContainerLabels
-from tests.unit.fakes import FakeDocker, FakeNetlink, eventually
+from tests.unit.fakes import CountingReloader, FakeDocker, FakeNetlink, eventually
 from tests.unit.scenario import EP, NET, iface, make_net
 
 SANDBOX = "/var/run/docker/netns/abc"
@@ -73,14 +73,40 @@ async def test_unknown_policy_closes_a_preallocated_port_at_join(
 
 
 async def test_unlabelled_container_keeps_the_preallocated_policy_at_join(
-    driver: Driver, docker: FakeDocker, store: FaucetConfigStore, reloader: object
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore, reloader: CountingReloader
 ) -> None:
     await make_net(driver, docker, preallocate_ports="2", default_acl="allowall")
     docker.starting[NET] = [starting("plain")]
+    reloads = reloader.calls
     await _join(driver, EP[0])
+    assert reloader.calls == reloads  # the placeholder's flows serve it: no reload at Join
     port = iface(store, "net1", 1)
     assert port is not None and port["acls_in"] == ["allowall"]
-    assert port["description"] != "preallocated port"
+    await eventually(lambda: (iface(store, "net1", 1) or {}).get("description")
+                     != "preallocated port")  # its name follows a moment later
+
+
+async def test_a_burst_takes_preallocated_ports_without_a_faucet_reload(
+    driver: Driver, docker: FakeDocker, store: FaucetConfigStore, reloader: CountingReloader
+) -> None:
+    """Docker creates the next endpoints while the first ones join: their placeholders stay
+    (nothing can use those links before Join), so each Join only renames its port."""
+    await make_net(driver, docker, preallocate_ports="3", default_acl="allowall")
+    docker.starting[NET] = [starting("a"), starting("b"), starting("c")]  # all unlabelled
+    store.description_delay = 1.0  # longer than the three joins take
+    reloads = reloader.calls
+    for ep in EP[:3]:
+        await driver.create_endpoint(NET, ep, None, None)
+    await driver.join(NET, EP[0], SANDBOX)
+    assert iface(store, "net1", 2) == {"description": "preallocated port", "native_vlan": 100,
+                                       "opstatus_reconf": False, "acls_in": ["allowall"]}
+    await driver.join(NET, EP[1], SANDBOX)
+    await driver.join(NET, EP[2], SANDBOX)
+    assert reloader.calls == reloads
+    await eventually(lambda: reloader.calls > reloads)
+    assert reloader.calls == reloads + 1  # the three new names, in one write
+    assert all(iface(store, "net1", p)["description"].startswith("starting")  # type: ignore[index]
+               for p in (1, 2, 3))
 
 
 async def test_a_running_containers_sandbox_means_unknown(

@@ -69,7 +69,7 @@ async def test_create_join_leave_and_delete_keep_the_operators_dp(
     await eventually(lambda: ovs.bridges_by_name[driver.networks[NET].bridge].plan.controllers)
     await attach(driver, docker, EP[0], "web")
     assert driver.networks[NET].endpoints[EP[0]].ofport == 1
-    assert dps(store)["net1"]["interfaces"][1]["description"].startswith("web ")
+    await eventually(lambda: dps(store)["net1"]["interfaces"][1]["description"].startswith("web "))
     assert dps(store)["net1"]["interfaces"][5] == seeded["interfaces"][5]
     await driver.leave(NET, EP[0])
     await driver.delete_endpoint(NET, EP[0])

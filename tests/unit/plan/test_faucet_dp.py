@@ -34,6 +34,7 @@ def test_preallocated_ports_carry_default_acl() -> None:
     assert sorted(ifaces) == [1, 2, 3, s.lbport]  # the mirror port is always there
     assert ifaces[2] == {
         "description": PREALLOCATED_DESCRIPTION, "native_vlan": 100, "acls_in": ["dflt"],
+        "opstatus_reconf": False,  # as a container's: taking it over is a description change
     }
 
 

@@ -13,7 +13,7 @@ from dovesnap.driver.core import Driver, DriverSettings
 from dovesnap.features.dhcp_guard.hooks import DhcpGuardHooks
 from dovesnap.features.dhcp_guard.plan import GUARD_ACL, GUARD_OPEN_ACL, guard_acls
 from tests.unit.factories import make_driver
-from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs
+from tests.unit.fakes import FakeDocker, FakeNetlink, FakeOvs, eventually
 from tests.unit.scenario import EP, NET, NET2, attach, iface, make_net
 
 
@@ -60,8 +60,8 @@ async def test_unguarded_networks_are_unchanged(
 ) -> None:
     await make_net(guarded, docker, preallocate_ports="1")
     await attach(guarded, docker, EP[1], "web")
-    assert iface(store, "net1", 1) == {"description": f"web c{EP[1][:4]}", "native_vlan": 100,
-                                       "opstatus_reconf": False}
+    await eventually(lambda: iface(store, "net1", 1) == {
+        "description": f"web c{EP[1][:4]}", "native_vlan": 100, "opstatus_reconf": False})
     assert GUARD_ACL not in acls(store) and GUARD_OPEN_ACL not in acls(store)
 
 
