@@ -12,6 +12,9 @@ p99 of Plugin.Activate asked every 50 ms during the run, dovesnap's RSS, and wit
 the idle CPU of dovesnap, FAUCET, Gauge and ovs-vswitchd over --idle-seconds (% of one core;
 ovs-vswitchd is the host's, shared with anything else using it). ``--sizes`` first times a
 one-port change at each FAUCET config size against FAUCET's own reload (bench/scale_sizes.py).
+``--preallocated`` also runs dovesnap networks created with ``ovs.bridge.preallocate_ports`` (a
+port for each container and the peer): a container takes one over without a FAUCET reload.
+``DOVESNAP_BENCH_DEBUG=1`` runs that dovesnap with ``--debug``.
 
 It starts its own dovesnap (DOVESNAP_TEST_INSTANCE, default 9: plugin ``dovesnap-t90``, its own
 ports) and uses that run's addresses (10.<run*10+8>.0.0/16 for dovesnap, +9 for the bridge).
@@ -60,7 +63,7 @@ from tests.integration.rig import (
 )
 
 EDGE = 20  # containers in the "first" and "last" groups
-PREALLOCATED = "dovesnap+pre"  # dovesnap networks with --preallocate ports
+PREALLOCATED = "dovesnap+pre"  # dovesnap networks with a preallocated port per container
 
 
 @dataclass
@@ -92,14 +95,15 @@ class Bench:
 
     # -- docker objects ---------------------------------------------------------------------------
 
-    def network(self, driver: str, index: int) -> str:
+    def network(self, driver: str, index: int, networks: int) -> str:
         name = unique("scale")
         octet = INSTANCE * 10 + (9 if driver == "bridge" else 8)
         argv = [DOCKER, "network", "create", "--internal", "--subnet", f"10.{octet}.{4 * index}.0/22"]
         if driver != "bridge":
             argv += ["-d", SUITE.driver, "-o", f"ovs.bridge.dpid={0x7E5900 + index:#x}"]
         if driver == PREALLOCATED:
-            argv += ["-o", f"ovs.bridge.preallocate_ports={self.args.preallocate}"]
+            ports = -(-self.args.containers // networks) + 1  # its share, and the peer
+            argv += ["-o", f"ovs.bridge.preallocate_ports={ports}"]
         run([*argv, name])
         self.networks.append(name)
         return name
@@ -156,7 +160,7 @@ class Bench:
 
     def run_mode(self, driver: str, layout: str, networks: int, mode: str) -> ModeResult:
         result = ModeResult(driver, layout, mode)
-        nets = [self.network(driver, i) for i in range(networks)]
+        nets = [self.network(driver, i, networks) for i in range(networks)]
         peers = []
         for net in nets:
             peer = unique("p")
@@ -242,9 +246,9 @@ def main() -> int:
                         help="skip the layout with every container on one network")
     parser.add_argument("--burst", type=int, default=20, help="started at a time (20)")
     parser.add_argument("--modes", default="one by one,burst", help="one by one,burst")
-    parser.add_argument("--preallocate", type=int, default=0,
-                        help="also run dovesnap networks with this many preallocated ports "
-                             f"(shown as driver {PREALLOCATED})")
+    parser.add_argument("--preallocated", action="store_true",
+                        help="also run dovesnap networks with a preallocated port for each of "
+                             f"their containers (shown as driver {PREALLOCATED})")
     parser.add_argument("--no-bridge", action="store_true", help="skip Docker's bridge driver")
     parser.add_argument("--sizes", default="28k,1024,1m", help=f"of {','.join(SIZES)} ('' none)")
     parser.add_argument("--size-rounds", type=int, default=3)
@@ -272,7 +276,7 @@ def main() -> int:
     layouts = [(f"{args.networks}x{args.containers // args.networks}", args.networks)]
     if not args.no_one_network and args.networks != 1:
         layouts.append((f"1x{args.containers}", 1))
-    drivers = (["dovesnap"] + ([PREALLOCATED] if args.preallocate > 0 else [])
+    drivers = (["dovesnap"] + ([PREALLOCATED] if args.preallocated else [])
                + ([] if args.no_bridge else ["bridge"]))
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     try:

@@ -129,6 +129,11 @@ def _file_store_metrics(store: object) -> Iterator[Metric]:
         "Writes redone because someone else changed faucet.yaml meanwhile")
     concurrent.add_metric([], getattr(store, "concurrent_edits", 0))
     yield concurrent
+    held = CounterMetricFamily(
+        "dovesnap_faucet_held_renames",
+        "Changes of port descriptions alone, held back to go out with a later write")
+    held.add_metric([], getattr(store, "held_batches", 0))
+    yield held
 
 
 class DovesnapMetrics:

@@ -113,6 +113,7 @@ async def test_metrics_follow_the_driver(
     assert changes >= sample(registry, "dovesnap_faucet_reloads_total")
     assert sample(registry, "dovesnap_faucet_last_write_seconds") > 0
     assert "dovesnap_faucet_concurrent_edits_total 0.0" in text
+    assert "dovesnap_faucet_held_renames_total 0.0" in text
     assert sample(registry, "dovesnap_port_states", network="net1", bridge="odsbra1b2c",
                   state="fail-closed") == 1
     assert sample(registry, "dovesnap_faucet_errors", network="net1", bridge="odsbra1b2c") == 0
