@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -174,80 +174,85 @@ def described(dp_id: int, description: str) -> dict[str, Any]:
     return body
 
 
-async def test_a_description_alone_waits_and_goes_out_with_the_next_change(
-    faucet_yaml: Path, reloader: CountingReloader, recording: RecordingValidator
-) -> None:
-    store = FaucetConfigStore(faucet_yaml, recording, reloader, description_delay=30.0)
-    try:
-        assert await store.update(putter("net1", described(1, "starting container e1")))
-        assert await store.update(putter("net1", described(1, "web 4c1f2")))  # held back
-        assert (store.writes, reloader.calls, store.held_batches) == (1, 1, 1)
-        assert "starting container e1" in faucet_yaml.read_text()
-        assert await store.update(putter("net2", dp(2)))  # forwarding changes: both go out
-        assert (store.writes, reloader.calls) == (2, 2)
-        dps = yaml.safe_load(faucet_yaml.read_text())["dps"]
-        assert dps["net1"]["interfaces"][1]["description"] == "web 4c1f2"
-        assert "net2" in dps
-    finally:
+@pytest.fixture
+async def holding(faucet_yaml: Path, reloader: CountingReloader, recording: RecordingValidator
+                  ) -> AsyncIterator[Callable[[float], FaucetConfigStore]]:
+    """Stores that hold renames back for the given delay (closed after the test)."""
+    made: list[FaucetConfigStore] = []
+
+    def make(delay: float) -> FaucetConfigStore:
+        made.append(FaucetConfigStore(faucet_yaml, recording, reloader, description_delay=delay))
+        return made[-1]
+
+    yield make
+    for store in made:
         await store.close()
+
+
+async def reloads_reach(reloader: CountingReloader, count: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while reloader.calls < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+
+
+async def test_a_description_alone_waits_and_goes_out_with_the_next_change(
+    holding: Callable[[float], FaucetConfigStore], reloader: CountingReloader, faucet_yaml: Path
+) -> None:
+    store = holding(30.0)
+    assert await store.update(putter("net1", described(1, "starting container e1")))
+    assert await store.update(putter("net1", described(1, "web 4c1f2")))  # held back
+    assert (store.writes, reloader.calls, store.held_batches) == (1, 1, 1)
+    assert "starting container e1" in faucet_yaml.read_text()
+    assert await store.update(putter("net2", dp(2)))  # forwarding changes: both go out
+    assert (store.writes, reloader.calls) == (2, 2)
+    dps = yaml.safe_load(faucet_yaml.read_text())["dps"]
+    assert dps["net1"]["interfaces"][1]["description"] == "web 4c1f2"
+    assert "net2" in dps
 
 
 async def test_a_held_description_is_written_alone_after_its_delay(
-    faucet_yaml: Path, reloader: CountingReloader, recording: RecordingValidator
+    holding: Callable[[float], FaucetConfigStore], reloader: CountingReloader, faucet_yaml: Path
 ) -> None:
-    store = FaucetConfigStore(faucet_yaml, recording, reloader, description_delay=0.05)
-    try:
-        await store.update(putter("net1", described(1, "starting container e1")))
-        await asyncio.gather(store.update(putter("net1", described(1, "web 4c1f2"))))
-        assert reloader.calls == 1
-        deadline = time.monotonic() + 10
-        while reloader.calls < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        assert reloader.calls == 2 and store.writes == 2
-        assert "web 4c1f2" in faucet_yaml.read_text()
-        await asyncio.sleep(0.2)
-        assert reloader.calls == 2  # nothing more: the timer is not a polling loop
-    finally:
-        await store.close()
+    store = holding(0.05)
+    await store.update(putter("net1", described(1, "starting container e1")))
+    await store.update(putter("net1", described(1, "web 4c1f2")))
+    assert reloader.calls == 1
+    await reloads_reach(reloader, 2)
+    assert reloader.calls == 2 and store.writes == 2
+    assert "web 4c1f2" in faucet_yaml.read_text()
+    await asyncio.sleep(0.2)
+    assert reloader.calls == 2  # nothing more: the timer is not a polling loop
 
 
 async def test_a_later_edit_of_the_same_dp_wins_over_a_held_one(
-    faucet_yaml: Path, reloader: CountingReloader, recording: RecordingValidator
+    holding: Callable[[float], FaucetConfigStore], faucet_yaml: Path
 ) -> None:
-    store = FaucetConfigStore(faucet_yaml, recording, reloader, description_delay=30.0)
-    try:
-        await store.update(putter("net1", described(1, "starting container e1")))
-        await store.update(putter("net1", described(1, "web 4c1f2")))  # held
-        newer = described(1, "web 4c1f2")
-        newer["interfaces"][2] = {"description": "db 77a0e", "native_vlan": 100}
-        await store.update(putter("net1", newer))
-        ports = yaml.safe_load(faucet_yaml.read_text())["dps"]["net1"]["interfaces"]
-        assert ports[1]["description"] == "web 4c1f2" and ports[2]["description"] == "db 77a0e"
-    finally:
-        await store.close()
+    store = holding(30.0)
+    await store.update(putter("net1", described(1, "starting container e1")))
+    await store.update(putter("net1", described(1, "web 4c1f2")))  # held
+    newer = described(1, "web 4c1f2")
+    newer["interfaces"][2] = {"description": "db 77a0e", "native_vlan": 100}
+    await store.update(putter("net1", newer))
+    ports = yaml.safe_load(faucet_yaml.read_text())["dps"]["net1"]["interfaces"]
+    assert ports[1]["description"] == "web 4c1f2" and ports[2]["description"] == "db 77a0e"
 
 
 async def test_renames_in_a_row_wait_for_the_last_one_but_not_forever(
-    faucet_yaml: Path, reloader: CountingReloader, recording: RecordingValidator
+    holding: Callable[[float], FaucetConfigStore], reloader: CountingReloader, faucet_yaml: Path
 ) -> None:
-    store = FaucetConfigStore(faucet_yaml, recording, reloader, description_delay=0.3)
-    try:
-        await store.update(putter("net1", described(1, "starting container e0")))
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        renamed_at: list[float] = []
-        for n in range(20):  # a rename every 0.1 s for 2 s: longer than 5 delays
-            await store.update(putter("net1", described(1, f"web {n}")))
-            if reloader.calls > 1 and not renamed_at:
-                renamed_at.append(loop.time() - began)
-            await asyncio.sleep(0.1)
-        # Held while they kept coming, written once the limit (5 x 0.3 s) was reached.
-        assert renamed_at and renamed_at[0] >= 1.4  # (and before the 2 s loop ended)
-        assert reloader.calls == 2
-        deadline = loop.time() + 5
-        while reloader.calls < 3 and loop.time() < deadline:
-            await asyncio.sleep(0.02)
-        assert reloader.calls == 3  # the rest: one more write, 0.3 s after the last
-        assert "web 19" in faucet_yaml.read_text()
-    finally:
-        await store.close()
+    store = holding(0.3)
+    await store.update(putter("net1", described(1, "starting container e0")))
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    renamed_at: list[float] = []
+    for n in range(20):  # a rename every 0.1 s for 2 s: longer than 5 delays
+        await store.update(putter("net1", described(1, f"web {n}")))
+        if reloader.calls > 1 and not renamed_at:
+            renamed_at.append(loop.time() - began)
+        await asyncio.sleep(0.1)
+    # Held while they kept coming, written once the limit (5 x 0.3 s) was reached.
+    assert renamed_at and renamed_at[0] >= 1.4  # (and before the 2 s loop ended)
+    assert reloader.calls == 2
+    await reloads_reach(reloader, 3)
+    assert reloader.calls == 3  # the rest: one more write, 0.3 s after the last
+    assert "web 19" in faucet_yaml.read_text()
