@@ -213,19 +213,23 @@ class Bench:
         return idle_cpu(pids, self.args.idle_seconds)
 
 
+def row(r: ModeResult) -> str:
+    first, last = r.edge(False), r.edge(True)
+    extra = ""
+    if r.driver != "bridge":
+        extra = (f" {r.reloads:9.2f} {percentile(r.activate, 0.99) * 1000:10.1f}ms"
+                 f" {max(r.activate, default=float('nan')) * 1000:5.0f}ms {r.rss:6.0f}MiB"
+                 + (f"  FAUCET restarted {r.faucet_restarts}x" if r.faucet_restarts else ""))
+    return (f"  {r.layout:<12} {r.mode:<11} {r.driver:<9} {first:6.2f} {last:6.2f} "
+            f"{last / first:10.2f} {r.lost:3d}/{len(r.pings):<3d}{extra}")
+
+
 def report(results: list[ModeResult], idle: dict[str, float]) -> None:
     print(f"\nTime to first ping (median, s) of the first and last {EDGE} containers")
     print(f"  {'layout':<12} {'mode':<11} {'driver':<9} {'first':>6} {'last':>6} {'last/first':>10}"
           f" {'lost':>6} {'reloads/c':>9} {'Activate p99':>12} {'max':>7} {'RSS':>8}")
     for r in results:
-        first, last = r.edge(False), r.edge(True)
-        extra = ""
-        if r.driver != "bridge":
-            extra = (f" {r.reloads:9.2f} {percentile(r.activate, 0.99) * 1000:10.1f}ms"
-                     f" {max(r.activate, default=float('nan')) * 1000:5.0f}ms {r.rss:6.0f}MiB"
-                     + (f"  FAUCET restarted {r.faucet_restarts}x" if r.faucet_restarts else ""))
-        print(f"  {r.layout:<12} {r.mode:<11} {r.driver:<9} {first:6.2f} {last:6.2f} "
-              f"{last / first:10.2f} {r.lost:3d}/{len(r.pings):<3d}{extra}")
+        print(row(r))
     bridge = {(r.layout, r.mode): r for r in results if r.driver == "bridge"}
     for r in results:
         base = bridge.get((r.layout, r.mode))
@@ -286,6 +290,7 @@ def main() -> int:
                     print(f"{layout} {driver} {mode} ...", flush=True)
                     try:
                         results.append(bench.run_mode(driver, layout, networks, mode))
+                        print(row(results[-1]), flush=True)  # as measured, before the table
                         if driver != "bridge" and not idle and args.idle_seconds > 0:
                             idle = bench.idle()
                     except Exception as err:  # report what was measured; say what was not
