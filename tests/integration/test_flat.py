@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,27 @@ def test_preallocated_ports_exist_before_containers(dovesnap: Daemon, docker: Do
     docker.remove_container(a)
     wait_until(lambda: dovesnap.dp(net)["interfaces"][1]["description"] == "preallocated port",  # type: ignore[index]
                10, what="port 1 back to preallocated")
+
+
+def test_taking_over_a_preallocated_port_changes_nothing_faucet_forwards_with(
+    dovesnap: Daemon, docker: Docker
+) -> None:
+    """A container whose policy is the placeholder's forwards on the placeholder's flows: FAUCET
+    sees no port added, changed or deleted, only (later) the new name."""
+    net = docker.network("ovs.bridge.dpid=0x7e0007", "ovs.bridge.preallocate_ports=3",
+                         "ovs.bridge.default_acl=allowall").args
+    wait_until(lambda: dovesnap.dp(net), 10, what="DP written")
+    peer = docker.run_container(net)
+    _wait_port(dovesnap, net, peer)
+    log = dovesnap.workdir / "logs" / "faucet.log"
+    seen = log.stat().st_size
+    taker = docker.run_container(net)
+    assert wait_until(lambda: docker.ping(taker, docker.ip(peer)), 20, 0.2, "ping the peer")
+    port = _wait_port(dovesnap, net, taker)["port"]  # its name, once the held rename went out
+    assert port == 2
+    with log.open(errors="replace") as text:
+        text.seek(seen)
+        ours = [line for line in text if f" {net} " in line]
+    port_2 = re.compile(r"\bport 2 (added|changed|deleted)\b"
+                        r"|\bports (added|changed|deleted): \{[^}]*\b2\b")
+    assert not [line for line in ours if port_2.search(line)], ours
