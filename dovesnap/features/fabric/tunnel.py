@@ -8,7 +8,7 @@ reconnection, and the stack links keep their UP state across it, so nothing comp
 again. Hence:
 
 - the stacking DP and the DPs its uplinks reach get a port ACL table from the start (see
-  ``plan/stack.py``: ``STACK_LINK_ACL``), so adding a tunnel later is a warm change for them;
+  ``stack_plan.py``: ``STACK_LINK_ACL``), so adding a tunnel later is a warm change for them;
 - for each network, dovesnap waits until FAUCET runs the stacking DP as last written (it has
   reloaded since, the stacking DP and its uplinks' far ends have their port ACL tables and are
   connected), and until the network's stack link and an uplink toward the tunnel's target are
