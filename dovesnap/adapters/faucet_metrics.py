@@ -75,6 +75,12 @@ class FaucetState:
     ports_up: dict[tuple[str, int], bool] = field(default_factory=dict)  # (DP, port) -> link up
 
 
+def dps_up(text: str) -> dict[str, bool]:
+    """DP name -> whether its switch is connected to FAUCET (``dp_status``)."""
+    return {labels["dp_name"]: value == 1
+            for labels, value in metric_samples(text, ["dp_status"]) if "dp_name" in labels}
+
+
 def parse_faucet_state(text: str) -> FaucetState:
     """The config FAUCET last loaded (file hashes), its load error, DP and port status."""
     hashes: dict[str, str] = {}
@@ -84,8 +90,7 @@ def parse_faucet_state(text: str) -> FaucetState:
         digests = labels.get("hashes", "").split(",")
         hashes.update(zip(files, digests, strict=False))
         error = labels.get("error", "") or error
-    dps = {labels["dp_name"]: value == 1
-           for labels, value in metric_samples(text, ["dp_status"]) if "dp_name" in labels}
+    dps = dps_up(text)
     ports: dict[tuple[str, int], bool] = {}
     for labels, value in metric_samples(text, ["port_status"]):
         try:

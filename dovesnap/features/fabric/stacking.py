@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from dovesnap.adapters.faucet_metrics import (
-    parse_faucet_state,
+    dps_up,
     parse_stack_states,
     port_acl_tables,
     reload_requests,
@@ -257,7 +257,7 @@ class StackHooks(Hooks):
         those DPs: the tunnel's rules for them are lost with the reconnection, and FAUCET
         computes them again only when a stack link changes state."""
         dps = {self.stack_dp, *(u.remote_dp for u in self.uplinks)}
-        if not stack_applied(dps, parse_faucet_state(text).dps_up, port_acl_tables(text),
+        if not stack_applied(dps, dps_up(text), port_acl_tables(text),
                              reload_requests(text), self.requests_before):
             return False
         self.requests_before = None  # seen applied; FAUCET's count restarts if FAUCET does
