@@ -14,6 +14,8 @@ ovs-vswitchd is the host's, shared with anything else using it). ``--sizes`` fir
 one-port change at each FAUCET config size against FAUCET's own reload (bench/scale_sizes.py).
 ``--preallocated`` also runs dovesnap networks created with ``ovs.bridge.preallocate_ports`` (a
 port for each container and the peer): a container takes one over without a FAUCET reload.
+``--spare-ports N`` runs dovesnap with ``--spare-ports N`` (shown as driver ``dovesnap+spareN``):
+every network keeps N placeholders ready and refills them in the background.
 ``DOVESNAP_BENCH_DEBUG=1`` runs that dovesnap with ``--debug``.
 
 It starts its own dovesnap (DOVESNAP_TEST_INSTANCE, default 9: plugin ``dovesnap-t90``, its own
@@ -220,13 +222,13 @@ def row(r: ModeResult) -> str:
         extra = (f" {r.reloads:9.2f} {percentile(r.activate, 0.99) * 1000:10.1f}ms"
                  f" {max(r.activate, default=float('nan')) * 1000:5.0f}ms {r.rss:6.0f}MiB"
                  + (f"  FAUCET restarted {r.faucet_restarts}x" if r.faucet_restarts else ""))
-    return (f"  {r.layout:<12} {r.mode:<11} {r.driver:<9} {first:6.2f} {last:6.2f} "
+    return (f"  {r.layout:<12} {r.mode:<11} {r.driver:<15} {first:6.2f} {last:6.2f} "
             f"{last / first:10.2f} {r.lost:3d}/{len(r.pings):<3d}{extra}")
 
 
 def report(results: list[ModeResult], idle: dict[str, float]) -> None:
     print(f"\nTime to first ping (median, s) of the first and last {EDGE} containers")
-    print(f"  {'layout':<12} {'mode':<11} {'driver':<9} {'first':>6} {'last':>6} {'last/first':>10}"
+    print(f"  {'layout':<12} {'mode':<11} {'driver':<15} {'first':>6} {'last':>6} {'last/first':>10}"
           f" {'lost':>6} {'reloads/c':>9} {'Activate p99':>12} {'max':>7} {'RSS':>8}")
     for r in results:
         print(row(r))
@@ -253,6 +255,8 @@ def main() -> int:
     parser.add_argument("--preallocated", action="store_true",
                         help="also run dovesnap networks with a preallocated port for each of "
                              f"their containers (shown as driver {PREALLOCATED})")
+    parser.add_argument("--spare-ports", type=int, default=0,
+                        help="run dovesnap with --spare-ports N (driver dovesnap+spareN)")
     parser.add_argument("--no-bridge", action="store_true", help="skip Docker's bridge driver")
     parser.add_argument("--sizes", default="28k,1024,1m", help=f"of {','.join(SIZES)} ('' none)")
     parser.add_argument("--size-rounds", type=int, default=3)
@@ -273,14 +277,18 @@ def main() -> int:
         return 1
     ensure_image()
     daemon = Daemon(work / "dovesnap")
-    daemon.start(["--debug"] if os.environ.get("DOVESNAP_BENCH_DEBUG") else [])
+    flags = ["--debug"] if os.environ.get("DOVESNAP_BENCH_DEBUG") else []
+    if args.spare_ports:
+        flags += ["--spare-ports", str(args.spare_ports)]
+    daemon.start(flags)
     bench = Bench(args, daemon)
     results: list[ModeResult] = []
     idle: dict[str, float] = {}
     layouts = [(f"{args.networks}x{args.containers // args.networks}", args.networks)]
     if not args.no_one_network and args.networks != 1:
         layouts.append((f"1x{args.containers}", 1))
-    drivers = (["dovesnap"] + ([PREALLOCATED] if args.preallocated else [])
+    ours = f"dovesnap+spare{args.spare_ports}" if args.spare_ports else "dovesnap"
+    drivers = ([ours] + ([PREALLOCATED] if args.preallocated else [])
                + ([] if args.no_bridge else ["bridge"]))
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     try:

@@ -85,6 +85,7 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
         docker_url=args.docker_url,
         managed_socket=Path(args.managed_socket) if args.managed_socket else None,
         driver_aliases=tuple(split_items(args.driver_aliases)),
+        spare_ports=spare_ports(args.spare_ports),
     )
     # Stacking without --default-ofcontrollers: the stacking bridge goes to the embedded
     # FAUCET and Gauge, as every network without its own controllers does.
@@ -93,6 +94,17 @@ def serve_settings(args: argparse.Namespace) -> ServeSettings:
                                 args.stacking_interfaces, args.stack_priority1,
                                 args.stack_mirror_interface, controllers, embedded)
     return replace(settings, fabric=fabric)
+
+
+def spare_ports(count: int) -> int:
+    """The ``--spare-ports`` count; FlagError outside 0..MAX_SPARE."""
+    from dovesnap.errors import FlagError
+    from dovesnap.features.spare_ports.plan import MAX_SPARE
+
+    if not 0 <= count <= MAX_SPARE:
+        raise FlagError("spare-ports", f"{count} is not a count from 0 to {MAX_SPARE}",
+                        "give a small count such as 8 (0: keep none)")
+    return count
 
 
 def listen_address(flag: str, text: str) -> str:

@@ -151,6 +151,9 @@ FLAGS: dict[str, Flag] = {flag.name: flag for flag in (
     Flag("controller-listen", "CONTROLLER_LISTEN", CONTROLLER_LISTEN,
          "address the embedded FAUCET and Gauge listen on, OpenFlow and metrics "
          "(0.0.0.0 or :: for remote switches or a remote Prometheus)"),
+    Flag("spare-ports", "DOVESNAP_SPARE_PORTS", 0,
+         "placeholder ports every network keeps free in FAUCET, so a new container waits for "
+         "no FAUCET reload (refilled in the background; 0: none beyond preallocate_ports)"),
     Flag("debug", "", False, "log at debug level"),
     Flag("trace", "", False, "debug, and the OVSDB library's messages too"),
     Flag("docker-url", "DOCKER_HOST", DOCKER_URL, "Docker API URL"),
@@ -180,7 +183,7 @@ SERVE_FLAGS = (
     "stack-priority1", "stack-mirror-interface", "external-faucet", "plugin-socket",
     "managed-socket", "driver-aliases",
     "ovs-db-sock", "faucet-of-port", "gauge-of-port", "faucet-prom-port", "gauge-prom-port",
-    "controller-listen", "docker-url", "debug", "trace", *FAUCETCONFRPC_FLAGS,
+    "controller-listen", "spare-ports", "docker-url", "debug", "trace", *FAUCETCONFRPC_FLAGS,
 )
 DOCTOR_FLAGS = ("docker-url", "plugin-socket", "ovs-db-sock", "faucet-config-dir",
                 "faucet-of-port", "gauge-of-port", "faucet-prom-port", "gauge-prom-port",
@@ -275,6 +278,7 @@ class ServeSettings:
 
     managed_socket: Path | None = None  # inside a managed plugin: the plugin's own socket
     driver_aliases: tuple[str, ...] = ()  # other names of this driver in Docker (NAME:TAG)
+    spare_ports: int = 0  # placeholders every network keeps free (features/spare_ports)
 
     @property
     def driver_name(self) -> str:

@@ -260,6 +260,7 @@ class Daemon:
             fabric=settings.fabric,  # parsed once, by the command line
             faucet_metrics_url=faucet_metrics_url(settings),
             hostname=socket.gethostname(),
+            spare_ports=settings.spare_ports,
         )
 
     async def _serve_plugin(self, driver: Driver) -> None:

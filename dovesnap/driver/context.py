@@ -28,6 +28,7 @@ class FeatureContext:
     fabric: FabricFlags  # --mirror-bridge-*, --stacking-interfaces, --stack-*
     faucet_metrics_url: str  # FAUCET's Prometheus page
     hostname: str
+    spare_ports: int = 0  # --spare-ports
 
     @property
     def ovs(self) -> OvsBackend:

@@ -295,10 +295,12 @@ class Driver:
             raise NotFoundError(f"endpoint {endpoint_id[:12]} is unknown", "restart the container")
         ep.sandbox_key = sandbox_key
         ep.joined = True
-        ep.awaiting_join = False
         if ep.attach_task is None or ep.attach_task.done():
             ep.attach_task = self._spawn(self._attach_container(net, ep))
-        await hold_join(self, net, ep)
+        try:
+            await hold_join(self, net, ep)  # keeps a placeholder until the policy is settled
+        finally:
+            ep.awaiting_join = False
         return ep
 
     async def _attach_container(self, net: Network, ep: Endpoint) -> None:

@@ -33,13 +33,18 @@ class WriteRequests:
         self._sync = sync  # writes the DP; called under the network's lock
         self._requests: dict[str, _Requests] = {}
 
-    async def request(self, net: Network) -> None:
-        """Returns once a write that began after this call has finished. Takes ``net.lock``."""
+    def ask(self, net: Network) -> _Requests:
+        """Have a write begin after this call, without waiting for it."""
         reqs = self._requests.setdefault(net.network_id, _Requests())
         reqs.asked += 1
-        wanted = reqs.asked
         if reqs.runner is None or reqs.runner.done():
             reqs.runner = asyncio.get_running_loop().create_task(self._serve(net, reqs))
+        return reqs
+
+    async def request(self, net: Network) -> None:
+        """Returns once a write that began after this call has finished. Takes ``net.lock``."""
+        reqs = self.ask(net)
+        wanted = reqs.asked
         async with reqs.changed:
             await reqs.changed.wait_for(lambda: reqs.done >= wanted or reqs.runner is None
                                         or reqs.runner.done()
@@ -62,6 +67,13 @@ class WriteRequests:
         finally:
             async with reqs.changed:
                 reqs.changed.notify_all()
+
+    async def close(self) -> None:
+        """Stop the writes still to run (their callers return)."""
+        runners = [r.runner for r in self._requests.values() if r.runner and not r.runner.done()]
+        for runner in runners:
+            runner.cancel()
+        await asyncio.gather(*runners, return_exceptions=True)
 
     def forget(self, net: Network) -> None:
         """The network is going: a pending request writes nothing (its callers return)."""

@@ -102,9 +102,17 @@ class DpSync:
         self._requests = WriteRequests(self.sync)
         self._removals: dict[str, Edit] = {}  # by network id: DP removals not written yet
 
-    def edit(self, net: Network, inputs: DpInputs) -> Edit:
+    def inputs(self, net: Network) -> DpInputs:
+        """What decides the network's DP as it would be written now, the features' part in."""
+        return self.adjusted(net, net.dp_inputs())
+
+    def adjusted(self, net: Network, inputs: DpInputs) -> DpInputs:
         for hook in self.hooks:
             inputs = hook.adjust_dp(net, inputs)
+        return inputs
+
+    def edit(self, net: Network, inputs: DpInputs) -> Edit:
+        inputs = self.adjusted(net, inputs)
         dp = build_dp(inputs)
         vlans = build_vlans(inputs)
         hooks = list(self.hooks)
@@ -185,6 +193,11 @@ class DpSync:
         """Have the network's DP written as its state is now, sharing the write with whoever
         else asks meanwhile. Takes ``net.lock``."""
         await self._requests.request(net)
+
+    def request_soon(self, net: Network) -> None:
+        """Have the network's DP written, sharing the write as ``request`` does, without
+        waiting for it (a change nobody waits on: a refilled pool, a new description)."""
+        self._requests.ask(net)
 
     async def sync(self, net: Network) -> bool:
         """Write the network's DP as its state says; fail containers closed if FAUCET refuses
@@ -304,3 +317,4 @@ class DpSync:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._retries.clear()
+        await self._requests.close()

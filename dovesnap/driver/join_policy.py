@@ -28,6 +28,7 @@ from dovesnap.errors import LabelError, OptionError
 from dovesnap.model.labels import ContainerLabels
 from dovesnap.model.names import container_description
 from dovesnap.model.port_policy import PortSettings, effective_labels
+from dovesnap.plan.faucet_dp import preallocated_range, takes_over_as_is
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,18 @@ async def known_policy(drv: DriverParts, net: Network, ep: Endpoint) -> tuple[Co
     return policy, pending_description(candidates, ep.endpoint_id) if policy else ""
 
 
+async def _forwards(drv: DriverParts, net: Network, ep: Endpoint, deadline: float) -> bool:
+    """True once the port has its flows, by ``deadline`` (event-loop time). Most ports forward
+    within a fraction of a second; one whose link-up FAUCET saw only after loading it never
+    will, unless it is put back (reinstall.py)."""
+    loop = asyncio.get_running_loop()
+    first = max(0.0, min(FIRST_WAIT, deadline - loop.time()))
+    done = await drv.port_forwarding(net.bridge, ep.ofport, True, first)
+    if not done and deadline - loop.time() > 0:
+        done = await reinstall_port(drv, net, ep, deadline - loop.time())
+    return done
+
+
 async def hold_join(drv: DriverParts, net: Network, ep: Endpoint) -> None:
     """Settle the endpoint's port (known policy, or closed) and wait for FAUCET to run it, for
     at most ``join_hold`` seconds; never fails the Join."""
@@ -91,10 +104,25 @@ async def hold_join(drv: DriverParts, net: Network, ep: Endpoint) -> None:
         policy, description = None, ""
     if ep.container is None and not ep.fail_closed:
         ep.known_policy, ep.pending_description = policy, description
+    # Until here a write made meanwhile kept the port's placeholder (its link carries nothing
+    # before Join returns); from here it has its policy, or is closed.
+    ep.awaiting_join = False
     open_port = policy is not None and ep.container is None and not ep.fail_closed
-    # A closed port needs waiting for only when FAUCET had it open: a preallocated placeholder.
-    placeholder = ep.ofport <= net.spec.preallocate_ports
+    # A closed port needs waiting for only when FAUCET had it open: a placeholder.
+    inputs = drv.dp_sync.inputs(net)
+    placeholder = ep.ofport in preallocated_range(inputs)
     began = loop.time()
+    if open_port and takes_over_as_is(inputs, ep.ofport):
+        # Its placeholder's settings are the port's: only the description is new, and it goes
+        # out later (adapters/faucet_config.py). Nothing to wait for but the port's flows.
+        drv.dp_sync.request_soon(net)
+        done = await _forwards(drv, net, ep, deadline)
+        log.debug("Join of %s: policy %.3fs, placeholder taken over, switch %.3fs",
+                  ep.endpoint_id[:12], began - (deadline - budget), loop.time() - began)
+        if not done:
+            log.info("Join of %s returns before FAUCET confirmed its port (%.1fs)",
+                     ep.endpoint_id[:12], budget)
+        return
     try:
         await asyncio.wait_for(drv.dp_sync.request(net), max(0.0, deadline - loop.time()))
         written = loop.time()
@@ -102,12 +130,7 @@ async def hold_join(drv: DriverParts, net: Network, ep: Endpoint) -> None:
         if placeholder:  # the placeholder's own flows are there: wait for FAUCET to swap them
             done = await drv.faucet_loaded(max(0.0, deadline - loop.time()))
         if done and open_port:
-            # Most ports forward within a fraction of a second; one whose link-up FAUCET saw
-            # only after loading it never will, unless it is put back (reinstall.py).
-            first = max(0.0, min(FIRST_WAIT, deadline - loop.time()))
-            done = await drv.port_forwarding(net.bridge, ep.ofport, True, first)
-            if not done and deadline - loop.time() > 0:
-                done = await reinstall_port(drv, net, ep, deadline - loop.time())
+            done = await _forwards(drv, net, ep, deadline)
         elif done and placeholder:
             done = await drv.port_forwarding(net.bridge, ep.ofport, False,
                                              max(0.0, deadline - loop.time()))

@@ -23,10 +23,13 @@ from dovesnap.features.events import EventHooks
 from dovesnap.features.external_ports.hooks import ExternalPortsHooks
 from dovesnap.features.fabric.hooks import fabric_hooks
 from dovesnap.features.nat.hooks import NatHooks
+from dovesnap.features.spare_ports.hooks import SparePortsHooks
 
 
 def build_features(ctx: FeatureContext) -> list[Hooks]:
     hooks: list[Hooks] = []
+    # --spare-ports: placeholders kept free on every network, refilled in the background
+    hooks.append(SparePortsHooks(ctx.spare_ports, ctx.driver))
     hooks.append(NatHooks(ctx.netlink, Iptables(), ProcSysctl(), LinkWatch, PyRoute2Conntrack(),
                           host_sockets=bound_sockets))
     hooks.append(ExternalPortsHooks(ctx.ovs, ctx.netlink, ctx.driver, ctx.ovs_changes))

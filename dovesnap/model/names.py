@@ -6,6 +6,8 @@ import hashlib
 import re
 
 HOST_VETH_PREFIX = "odsve"
+STAND_IN_PREFIX = "odssp"  # a spare port's stand-in while FAUCET loads it (features/spare_ports)
+STAND_IN_PEER_PREFIX = "odssq"
 CONTAINER_VETH_PREFIX = "ethc"
 PATCH_PREFIX = "ods"
 LOCAL_OFPORT = 0xFFFFFFFE
@@ -41,6 +43,7 @@ EXT_OPERATOR_POLICY = "dovesnap-operator-policy"  # what `dovesnap acl set`/`mir
 # digits, or more (up to the kernel's 15 characters) when a shorter pair is taken.
 VETH_ID_CHARS = 5
 VETH_ID_CHARS_MAX = 15 - len(HOST_VETH_PREFIX)
+STAND_IN_RE = re.compile(rf"^(?:{STAND_IN_PREFIX}|{STAND_IN_PEER_PREFIX})[0-9a-f]{{8}}\Z")
 HOST_VETH_RE = re.compile(rf"^{HOST_VETH_PREFIX}[0-9a-f]{{{VETH_ID_CHARS},{VETH_ID_CHARS_MAX}}}\Z")
 CONTAINER_VETH_RE = re.compile(
     rf"^{CONTAINER_VETH_PREFIX}[0-9a-f]{{{VETH_ID_CHARS},{VETH_ID_CHARS_MAX}}}\Z")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from dovesnap.errors import OptionError
@@ -71,6 +71,9 @@ class DpInputs:
     guard_open_acls: tuple[str, ...] = ()
     # Ports of an operator's pre-seeded DP's own interfaces: never preallocated.
     reserved_ports: frozenset[int] = frozenset()
+    # How many placeholder ports the DP has (the preallocated ones and the spares kept ready,
+    # plan/spare_ports.py); None: the network's ``preallocate_ports``.
+    placeholders: int | None = None
 
 
 def _acl_list(acls: Iterable[str]) -> list[str]:
@@ -84,14 +87,21 @@ def _guarded(inputs: DpInputs, acls: tuple[str, ...]) -> tuple[str, ...]:
     return (*inputs.guard_acls, *acls) if acls else inputs.guard_open_acls
 
 
-def preallocated_range(inputs: DpInputs) -> list[int]:
-    """The N preallocated port numbers: the lowest ones left once add_ports (and
-    add_copro_ports) are placed, never the mirror port. Containers take them lowest first."""
+def placeholder_skips(inputs: DpInputs) -> set[int]:
+    """Port numbers no placeholder gets: placed add_ports (and add_copro_ports), the mirror
+    port, an operator's pre-seeded interfaces."""
     spec = inputs.spec
     requested = {p.ifname for p in spec.add_ports + spec.add_copro_ports}
     placed = {e.ofport for e in inputs.externals if e.ifname in requested}
-    return preallocated_ports(spec.preallocate_ports, placed,
-                              {spec.lbport, *inputs.reserved_ports})
+    return {*placed, spec.lbport, *inputs.reserved_ports}
+
+
+def preallocated_range(inputs: DpInputs) -> list[int]:
+    """The N placeholder port numbers (N: ``placeholders``, else ``preallocate_ports``): the
+    lowest ones left once add_ports are placed, never the mirror port. Containers take them
+    lowest first."""
+    count = inputs.spec.preallocate_ports if inputs.placeholders is None else inputs.placeholders
+    return preallocated_ports(count, (), placeholder_skips(inputs))
 
 
 def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
@@ -175,6 +185,22 @@ def interfaces(inputs: DpInputs) -> dict[int, dict[str, Any]]:
             mirror_iface["mirror"] = sorted(mirrored)
         result[spec.lbport] = mirror_iface
     return result
+
+
+def takes_over_as_is(inputs: DpInputs, ofport: int) -> bool:
+    """True when the container on ``ofport`` keeps its placeholder's FAUCET settings: the DP
+    differs from the one with the placeholder only in that port's description, so FAUCET
+    forwards for it on what it runs already."""
+    if ofport not in preallocated_range(inputs):
+        return False
+    placeholder = replace(inputs, containers=tuple(
+        c for c in inputs.containers if c.ofport != ofport))
+    now, before = interfaces(inputs), interfaces(placeholder)
+    if ofport not in now or ofport not in before:
+        return False
+    now[ofport] = {k: v for k, v in now[ofport].items() if k != "description"}
+    before[ofport] = {k: v for k, v in before[ofport].items() if k != "description"}
+    return now == before
 
 
 def build_dp(inputs: DpInputs) -> dict[str, Any]:

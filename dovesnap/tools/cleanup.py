@@ -30,6 +30,7 @@ from dovesnap.model.names import (
     EXT_SPEC,
     HOST_VETH_RE,
     PATCH_RE,
+    STAND_IN_RE,
 )
 from dovesnap.plan.daemon_bridges import ROLE_STACK_BRIDGE
 from dovesnap.plan.operator_dp import OperatorDp, restore_dp
@@ -66,8 +67,8 @@ def is_dovesnap_veth(name: str, kind: str, patch: bool = False) -> bool:
     """A veth with a name dovesnap gives (container sides; patch links with ``patch``)."""
     if kind != VETH_KIND:
         return False
-    patterns = (HOST_VETH_RE, CONTAINER_VETH_RE, PATCH_RE) if patch else (
-        HOST_VETH_RE, CONTAINER_VETH_RE)
+    patterns = (HOST_VETH_RE, CONTAINER_VETH_RE, STAND_IN_RE, PATCH_RE) if patch else (
+        HOST_VETH_RE, CONTAINER_VETH_RE, STAND_IN_RE)
     return any(p.match(name) for p in patterns)
 
 

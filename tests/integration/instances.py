@@ -14,7 +14,7 @@ from pathlib import Path
 OWN_DAEMONS = ("install_helpers", "test_resilience", "test_cleanup", "test_mirror", "test_stack",
                "test_reboot", "two_hosts_fabric", "two_hosts", "test_listen", "test_operator_dp",
                "test_first_contact", "test_engines", "test_managed_plugin", "test_faucet_file",
-               "test_faucet_health", "test_own_ovs")
+               "test_faucet_health", "test_own_ovs", "test_spare_ports")
 RUN_BLOCK = 20
 RUNS = 50
 # Instance 0 (run 0's session) is the real "dovesnap" on the daemon's default ports; every other

@@ -31,8 +31,13 @@ async def make_net(
 ) -> None:
     docker.add_network(net_id, netname)
     opts = {"ovs.bridge." + k: v for k, v in ({"dpid": "0x10"} | options).items()}
+    store = driver.faucet
+    writes = getattr(store, "writes", -1)
     await driver.create_network(net_id, opts, ipv4, [], internal)
     await eventually(lambda: netname in dps(driver.faucet))
+    # The file is there a moment before FAUCET is told: let that reload happen first.
+    await eventually(lambda: getattr(store, "writes", 0) > writes
+                     and getattr(store, "reloads", 0) >= getattr(store, "writes", 0))
 
 
 async def attach(

@@ -125,7 +125,7 @@ async def test_a_running_containers_sandbox_means_unknown(
 async def test_join_is_held_until_the_port_forwards_and_bounded(
     driver: Driver, docker: FakeDocker, store: FaucetConfigStore
 ) -> None:
-    await make_net(driver, docker, preallocate_ports="1")
+    await make_net(driver, docker, preallocate_ports="2")
     asked: list[tuple[str, int, bool, float]] = []
 
     async def never(bridge: str, ofport: int, forwarding: bool, timeout: float) -> bool:
@@ -148,11 +148,15 @@ async def test_join_is_held_until_the_port_forwards_and_bounded(
     await _join(driver, EP[0])  # known policy: waits for the port's flows
     assert loop.time() - started < 1.0
     assert asked[0][:3] == ("odsbra1b2c", 1, True) and asked[0][3] <= 0.2
-    # Port 1 was a placeholder with flows of its own: FAUCET must have loaded the swap first.
-    assert len(loads) == 1
+    # Port 1 keeps its placeholder's settings: FAUCET runs them already, nothing to load.
+    assert loads == []
+    docker.starting[NET] = [starting("shut", DENY)]
+    await _join(driver, EP[1])
+    # Port 2's placeholder forwards with other settings: FAUCET must load the swap first.
+    assert len(loads) == 1 and asked[1][:3] == ("odsbra1b2c", 2, True)
     docker.starting[NET] = [starting("a"), starting("b", DENY)]
-    await _join(driver, EP[1])  # unknown, no placeholder on port 2: closed, nothing to wait for
-    assert len(asked) == 1 and len(loads) == 1
+    await _join(driver, EP[2])  # unknown, no placeholder on port 3: closed, nothing to wait for
+    assert len(asked) == 2 and len(loads) == 1
 
 
 async def test_parallel_joins_share_writes(

@@ -41,8 +41,9 @@ def context(driver: Driver, tmp_path: Path, fabric: FabricFlags, engine_id: str)
 
 
 @pytest.mark.parametrize(("fabric", "names"), [
-    (FabricFlags(None, None), ["nat", "external_ports", "dhcp", "dhcp_guard", "events"]),
-    (FABRIC, ["nat", "external_ports", "mirror-bridge", "stacking", "dhcp", "dhcp_guard", "events"]),
+    (FabricFlags(None, None), ["spare_ports", "nat", "external_ports", "dhcp", "dhcp_guard", "events"]),
+    (FABRIC, ["spare_ports", "nat", "external_ports", "mirror-bridge", "stacking", "dhcp",
+              "dhcp_guard", "events"]),
 ])
 def test_features_run_in_registry_order(
     plain_driver: Driver, tmp_path: Path, fabric: FabricFlags, names: list[str]
