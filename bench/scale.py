@@ -52,6 +52,7 @@ from scale_probe import (
 from scale_sizes import SIZES, measure_size, print_sizes
 
 from dovesnap.config import FAUCET_DESCRIPTION_DELAY
+from dovesnap.features.spare_ports.plan import QUIET as SPARE_QUIET
 from tests.integration.rig import (
     DOCKER,
     IMAGE,
@@ -94,15 +95,19 @@ class Bench:
         self.daemon = daemon
         self.containers: list[str] = []
         self.networks: list[str] = []
+        self.made = 0  # networks made so far: each gets its own subnet (Docker may be slow to
+        # let go of the last run's)
 
     # -- docker objects ---------------------------------------------------------------------------
 
     def network(self, driver: str, index: int, networks: int) -> str:
         name = unique("scale")
         octet = INSTANCE * 10 + (9 if driver == "bridge" else 8)
-        argv = [DOCKER, "network", "create", "--internal", "--subnet", f"10.{octet}.{4 * index}.0/22"]
+        number, self.made = self.made, self.made + 1
+        third = 4 * number % 256
+        argv = [DOCKER, "network", "create", "--internal", "--subnet", f"10.{octet}.{third}.0/22"]
         if driver != "bridge":
-            argv += ["-d", SUITE.driver, "-o", f"ovs.bridge.dpid={0x7E5900 + index:#x}"]
+            argv += ["-d", SUITE.driver, "-o", f"ovs.bridge.dpid={0x7E5900 + number:#x}"]
         if driver == PREALLOCATED:
             ports = -(-self.args.containers // networks) + 1  # its share, and the peer
             argv += ["-o", f"ovs.bridge.preallocate_ports={ports}"]
@@ -211,7 +216,9 @@ class Bench:
                 pids[name] = pid
         for i, pid in enumerate(pids_named("ovs-vswitchd")):
             pids[f"ovs-vswitchd{i or ''}"] = pid
-        time.sleep(5)  # let the last reloads and pings settle
+        # Let the last reloads and pings settle, and spare ports shrink back (a one-off write
+        # QUIET seconds after the last container, not part of idling).
+        time.sleep(5 + (SPARE_QUIET if self.args.spare_ports else 0))
         return idle_cpu(pids, self.args.idle_seconds)
 
 

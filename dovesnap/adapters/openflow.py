@@ -26,6 +26,7 @@ class OpenFlowBackend(Protocol):
 
 class FlowReader(Protocol):
     def flow_in_ports(self, bridge: str) -> set[int]: ...
+    def port_has_flows(self, bridge: str, ofport: int) -> bool: ...
 
 
 def in_ports_of(dump: str) -> set[int]:
@@ -81,3 +82,12 @@ class OfctlOpenFlow:
         dump = self._ofctl_run(f"read the flows of bridge {bridge}",
                                ["--no-names", "dump-flows", bridge], attempts=1)
         return in_ports_of(dump)
+
+    def port_has_flows(self, bridge: str, ofport: int) -> bool:
+        """True when some flow of ``bridge`` matches on ``in_port=ofport``. Only those flows are
+        read (a filtered dump), so the cost does not grow with the bridge's other ports."""
+        port = "LOCAL" if ofport == LOCAL_PORT else str(ofport)
+        dump = self._ofctl_run(f"read the flows of port {port} of bridge {bridge}",
+                               ["--no-names", "dump-flows", bridge, f"in_port={port}"],
+                               attempts=1)
+        return ofport in in_ports_of(dump)

@@ -51,8 +51,6 @@ async def _forwarding(bridge: str, ofport: int, forwarding: bool, timeout: float
     return True
 
 
-
-
 class Driver:
     def __init__(
         self,

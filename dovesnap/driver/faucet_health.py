@@ -126,8 +126,12 @@ class FaucetHealth:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            flows = await self._flow_ports(bridge)
-            if flows is not None and (ofport in flows) == forwarding:
+            try:
+                has = await run_blocking(self._flows.port_has_flows, bridge, ofport)
+            except (DovesnapError, OSError) as err:
+                log.debug("cannot read the flows of port %d of %s: %s", ofport, bridge, err)
+                has = None
+            if has is not None and has == forwarding:
                 return True
             if loop.time() >= deadline:
                 return False

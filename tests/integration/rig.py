@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -231,6 +232,20 @@ class Daemon:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         self.proc = None
+
+    def faucet_log_size(self) -> int:
+        """Where FAUCET's log ends now: pass it to ``faucet_port_changes`` later."""
+        return (self.workdir / "logs" / "faucet.log").stat().st_size
+
+    def faucet_port_changes(self, dp: str, port: int, since: int) -> tuple[list[str], list[str]]:
+        """(lines where FAUCET added, changed or deleted ``port`` of ``dp``, all of dp's lines)
+        in FAUCET's log after offset ``since``."""
+        with (self.workdir / "logs" / "faucet.log").open(errors="replace") as text:
+            text.seek(since)
+            ours = [line for line in text if f" {dp} " in line]
+        changed = re.compile(rf"\bport {port} (added|changed|deleted)\b"
+                             rf"|\bports (added|changed|deleted): \{{[^}}]*\b{port}\b")
+        return [line for line in ours if changed.search(line)], ours
 
     def log_tail(self, lines: int = 60) -> str:
         try:

@@ -112,6 +112,8 @@ class SparePortsHooks(Hooks):
             pool.refill = asyncio.get_running_loop().create_task(self._refill(net, pool, grown))
 
     async def _refill(self, net: Network, pool: Pool, grown: int) -> None:
+        """Stand-ins, the DP written, FAUCET's flows for every new placeholder; then the next
+        refill may start while this one takes its stand-ins away."""
         inputs = self._inputs(net, pool)
         log.debug("network %s: %d placeholders, %d free: refilling to %d", net.name,
                   pool.placeholders, free_placeholders(inputs), grown)
@@ -121,14 +123,24 @@ class SparePortsHooks(Hooks):
             stand_ins = await self._stand_ins.add(net.bridge, ports, net.spec.mtu)
             pool.placeholders = max(pool.placeholders, grown)
             pool.refills += 1
-            await self._driver.dp_sync.request(net)
-            if stand_ins and await self._driver.faucet_loaded(LOAD_WAIT):
-                for port in stand_ins:  # FAUCET's flows go out just after it has loaded
-                    await self._driver.port_forwarding(net.bridge, port, True, 2.0)
+            self._driver.dp_sync.request_soon(net)
+            await self._flows_for(net, list(stand_ins), LOAD_WAIT)
         except Exception:  # the pool stays usable: a placeholder without flows is reinstalled
             log.exception("refilling the spare ports of %s failed", net.name)
         finally:
+            pool.refill = None
             await self._stand_ins.remove(net.bridge, stand_ins)
+
+    async def _flows_for(self, net: Network, ports: list[int], timeout: float) -> None:
+        """Until the switch has FAUCET's flows for each port (all within ``timeout``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        for port in ports:
+            if not await self._driver.port_forwarding(net.bridge, port, True,
+                                                      max(0.0, deadline - loop.time())):
+                log.warning("network %s: FAUCET gave spare port %d no flows within %.0fs; "
+                            "a container there is put back when it joins", net.name, port,
+                            timeout)
 
     def _shrink(self, net: Network) -> None:
         pool = self._pools.get(net.network_id)

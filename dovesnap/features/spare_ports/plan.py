@@ -5,11 +5,12 @@ A placeholder is written as a container's port is (``plan/faucet_dp.py``): a con
 policy is the placeholder's takes it over with a description change only, which FAUCET applies
 without a reload. ``ovs.bridge.preallocate_ports`` gives a network a fixed number of them; with
 ``dovesnap serve --spare-ports N`` every network keeps at least N of its placeholders free
-(its preallocated ones count). When a burst of containers drains them below a quarter of that,
-the pool is refilled in one write, sized by how many containers came in the last seconds (a
-burst refills bigger, so it costs a few reloads, not one per container); after a quiet spell the
-pool shrinks back to N. Only the background refill reloads FAUCET, never a container's Join
-(and its new placeholders get flows through stand-ins: ``stand_ins.py``).
+(its preallocated ones count). When containers drain them to a quarter of that (or, in a
+burst, to half the containers of the last seconds), the pool is refilled in one write, sized by
+how many containers came in the last seconds (a burst refills bigger, so it costs a few reloads,
+not one per container); after a quiet spell the pool shrinks back to N. Only the background
+refill reloads FAUCET, never a container's Join (and its new placeholders get flows through
+stand-ins: ``stand_ins.py``).
 
 Pure: counts in, counts out. ``hooks.py`` keeps the counts and has the DP written.
 """
@@ -57,9 +58,10 @@ def new_placeholders(inputs: DpInputs, count: int) -> list[int]:
     return [port for port in grown if port not in before and port not in held]
 
 
-def low_mark(spare: int) -> int:
-    """Free placeholders left when a refill starts: room for the Joins its reload takes."""
-    return max(1, spare // 4)
+def low_mark(spare: int, recent: int = 0) -> int:
+    """Free placeholders left when a refill starts: room for the containers that come while it
+    runs (a quarter of ``spare``; half the recent ones in a burst)."""
+    return max(1, spare // 4, recent // 2)
 
 
 def refill_to(spare: int, recent: int) -> int:
@@ -72,7 +74,7 @@ def after_take(inputs: DpInputs, current: int, spare: int, recent: int) -> int |
 
     ``current``: the placeholders now; ``recent``: containers started in the last ``RECENT``
     seconds, this one included."""
-    if spare <= 0 or free_placeholders(inputs) > low_mark(spare):
+    if spare <= 0 or free_placeholders(inputs) > low_mark(spare, recent):
         return None
     wanted = placeholders_for(inputs, refill_to(spare, recent), current)
     return wanted if wanted > current else None

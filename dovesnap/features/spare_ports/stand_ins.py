@@ -32,45 +32,50 @@ ROLE_STAND_IN = "spare-stand-in"
 
 
 class StandIns:
+    """Blocking work in one worker-thread call per batch (a refill adds dozens at once)."""
+
     def __init__(self, ovs: OvsBackend, netlink: NetlinkBackend) -> None:
         self._ovs = ovs
         self._netlink = netlink
 
     async def add(self, bridge: str, ports: Iterable[int], mtu: int) -> dict[int, str]:
         """A stand-in on each port number still free on the bridge: {port: host ifname}."""
+        return await run_blocking(self._add, bridge, list(ports), mtu)
+
+    async def remove(self, bridge: str, stand_ins: dict[int, str]) -> None:
+        if stand_ins:
+            await run_blocking(self._remove, bridge, list(stand_ins.values()))
+
+    async def remove_left_over(self, bridge: str) -> None:
+        """Stand-ins a stopped dovesnap left on the bridge."""
+        ports = await run_blocking(self._ovs.ports, bridge)
+        await run_blocking(self._remove, bridge, [
+            p.name for p in ports if p.external_ids.get(EXT_ROLE) == ROLE_STAND_IN])
+
+    def _add(self, bridge: str, ports: list[int], mtu: int) -> dict[int, str]:
         made: dict[int, str] = {}
         for port in ports:
             suffix = secrets.token_hex(4)
             host, peer = STAND_IN_PREFIX + suffix, STAND_IN_PEER_PREFIX + suffix
             try:
-                await run_blocking(self._netlink.create_veth, host, peer, mtu, None)
-                await run_blocking(self._netlink.disable_ipv6, peer)
-                await run_blocking(self._netlink.set_up, peer)
-                got = await run_blocking(self._ovs.add_port, bridge, host, port,
-                                         {EXT_ROLE: ROLE_STAND_IN})
+                self._netlink.create_veth(host, peer, mtu, None)
+                self._netlink.disable_ipv6(peer)
+                self._netlink.set_up(peer)
+                got = self._ovs.add_port(bridge, host, port, {EXT_ROLE: ROLE_STAND_IN})
             except DovesnapError as err:
                 log.warning("no stand-in for port %d on %s: %s", port, bridge, err)
-                await self._delete(bridge, host)
+                self._remove(bridge, [host])
                 continue
-            made[port] = host
-            if got != port:  # a container's veth took the number meanwhile
-                await self.remove(bridge, {got: host})
-                del made[port]
+            if got == port:
+                made[port] = host
+            else:  # a container's veth took the number meanwhile
+                self._remove(bridge, [host])
         return made
 
-    async def remove(self, bridge: str, stand_ins: dict[int, str]) -> None:
-        for host in stand_ins.values():
-            await self._delete(bridge, host)
-
-    async def remove_left_over(self, bridge: str) -> None:
-        """Stand-ins a stopped dovesnap left on the bridge."""
-        for port in await run_blocking(self._ovs.ports, bridge):
-            if port.external_ids.get(EXT_ROLE) == ROLE_STAND_IN:
-                await self._delete(bridge, port.name)
-
-    async def _delete(self, bridge: str, host: str) -> None:
-        try:
-            await run_blocking(self._ovs.delete_port, bridge, host)
-            await run_blocking(self._netlink.delete_link, host)  # the peer goes with it
-        except DovesnapError as err:
-            log.warning("cannot remove stand-in %s: %s", host, err)
+    def _remove(self, bridge: str, hosts: list[str]) -> None:
+        for host in hosts:
+            try:
+                self._ovs.delete_port(bridge, host)
+                self._netlink.delete_link(host)  # the peer goes with it
+            except DovesnapError as err:
+                log.warning("cannot remove stand-in %s: %s", host, err)

@@ -15,6 +15,7 @@ class FakeDockerApi:
     def __init__(self, networks: list[dict[str, Any]], containers: list[dict[str, Any]]) -> None:
         self._networks = networks
         self._containers = containers
+        self.container_filters: list[dict[str, Any] | None] = []  # each list asked for
 
     def networks(self, ids: list[str] | None = None, filters: dict[str, Any] | None = None
                  ) -> list[dict[str, Any]]:
@@ -27,11 +28,14 @@ class FakeDockerApi:
             found = [n for n in found if n.get("Driver") in wanted]
         return found
 
-    def containers(self, all: bool = False, filters: dict[str, str] | None = None
+    def containers(self, all: bool = False, filters: dict[str, Any] | None = None
                    ) -> list[dict[str, Any]]:
+        self.container_filters.append(filters)
         network = (filters or {}).get("network")
+        states = (filters or {}).get("status")  # dockerd: any of the states listed
         return [c for c in self._containers
-                if network is None or network in c.get("_networks", ())]
+                if (network is None or network in c.get("_networks", ()))
+                and (states is None or c.get("State", "created") in states)]
 
     def info(self) -> dict[str, Any]:
         return {"ID": "ABCD:EFGH:1234"}
@@ -113,3 +117,16 @@ def test_containers_carry_dockers_addresses_of_their_endpoints() -> None:
     found = sdk.container_for_endpoint(NETWORKS[0]["Id"], "ep6")
     assert found is not None and found.addresses == {
         "ep4": ("10.0.0.4/24", "fd42:1::4/64"), "ep5": ("", "fd42:2::4/64")}
+
+
+def test_starting_containers_are_asked_for_without_the_running_ones(
+    backend: DockerSdkBackend
+) -> None:
+    """Docker filters out the running containers (hundreds, on a busy host); what it returns
+    is still checked for the network."""
+    found = backend.starting_containers(NETWORKS[0]["Id"], "net1")
+    assert [c.id for c in found] == ["c2" + "0" * 62]  # c1 runs; c3 is on no network
+    assert backend.starting_containers("zz", "other") == []
+    asked = backend._client.container_filters  # type: ignore[attr-defined]
+    assert asked and all(f and "running" not in f["status"] and "created" in f["status"]
+                         for f in asked)

@@ -51,6 +51,9 @@ class FakeFaucet:
     def flow_in_ports(self, bridge: str) -> set[int]:
         return set(self.flows.get(bridge, set()))
 
+    def port_has_flows(self, bridge: str, ofport: int) -> bool:
+        return ofport in self.flows.get(bridge, set())
+
 
 class Clock:
     def __init__(self) -> None:

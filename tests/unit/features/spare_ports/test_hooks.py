@@ -52,11 +52,11 @@ async def test_containers_take_ready_ports_and_the_pool_refills_behind_them(
     hooks._quiet = 60.0  # no shrink in this test
     seen_loading: list[dict[str, int | None]] = []
 
-    async def loaded(timeout: float) -> bool:  # what OVS has while FAUCET loads the refill
-        seen_loading.append(ovs.ofports(BRIDGE))
+    async def flows(bridge: str, port: int, forwarding: bool, timeout: float) -> bool:
+        seen_loading.append(ovs.ofports(BRIDGE))  # what OVS has while FAUCET loads the refill
         return True
 
-    driver.faucet_loaded = loaded
+    driver.port_forwarding = flows
     await make_net(driver, docker)
     assert placeholders(store) == [1, 2, 3, 4]  # four ready before any container
     reloads = reloader.calls
@@ -70,9 +70,9 @@ async def test_containers_take_ready_ports_and_the_pool_refills_behind_them(
     assert hooks.status(net) == {"SparePorts": {"Free": 6, "Placeholders": 9, "Refills": 1}}
     # While FAUCET loaded the new placeholders, each had a stand-in up on its number; after,
     # none is left, on the bridge or on the host.
-    stand_ins = {name: port for name, port in seen_loading[-1].items()
-                 if name.startswith(STAND_IN_PREFIX)}
-    assert sorted(stand_ins.values()) == [5, 6, 7, 8, 9]
+    during = [{name: port for name, port in snap.items() if name.startswith(STAND_IN_PREFIX)}
+              for snap in seen_loading]
+    assert sorted(next(s for s in during if s).values()) == [5, 6, 7, 8, 9]
     await eventually(lambda: not any(n.startswith(STAND_IN_PREFIX) for n in ovs.ofports(BRIDGE)))
     assert not [link for link in netlink.links if link.startswith("odss")]
     await eventually(lambda: reloader.calls > reloads)
@@ -121,8 +121,8 @@ async def test_a_restart_removes_left_over_stand_ins_and_refills(
     del hooks._pools[NET]
     await hooks.restored(driver.networks[NET])
     assert "odssp00000001" not in ovs.ofports(BRIDGE)
-    await eventually(lambda: hooks._pools[NET].refill is not None
-                     and hooks._pools[NET].refill.done())
+    assert hooks._pools[NET].refill is not None  # restarted with no placeholder: refilled to four
+    await eventually(lambda: hooks._pools[NET].refill is None)
     assert hooks._pools[NET].placeholders == 4
 
 
