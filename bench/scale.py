@@ -84,6 +84,11 @@ class ModeResult:
         done = [p.seconds for p in self.pings if p is not None]
         return median(done[-EDGE:] if last else done[:EDGE])
 
+    def edge_rtt(self, last: bool) -> float:
+        """Median round trip (ms) of the first answered echo: the switch's share of the time."""
+        done = [p.rtt_ms for p in self.pings if p is not None]
+        return median(done[-EDGE:] if last else done[:EDGE])
+
     @property
     def lost(self) -> int:
         return sum(1 for p in self.pings if p is None or p.lost)
@@ -229,14 +234,15 @@ def row(r: ModeResult) -> str:
         extra = (f" {r.reloads:9.2f} {percentile(r.activate, 0.99) * 1000:10.1f}ms"
                  f" {max(r.activate, default=float('nan')) * 1000:5.0f}ms {r.rss:6.0f}MiB"
                  + (f"  FAUCET restarted {r.faucet_restarts}x" if r.faucet_restarts else ""))
+    rtt = f"{r.edge_rtt(False):5.1f}/{r.edge_rtt(True):<5.1f}"
     return (f"  {r.layout:<12} {r.mode:<11} {r.driver:<15} {first:6.2f} {last:6.2f} "
-            f"{last / first:10.2f} {r.lost:3d}/{len(r.pings):<3d}{extra}")
+            f"{last / first:10.2f} {r.lost:3d}/{len(r.pings):<3d} {rtt:>11}{extra}")
 
 
 def report(results: list[ModeResult], idle: dict[str, float]) -> None:
     print(f"\nTime to first ping (median, s) of the first and last {EDGE} containers")
     print(f"  {'layout':<12} {'mode':<11} {'driver':<15} {'first':>6} {'last':>6} {'last/first':>10}"
-          f" {'lost':>6} {'reloads/c':>9} {'Activate p99':>12} {'max':>7} {'RSS':>8}")
+          f" {'lost':>6} {'rtt ms':>11} {'reloads/c':>9} {'Activate p99':>12} {'max':>7} {'RSS':>8}")
     for r in results:
         print(row(r))
     bridge = {(r.layout, r.mode): r for r in results if r.driver == "bridge"}
