@@ -61,6 +61,8 @@ def test_plan_takes_only_veths_with_dovesnaps_exact_names() -> None:
         "odsve0123456789a": "veth", "ods0123456789abc": "veth",  # one character too long
         "odsveabcdef012": "veth", "ethcabcdef012": "veth",  # longer names dovesnap uses
         "odsvefffff": "veth",  # dovesnap's, attached to an operator's bridge: stays
+        "odssp0a1b2c3d": "veth", "odssq0a1b2c3d": "veth",  # a spare port's stand-in, left over
+        "odssp0a1b2c3": "veth",  # one hex digit short: not dovesnap's
     }
     bridges = [
         BridgeFacts("odsbr12345", {"dovesnap-driver": "dovesnap", "dovesnap-network-id": "n1"},
@@ -69,7 +71,8 @@ def test_plan_takes_only_veths_with_dovesnaps_exact_names() -> None:
     ]
     links |= {"odsveaaaaa": "veth", "odsve_mine": "veth", "ods0123456789ab": "bridge"}
     plan = plan_cleanup(bridges, links, None)
-    assert plan.links == ["ethcabcdef012", "odsveaaaaa", "odsveabcdef012"]
+    assert plan.links == ["ethcabcdef012", "odssp0a1b2c3d", "odssq0a1b2c3d", "odsveaaaaa",
+                          "odsveabcdef012"]
 
 
 def test_remove_dps_keeps_everything_else() -> None:
