@@ -10,7 +10,10 @@ is written with it before Join returns. When they disagree, or the sandbox alrea
 in it (``docker network connect`` to a running container), the policy is unknown: the port is
 written closed (a preallocated port's placeholder settings are taken away too) and opens once
 the container's own labels are read. Either way Join waits, bounded, until FAUCET runs the
-written config, so the port forwards (or stays closed) as soon as its link comes up.
+written config, so the port forwards (or stays closed) as soon as its link comes up. A container
+that takes a placeholder over as it is (its port differs only in description: ``takes_over_as_is``
+in ``plan/faucet_dp.py``) waits for its port's flows alone: FAUCET runs them already, and the new
+name goes out later with the next write.
 """
 
 from __future__ import annotations
