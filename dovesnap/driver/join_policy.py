@@ -92,6 +92,28 @@ async def _forwards(drv: DriverParts, net: Network, ep: Endpoint, deadline: floa
     return done
 
 
+async def _written_and_run(drv: DriverParts, net: Network, ep: Endpoint, open_port: bool,
+                           placeholder: bool, deadline: float) -> tuple[bool, float]:
+    """The port written, FAUCET running it, and the switch forwarding for it (or, closed where
+    a placeholder was, not), by ``deadline`` (event-loop time); and when the write was done."""
+    loop = asyncio.get_running_loop()
+    written = deadline
+    try:
+        await asyncio.wait_for(drv.dp_sync.request(net), max(0.0, deadline - loop.time()))
+        written = loop.time()
+        # A placeholder's own flows are there: FAUCET must have swapped them first.
+        if placeholder and not await drv.faucet_loaded(max(0.0, deadline - loop.time())):
+            return False, written
+        if open_port:
+            return await _forwards(drv, net, ep, deadline), written
+        if placeholder:
+            return await drv.port_forwarding(net.bridge, ep.ofport, False,
+                                             max(0.0, deadline - loop.time())), written
+        return True, written
+    except TimeoutError:
+        return False, written
+
+
 async def hold_join(drv: DriverParts, net: Network, ep: Endpoint) -> None:
     """Settle the endpoint's port (known policy, or closed) and wait for FAUCET to run it, for
     at most ``join_hold`` seconds; never fails the Join."""
@@ -122,25 +144,10 @@ async def hold_join(drv: DriverParts, net: Network, ep: Endpoint) -> None:
         done = await _forwards(drv, net, ep, deadline)
         log.debug("Join of %s: policy %.3fs, placeholder taken over, switch %.3fs",
                   ep.endpoint_id[:12], began - (deadline - budget), loop.time() - began)
-        if not done:
-            log.info("Join of %s returns before FAUCET confirmed its port (%.1fs)",
-                     ep.endpoint_id[:12], budget)
-        return
-    try:
-        await asyncio.wait_for(drv.dp_sync.request(net), max(0.0, deadline - loop.time()))
-        written = loop.time()
-        done = True
-        if placeholder:  # the placeholder's own flows are there: wait for FAUCET to swap them
-            done = await drv.faucet_loaded(max(0.0, deadline - loop.time()))
-        if done and open_port:
-            done = await _forwards(drv, net, ep, deadline)
-        elif done and placeholder:
-            done = await drv.port_forwarding(net.bridge, ep.ofport, False,
-                                             max(0.0, deadline - loop.time()))
+    else:
+        done, written = await _written_and_run(drv, net, ep, open_port, placeholder, deadline)
         log.debug("Join of %s: policy %.3fs, written %.3fs, switch %.3fs", ep.endpoint_id[:12],
                   began - (deadline - budget), written - began, loop.time() - written)
-    except TimeoutError:
-        done = False
     if not done:
         log.info("Join of %s returns before FAUCET confirmed its port (%.1fs)",
                  ep.endpoint_id[:12], budget)
