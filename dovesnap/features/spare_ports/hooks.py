@@ -45,7 +45,9 @@ class Pool:
     placeholders: int
     takes: deque[float] = dataclasses.field(default_factory=deque)
     shrink: asyncio.TimerHandle | None = None
-    refill: asyncio.Task[None] | None = None
+    growing: bool = False  # a refill runs and FAUCET has not yet run its placeholders
+    tasks: set[asyncio.Task[None]] = dataclasses.field(default_factory=set)  # refills, with
+    # the removal of their stand-ins (which may outlast ``growing``)
     refills: int = 0
 
 
@@ -104,12 +106,15 @@ class SparePortsHooks(Hooks):
         pool.shrink = asyncio.get_running_loop().call_later(self._quiet, self._shrink, net)
 
     def _start_refill(self, net: Network, pool: Pool) -> None:
-        if pool.refill is not None and not pool.refill.done():
+        if pool.growing:
             return  # the running one sees this container when it counts
         grown = after_take(self._inputs(net, pool), pool.placeholders, self.spare,
                            len(pool.takes))
         if grown is not None:
-            pool.refill = asyncio.get_running_loop().create_task(self._refill(net, pool, grown))
+            pool.growing = True
+            task = asyncio.get_running_loop().create_task(self._refill(net, pool, grown))
+            pool.tasks.add(task)
+            task.add_done_callback(pool.tasks.discard)
 
     async def _refill(self, net: Network, pool: Pool, grown: int) -> None:
         """Stand-ins, the DP written, FAUCET's flows for every new placeholder; then the next
@@ -128,7 +133,7 @@ class SparePortsHooks(Hooks):
         except Exception:  # the pool stays usable: a placeholder without flows is reinstalled
             log.exception("refilling the spare ports of %s failed", net.name)
         finally:
-            pool.refill = None
+            pool.growing = False
             await self._stand_ins.remove(net.bridge, stand_ins)
 
     async def _flows_for(self, net: Network, ports: list[int], timeout: float) -> None:
@@ -147,7 +152,7 @@ class SparePortsHooks(Hooks):
         if pool is None:
             return
         pool.shrink = None
-        if pool.refill is not None and not pool.refill.done():
+        if pool.growing:
             return  # still growing: not quiet after all
         smaller = after_quiet(self._inputs(net, pool), pool.placeholders, self.spare)
         if smaller is not None:
@@ -159,9 +164,10 @@ class SparePortsHooks(Hooks):
     async def _stop(self, pool: Pool) -> None:
         if pool.shrink is not None:
             pool.shrink.cancel()
-        if pool.refill is not None:
-            pool.refill.cancel()
-            await asyncio.gather(pool.refill, return_exceptions=True)
+        tasks = list(pool.tasks)
+        for task in tasks:
+            task.cancel()  # each still takes its stand-ins away
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def network_deleted(self, net: Network) -> None:
         pool = self._pools.pop(net.network_id, None)

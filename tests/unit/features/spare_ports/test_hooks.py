@@ -4,6 +4,7 @@ when the network is quiet."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -121,9 +122,10 @@ async def test_a_restart_removes_left_over_stand_ins_and_refills(
     del hooks._pools[NET]
     await hooks.restored(driver.networks[NET])
     assert "odssp00000001" not in ovs.ofports(BRIDGE)
-    assert hooks._pools[NET].refill is not None  # restarted with no placeholder: refilled to four
-    await eventually(lambda: hooks._pools[NET].refill is None)
-    assert hooks._pools[NET].placeholders == 4
+    pool = hooks._pools[NET]
+    assert pool.growing  # restarted with no placeholder: refilled to four
+    await eventually(lambda: not pool.growing and not pool.tasks)
+    assert pool.placeholders == 4
 
 
 async def test_a_deleted_network_leaves_no_timer(
@@ -135,3 +137,26 @@ async def test_a_deleted_network_leaves_no_timer(
     assert hooks._pools[NET].shrink is not None
     await driver.delete_network(NET)
     assert NET not in hooks._pools
+
+
+async def test_stopping_mid_refill_still_takes_the_stand_ins_away(
+    spare: tuple[Driver, SparePortsHooks], docker: FakeDocker, ovs: FakeOvs,
+    netlink: FakeNetlink,
+) -> None:
+    driver, hooks = spare
+    waiting = asyncio.Event()
+
+    async def never(bridge: str, port: int, forwarding: bool, timeout: float) -> bool:
+        waiting.set()
+        await asyncio.sleep(3600)  # FAUCET never gets the refill's flows in
+        return False
+
+    await make_net(driver, docker)
+    driver.port_forwarding = never
+    for n in range(3):  # the third leaves one free: a refill starts and waits
+        await driver.create_endpoint(NET, EP[n], None, None)
+    await asyncio.wait_for(waiting.wait(), 5)
+    assert any(n.startswith(STAND_IN_PREFIX) for n in ovs.ofports(BRIDGE))
+    await hooks.daemon_stopping()
+    assert not any(n.startswith(STAND_IN_PREFIX) for n in ovs.ofports(BRIDGE))
+    assert not [link for link in netlink.links if link.startswith("odss")]
