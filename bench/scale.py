@@ -105,7 +105,7 @@ class Bench:
 
     # -- docker objects ---------------------------------------------------------------------------
 
-    def network(self, driver: str, index: int, networks: int) -> str:
+    def network(self, driver: str, networks: int) -> str:
         name = unique("scale")
         octet = INSTANCE * 10 + (9 if driver == "bridge" else 8)
         number, self.made = self.made, self.made + 1
@@ -172,7 +172,7 @@ class Bench:
 
     def run_mode(self, driver: str, layout: str, networks: int, mode: str) -> ModeResult:
         result = ModeResult(driver, layout, mode)
-        nets = [self.network(driver, i, networks) for i in range(networks)]
+        nets = [self.network(driver, networks) for _ in range(networks)]
         peers = []
         for net in nets:
             peer = unique("p")

@@ -72,7 +72,7 @@ class DpInputs:
     # Ports of an operator's pre-seeded DP's own interfaces: never preallocated.
     reserved_ports: frozenset[int] = frozenset()
     # How many placeholder ports the DP has (the preallocated ones and the spares kept ready,
-    # plan/spare_ports.py); None: the network's ``preallocate_ports``.
+    # features/spare_ports); None: the network's ``preallocate_ports``.
     placeholders: int | None = None
 
 
